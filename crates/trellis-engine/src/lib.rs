@@ -1,0 +1,116 @@
+//! The sans-IO OverLog node (LANGUAGE.md section 5).
+//!
+//! A [`Node`] is a deterministic state machine. A driver (the CLI's local
+//! runner, the network runtime, the simulator) feeds it inputs (received
+//! tuples, injected tuples, the current time) and collects its [`Output`]:
+//! tuples to send, watch records, runtime errors. It never reads a clock, a
+//! socket or a random source of its own: time comes from the driver and
+//! randomness from a seeded ChaCha generator.
+//!
+//! ```text
+//! driver: node.start(t0); loop { node.receive(..); while node.step(now, &mut out) {} ;
+//!                                 deliver(out.sends); sleep_until(node.next_wakeup()) }
+//! ```
+
+mod eval;
+mod node;
+mod stats;
+mod table;
+
+use std::sync::Arc;
+
+use trellis_plan::{RelId, RuleId};
+use trellis_value::Value;
+
+pub use eval::RuleError;
+pub use node::{ConfigError, InputError, Node, NodeConfig};
+pub use stats::{RelationStats, Stats};
+
+/// A tuple: its fields, the location first. Shared, so cloning is cheap.
+pub type Tuple = Arc<[Value]>;
+
+/// Virtual or wall-clock time in nanoseconds, from an origin the driver
+/// chooses. `f_now()` reads it as seconds.
+pub type Time = u64;
+
+pub const NANOS_PER_SECOND: u64 = 1_000_000_000;
+
+/// Everything a node produced while stepping; the driver drains it.
+#[derive(Debug, Default)]
+pub struct Output {
+    /// Tuples for other nodes (self-addressed ones stay inside the node).
+    pub sends: Vec<Message>,
+    /// Watch records, in the order things happened.
+    pub records: Vec<Record>,
+    /// Derivations dropped by a runtime error, and runaway cascades stopped.
+    pub problems: Vec<Problem>,
+}
+
+impl Output {
+    pub fn clear(&mut self) {
+        self.sends.clear();
+        self.records.clear();
+        self.problems.clear();
+    }
+}
+
+/// A tuple on its way to another node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub destination: Arc<str>,
+    pub relation: RelId,
+    pub tuple: Tuple,
+    /// A remote `delete`: remove the row with this key at the destination.
+    pub delete: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordKind {
+    Insert,
+    Delete,
+    Refresh,
+    Event,
+    Send,
+    Recv,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Insert => "insert",
+            RecordKind::Delete => "delete",
+            RecordKind::Refresh => "refresh",
+            RecordKind::Event => "event",
+            RecordKind::Send => "send",
+            RecordKind::Recv => "recv",
+        }
+    }
+}
+
+/// One watched happening.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub time: Time,
+    pub tick: u64,
+    pub kind: RecordKind,
+    pub relation: RelId,
+    pub tuple: Tuple,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// A derivation was dropped; the node carries on.
+    Eval {
+        time: Time,
+        tick: u64,
+        rule: RuleId,
+        error: RuleError,
+    },
+    /// Too many ticks at one instant: the cascade was stopped.
+    Runaway {
+        time: Time,
+        tick: u64,
+        ticks: u32,
+        rules: Vec<RuleId>,
+    },
+}

@@ -1,0 +1,735 @@
+//! The node: inputs, ticks (LANGUAGE.md 5.1-5.6, 5.9), timers and facts.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use rand::RngExt;
+use trellis_plan::{LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
+use trellis_value::Value;
+
+use crate::eval::{Ctx, EventSet, NodeEnv, Sink, Write, emit_groups, eval, exec, matches};
+use crate::stats::Stats;
+use crate::table::{Insert, Table};
+use crate::{Message, Output, Problem, Record, RecordKind, Time, Tuple};
+
+/// How one node is set up.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// The node's address, `host:port`; also `LOCALADDRESS`.
+    pub address: String,
+    /// Seed of the node's random source (`f_rand`, `periodic`'s E, ...).
+    pub seed: u64,
+    /// Values of the plan's other node parameters (e.g. `NODEID`).
+    pub params: BTreeMap<String, Value>,
+    /// Ticks at one clock instant before a cascade is stopped (5.9).
+    pub max_ticks_per_instant: u32,
+    /// Events one tick may derive before its fixpoint is stopped.
+    pub max_events_per_tick: usize,
+}
+
+impl NodeConfig {
+    pub fn new(address: impl Into<String>, seed: u64) -> NodeConfig {
+        NodeConfig {
+            address: address.into(),
+            seed,
+            params: BTreeMap::new(),
+            max_ticks_per_instant: 10_000,
+            max_events_per_tick: 1_000_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the program uses `{0}`, which this node was not given a value for")]
+    MissingParam(String),
+}
+
+/// A received or injected tuple that the node refused (and counted).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InputError {
+    #[error("no relation `{0}` in this program")]
+    UnknownRelation(String),
+    #[error("`{relation}` has {expected} fields, the tuple has {found}")]
+    Arity {
+        relation: String,
+        expected: usize,
+        found: usize,
+    },
+    #[error("`periodic` tuples come from the node's timers only")]
+    Periodic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Fact,
+    Network,
+    Local,
+    Injected,
+}
+
+#[derive(Debug)]
+struct Input {
+    relation: RelId,
+    tuple: Tuple,
+    delete: bool,
+    origin: Origin,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TimerState {
+    next: Time,
+    /// Firings left; `None` is forever.
+    left: Option<u64>,
+}
+
+/// One node running a plan. See the crate docs for how drivers use it.
+pub struct Node {
+    plan: Arc<Plan>,
+    address: Arc<str>,
+    params: Vec<Value>,
+    env: NodeEnv,
+    tables: Vec<Option<Table>>,
+    events: Vec<EventSet>,
+    inbox: Vec<Input>,
+    timers: Vec<TimerState>,
+    started: bool,
+    /// The latest time the node was stepped at.
+    clock: Time,
+    tick: u64,
+    /// The last tick's writes made deltas: the next tick runs at once.
+    deltas_pending: bool,
+    ticks_at_instant: u32,
+    last_tick_time: Option<Time>,
+    rules_last_tick: Vec<RuleId>,
+    stats: Stats,
+    config: NodeConfig,
+}
+
+impl Node {
+    pub fn new(plan: Arc<Plan>, config: NodeConfig) -> Result<Node, ConfigError> {
+        let address: Arc<str> = Arc::from(config.address.as_str());
+        let params = plan
+            .node_params
+            .iter()
+            .map(|p| {
+                if p == LOCAL_ADDRESS {
+                    Ok(Value::Str(address.clone()))
+                } else {
+                    config
+                        .params
+                        .get(p)
+                        .cloned()
+                        .ok_or_else(|| ConfigError::MissingParam(p.clone()))
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let tables = plan
+            .relations
+            .iter()
+            .map(|r| match &r.kind {
+                RelationKind::Table(spec) => Some(Table::new(spec.clone(), &r.indexes)),
+                _ => None,
+            })
+            .collect();
+        let events = plan.relations.iter().map(|_| EventSet::default()).collect();
+        Ok(Node {
+            stats: Stats::new(&plan),
+            env: NodeEnv::new(config.seed),
+            plan,
+            address,
+            params,
+            tables,
+            events,
+            inbox: Vec::new(),
+            timers: Vec::new(),
+            started: false,
+            clock: 0,
+            tick: 0,
+            deltas_pending: false,
+            ticks_at_instant: 0,
+            last_tick_time: None,
+            rules_last_tick: Vec::new(),
+            config,
+        })
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The current tick number (0 before the first tick).
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    /// The rows of a table, in storage order; `None` if `name` is not a table.
+    pub fn table(&self, name: &str) -> Option<Vec<Tuple>> {
+        let rel = self.plan.lookup(name)?;
+        let table = self.tables[rel.0 as usize].as_ref()?;
+        Some(table.rows().map(|r| r.tuple.clone()).collect())
+    }
+
+    /// Install the facts addressed to this node and start the timers. The
+    /// first tick is due at `now`.
+    pub fn start(&mut self, now: Time) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.clock = now;
+        let plan = self.plan.clone();
+        for fact in &plan.facts {
+            let fields: Vec<Value> = fact
+                .fields
+                .iter()
+                .map(|e| eval(e, &[], &self.params, &mut self.env).expect("facts are constants"))
+                .collect();
+            if fields.first().and_then(value_str) != Some(&*self.address) {
+                continue;
+            }
+            self.inbox.push(Input {
+                relation: fact.relation,
+                tuple: Tuple::from(fields),
+                delete: false,
+                origin: Origin::Fact,
+            });
+        }
+        self.timers = plan
+            .timers
+            .iter()
+            .map(|t| TimerState {
+                next: now + t.period_nanos,
+                left: (t.count > 0).then_some(t.count),
+            })
+            .collect();
+    }
+
+    /// A tuple from the network, for the next tick.
+    pub fn receive(
+        &mut self,
+        relation: &str,
+        tuple: Tuple,
+        delete: bool,
+    ) -> Result<(), InputError> {
+        self.accept(relation, tuple, delete, Origin::Network)
+    }
+
+    /// A tuple from the network whose relation the driver already resolved.
+    pub fn receive_id(
+        &mut self,
+        relation: RelId,
+        tuple: Tuple,
+        delete: bool,
+    ) -> Result<(), InputError> {
+        let name = self.plan.relation(relation).name.clone();
+        self.accept(&name, tuple, delete, Origin::Network)
+    }
+
+    /// A tuple injected by the user (`--fact`, `trellis inject`), for the
+    /// next tick.
+    pub fn inject(&mut self, relation: &str, tuple: Tuple) -> Result<(), InputError> {
+        self.accept(relation, tuple, false, Origin::Injected)
+    }
+
+    fn accept(
+        &mut self,
+        relation: &str,
+        tuple: Tuple,
+        delete: bool,
+        origin: Origin,
+    ) -> Result<(), InputError> {
+        let result = (|| {
+            let rel = self
+                .plan
+                .lookup(relation)
+                .ok_or_else(|| InputError::UnknownRelation(relation.to_string()))?;
+            let r = self.plan.relation(rel);
+            if r.kind == RelationKind::Periodic {
+                return Err(InputError::Periodic);
+            }
+            if r.arity != tuple.len() {
+                return Err(InputError::Arity {
+                    relation: relation.to_string(),
+                    expected: r.arity,
+                    found: tuple.len(),
+                });
+            }
+            Ok(rel)
+        })();
+        match result {
+            Ok(rel) => {
+                self.inbox.push(Input {
+                    relation: rel,
+                    tuple,
+                    delete,
+                    origin,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.stats.dropped_inputs += 1;
+                Err(e)
+            }
+        }
+    }
+
+    /// When the node next has work: now (inputs or deltas waiting), the next
+    /// timer, or never.
+    pub fn next_wakeup(&self) -> Option<Time> {
+        if !self.started {
+            return None;
+        }
+        if !self.inbox.is_empty() || self.deltas_pending {
+            return Some(self.clock);
+        }
+        self.timers
+            .iter()
+            .filter(|t| t.left != Some(0))
+            .map(|t| t.next)
+            .min()
+    }
+
+    /// Run one tick if one is due at `now`; returns whether it ran. Drivers
+    /// call it until it returns false, then sleep until [`Node::next_wakeup`].
+    pub fn step(&mut self, now: Time, out: &mut Output) -> bool {
+        if !self.started {
+            return false;
+        }
+        let now = now.max(self.clock);
+        self.clock = now;
+        let timer_due = self
+            .timers
+            .iter()
+            .any(|t| t.left != Some(0) && t.next <= now);
+        if self.inbox.is_empty() && !self.deltas_pending && !timer_due {
+            return false;
+        }
+        if self.last_tick_time == Some(now) {
+            self.ticks_at_instant += 1;
+        } else {
+            self.ticks_at_instant = 1;
+        }
+        if self.ticks_at_instant > self.config.max_ticks_per_instant {
+            self.stop_cascade(now, out);
+            return false;
+        }
+        self.run_tick(now, out);
+        true
+    }
+
+    /// 5.9: too many ticks at one instant. Drop the pending deltas and the
+    /// tuples the node sent itself, report the rules, carry on.
+    fn stop_cascade(&mut self, now: Time, out: &mut Output) {
+        self.deltas_pending = false;
+        // Skipping a tick number makes the pending deltas old rows.
+        self.tick += 1;
+        self.inbox.retain(|i| i.origin != Origin::Local);
+        self.stats.runaways += 1;
+        out.problems.push(Problem::Runaway {
+            time: now,
+            tick: self.tick,
+            ticks: self.ticks_at_instant - 1,
+            rules: self.rules_last_tick.clone(),
+        });
+        self.ticks_at_instant = 0;
+        self.last_tick_time = None;
+    }
+
+    fn record(&self, out: &mut Output, kind: RecordKind, relation: RelId, tuple: &Tuple) {
+        let Some(w) = self.plan.relation(relation).watch else {
+            return;
+        };
+        let on = match kind {
+            RecordKind::Insert | RecordKind::Refresh => w.insert,
+            RecordKind::Delete => w.delete,
+            RecordKind::Event => w.event,
+            RecordKind::Send => w.send,
+            RecordKind::Recv => w.receive,
+        };
+        if on {
+            out.records.push(Record {
+                time: self.clock,
+                tick: self.tick,
+                kind,
+                relation,
+                tuple: tuple.clone(),
+            });
+        }
+    }
+
+    fn run_tick(&mut self, now: Time, out: &mut Output) {
+        self.tick += 1;
+        self.stats.ticks += 1;
+        self.last_tick_time = Some(now);
+        self.env.now = now;
+        self.deltas_pending = false;
+        let tick = self.tick;
+        let plan = self.plan.clone();
+
+        // 1. Expiry, before anything else.
+        let mut removed = Vec::new();
+        for (i, table) in self.tables.iter_mut().enumerate() {
+            if let Some(t) = table {
+                t.expire(now, &mut removed);
+                for tuple in removed.drain(..) {
+                    self.stats.relations[i].expirations += 1;
+                    Self::record_into(
+                        &plan,
+                        self.clock,
+                        tick,
+                        out,
+                        RecordKind::Delete,
+                        RelId(i as u32),
+                        &tuple,
+                    );
+                }
+            }
+        }
+
+        // 2. Inputs: table tuples are written now (deltas of this tick),
+        // events join this tick's event sets.
+        let mut touched: Vec<RelId> = Vec::new();
+        for input in std::mem::take(&mut self.inbox) {
+            let rel = input.relation;
+            if input.origin != Origin::Fact {
+                self.stats.relations[rel.0 as usize].receives += 1;
+                self.record(out, RecordKind::Recv, rel, &input.tuple);
+            }
+            if self.tables[rel.0 as usize].is_some() {
+                if input.delete {
+                    self.delete_row(rel, &input.tuple, out);
+                } else {
+                    self.insert_row(rel, input.tuple, now, tick, out);
+                }
+            } else if self.add_event(rel, input.tuple.clone(), 0) {
+                touched.push(rel);
+                self.record(out, RecordKind::Event, rel, &input.tuple);
+            }
+        }
+        let periodic = plan
+            .lookup(trellis_plan::PERIODIC)
+            .expect("always declared");
+        for (i, timer) in plan.timers.iter().enumerate() {
+            let state = &mut self.timers[i];
+            if state.left == Some(0) || state.next > now {
+                continue;
+            }
+            state.next += timer.period_nanos;
+            if let Some(left) = &mut state.left {
+                *left -= 1;
+            }
+            let e = Value::Int(self.env.rng.random::<i64>());
+            let tuple = Tuple::from(vec![
+                Value::Str(self.address.clone()),
+                e,
+                timer.period.clone(),
+                timer.count_value.clone().unwrap_or(Value::Int(0)),
+            ]);
+            if self.add_event(periodic, tuple.clone(), 0) {
+                touched.push(periodic);
+                self.record(out, RecordKind::Event, periodic, &tuple);
+            }
+        }
+
+        // 3. Rules, stratum by stratum, each to a fixpoint over events.
+        let mut writes = Vec::new();
+        let mut sends = Vec::new();
+        let mut errors = Vec::new();
+        let mut fired = vec![false; plan.rules.len()];
+        let mut stamp: u32 = 0;
+        let mut events_this_tick = 0usize;
+        let mut bound_hit = false;
+        for stratum in &plan.strata {
+            let mut old_hi: Option<u32> = None;
+            let mut all_hi = stamp;
+            loop {
+                let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
+                let ctx = Ctx {
+                    plan: &plan,
+                    tables: &self.tables,
+                    events: &self.events,
+                    params: &self.params,
+                    tick,
+                    old_hi,
+                    all_hi,
+                };
+                for &rid in stratum {
+                    let rule = plan.rule(rid);
+                    let before = sink.firings[rid.0 as usize];
+                    for strand in &rule.strands {
+                        run_strand(&ctx, &mut sink, rule, strand);
+                    }
+                    if rule.head.aggregate.is_some() {
+                        emit_groups(&plan, &mut sink, rule);
+                    }
+                    if sink.firings[rid.0 as usize] != before {
+                        fired[rid.0 as usize] = true;
+                    }
+                }
+                let Sink {
+                    new_events,
+                    writes: w,
+                    sends: s,
+                    errors: e,
+                    ..
+                } = sink;
+                writes.extend(w);
+                sends.extend(s);
+                errors.extend(e);
+                if new_events.is_empty() {
+                    break;
+                }
+                stamp += 1;
+                let mut any = false;
+                for (rel, tuple) in new_events {
+                    if self.add_event(rel, tuple.clone(), stamp) {
+                        any = true;
+                        events_this_tick += 1;
+                        touched.push(rel);
+                        self.stats.relations[rel.0 as usize].events += 1;
+                        self.record(out, RecordKind::Event, rel, &tuple);
+                    }
+                }
+                if !any {
+                    break;
+                }
+                if events_this_tick > self.config.max_events_per_tick {
+                    bound_hit = true;
+                    break;
+                }
+                old_hi = Some(all_hi);
+                all_hi = stamp;
+            }
+            if bound_hit {
+                break;
+            }
+        }
+        self.rules_last_tick = fired
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| **f)
+            .map(|(i, _)| RuleId(i as u32))
+            .collect();
+        if bound_hit {
+            self.stats.runaways += 1;
+            out.problems.push(Problem::Runaway {
+                time: now,
+                tick,
+                ticks: 0,
+                rules: self.rules_last_tick.clone(),
+            });
+        }
+        for (rule, error) in errors {
+            self.stats.rule_errors[rule as usize] += 1;
+            out.problems.push(Problem::Eval {
+                time: now,
+                tick,
+                rule: RuleId(rule),
+                error,
+            });
+        }
+
+        // 4. Writes, visible from the next tick: inserts, then deletes.
+        let next = tick + 1;
+        for w in &writes {
+            if let Write::Insert(rel, tuple) = w {
+                self.insert_row(*rel, tuple.clone(), now, next, out);
+            }
+        }
+        for w in &writes {
+            if let Write::Delete(rel, tuple) = w {
+                self.delete_row(*rel, tuple, out);
+            }
+        }
+
+        // 5. Sends: to ourselves through the local queue, else out.
+        for (rel, tuple, delete) in sends {
+            self.stats.relations[rel.0 as usize].sends += 1;
+            self.record(out, RecordKind::Send, rel, &tuple);
+            let destination = match &tuple[0] {
+                Value::Str(s) => s.clone(),
+                _ => unreachable!("checked when derived"),
+            };
+            if destination == self.address {
+                self.inbox.push(Input {
+                    relation: rel,
+                    tuple,
+                    delete,
+                    origin: Origin::Local,
+                });
+            } else {
+                out.sends.push(Message {
+                    destination,
+                    relation: rel,
+                    tuple,
+                    delete,
+                });
+            }
+        }
+
+        for rel in touched {
+            let set = &mut self.events[rel.0 as usize];
+            set.tuples.clear();
+            set.seen.clear();
+        }
+        for t in self.tables.iter_mut().flatten() {
+            t.compact();
+        }
+    }
+
+    fn add_event(&mut self, rel: RelId, tuple: Tuple, stamp: u32) -> bool {
+        let set = &mut self.events[rel.0 as usize];
+        if set.seen.insert(tuple.clone()) {
+            set.tuples.push((tuple, stamp));
+            true
+        } else {
+            false
+        }
+    }
+
+    fn insert_row(&mut self, rel: RelId, tuple: Tuple, now: Time, stamp: u64, out: &mut Output) {
+        let i = rel.0 as usize;
+        let table = self.tables[i].as_mut().expect("a table");
+        let outcome = table.insert(tuple.clone(), now, stamp);
+        let mut evicted = Vec::new();
+        table.evict(&mut evicted);
+        let stats = &mut self.stats.relations[i];
+        match &outcome {
+            Insert::New => stats.inserts += 1,
+            Insert::Replaced { previous_stamp, .. } => {
+                stats.replacements += 1;
+                if *previous_stamp == stamp && stamp == self.tick + 1 {
+                    self.stats.key_conflicts += 1;
+                }
+            }
+            Insert::Refreshed { .. } => stats.refreshes += 1,
+        }
+        if !matches!(outcome, Insert::Refreshed { extended: false }) {
+            self.deltas_pending |= stamp > self.tick;
+        }
+        let kind = match outcome {
+            Insert::Refreshed { .. } => RecordKind::Refresh,
+            _ => RecordKind::Insert,
+        };
+        self.record(out, kind, rel, &tuple);
+        for t in evicted {
+            self.stats.relations[i].evictions += 1;
+            self.record(out, RecordKind::Delete, rel, &t);
+        }
+    }
+
+    fn delete_row(&mut self, rel: RelId, tuple: &Tuple, out: &mut Output) {
+        let i = rel.0 as usize;
+        if let Some(old) = self.tables[i].as_mut().expect("a table").delete_key(tuple) {
+            self.stats.relations[i].deletes += 1;
+            self.record(out, RecordKind::Delete, rel, &old);
+        }
+    }
+
+    fn record_into(
+        plan: &Plan,
+        time: Time,
+        tick: u64,
+        out: &mut Output,
+        kind: RecordKind,
+        relation: RelId,
+        tuple: &Tuple,
+    ) {
+        if plan.relation(relation).watch.is_some_and(|w| w.delete) {
+            out.records.push(Record {
+                time,
+                tick,
+                kind,
+                relation,
+                tuple: tuple.clone(),
+            });
+        }
+    }
+}
+
+fn value_str(v: &Value) -> Option<&str> {
+    match v {
+        Value::Str(s) => Some(s),
+        _ => None,
+    }
+}
+
+/// Run one strand over the new tuples of its trigger (or, for an
+/// aggregate, over everything).
+fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand: &Strand) {
+    let Some((
+        Step::Scan {
+            atom,
+            rows,
+            pattern,
+        },
+        rest,
+    )) = strand.steps.split_first()
+    else {
+        unreachable!("a strand starts with a scan");
+    };
+    let rel = rule.body[*atom].relation;
+    let mut regs = vec![Value::Null; rule.var_names.len()];
+    let aggregate = strand.trigger.is_none();
+    match &ctx.tables[rel.0 as usize] {
+        Some(table) => {
+            if aggregate {
+                // Once per tick, and only when some body relation has news.
+                if ctx.old_hi.is_some() || !rule_has_news(ctx, rule) {
+                    return;
+                }
+                for row in table.rows() {
+                    let fresh = row.stamp == ctx.tick;
+                    if *rows == Rows::Old && fresh {
+                        continue;
+                    }
+                    if matches(pattern, &row.tuple, &mut regs, ctx.params) {
+                        exec(ctx, sink, rule, rest, &mut regs, fresh);
+                    }
+                }
+            } else if ctx.old_hi.is_none() {
+                // Table deltas trigger once per tick, in the first round.
+                for row in table.deltas(ctx.tick) {
+                    if matches(pattern, &row.tuple, &mut regs, ctx.params) {
+                        exec(ctx, sink, rule, rest, &mut regs, true);
+                    }
+                }
+            }
+        }
+        None => {
+            let events = &ctx.events[rel.0 as usize];
+            let window = if aggregate {
+                if ctx.old_hi.is_some() {
+                    return; // aggregates run once, in the first round
+                }
+                events.window(None, ctx.all_hi)
+            } else {
+                events.window(ctx.old_hi, ctx.all_hi)
+            };
+            for (tuple, _) in window {
+                if matches(pattern, tuple, &mut regs, ctx.params) {
+                    exec(ctx, sink, rule, rest, &mut regs, true);
+                }
+            }
+        }
+    }
+}
+
+fn rule_has_news(ctx: &Ctx, rule: &trellis_plan::RulePlan) -> bool {
+    rule.body
+        .iter()
+        .filter(|a| !a.negated)
+        .any(|a| match &ctx.tables[a.relation.0 as usize] {
+            Some(t) => t.has_deltas(ctx.tick),
+            None => !ctx.events[a.relation.0 as usize].tuples.is_empty(),
+        })
+}

@@ -1,0 +1,87 @@
+//! Counters a node keeps; drivers print and aggregate them.
+
+use trellis_plan::Plan;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RelationStats {
+    pub inserts: u64,
+    pub replacements: u64,
+    pub refreshes: u64,
+    pub deletes: u64,
+    pub expirations: u64,
+    pub evictions: u64,
+    pub events: u64,
+    pub sends: u64,
+    pub receives: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub ticks: u64,
+    /// Per relation, indexed by `RelId`.
+    pub relations: Vec<RelationStats>,
+    /// Derivations dropped by a runtime error, per rule (indexed by `RuleId`).
+    pub rule_errors: Vec<u64>,
+    /// Rule firings (derived head tuples), per rule.
+    pub rule_firings: Vec<u64>,
+    /// Two different writes to one key in one tick.
+    pub key_conflicts: u64,
+    /// Received or injected tuples for unknown relations or with the wrong
+    /// number of fields.
+    pub dropped_inputs: u64,
+    /// Cascades stopped by the runaway bound.
+    pub runaways: u64,
+}
+
+impl Stats {
+    pub fn new(plan: &Plan) -> Stats {
+        Stats {
+            relations: vec![RelationStats::default(); plan.relations.len()],
+            rule_errors: vec![0; plan.rules.len()],
+            rule_firings: vec![0; plan.rules.len()],
+            ..Stats::default()
+        }
+    }
+
+    pub fn errors(&self) -> u64 {
+        self.rule_errors.iter().sum()
+    }
+
+    /// JSON for `--json` summaries.
+    pub fn to_json(&self, plan: &Plan) -> serde_json::Value {
+        use serde_json::json;
+        let relations: serde_json::Map<String, serde_json::Value> = plan
+            .relations
+            .iter()
+            .zip(&self.relations)
+            .filter(|(_, s)| **s != RelationStats::default())
+            .map(|(r, s)| {
+                (
+                    r.name.clone(),
+                    json!({
+                        "inserts": s.inserts, "replacements": s.replacements,
+                        "refreshes": s.refreshes, "deletes": s.deletes,
+                        "expirations": s.expirations, "evictions": s.evictions,
+                        "events": s.events, "sends": s.sends, "receives": s.receives,
+                    }),
+                )
+            })
+            .collect();
+        let errors: serde_json::Map<String, serde_json::Value> = plan
+            .rules
+            .iter()
+            .zip(&self.rule_errors)
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| (r.name.clone(), json!(n)))
+            .collect();
+        json!({
+            "ticks": self.ticks,
+            "relations": relations,
+            "errors": self.errors(),
+            "errors_by_rule": errors,
+            "key_conflicts": self.key_conflicts,
+            "dropped_inputs": self.dropped_inputs,
+            "runaways": self.runaways,
+        })
+    }
+}

@@ -1,0 +1,19 @@
+//! The OverLog front end: preprocessor (`#define`, `#include`, `#ifdef`,
+//! `-D` overrides), lexer, parser and AST. Spans survive preprocessing, so
+//! every diagnostic points at the user's own file and line.
+
+pub mod ast;
+pub mod diagnostic;
+pub mod source;
+
+mod error;
+mod lexer;
+mod parser;
+mod preprocess;
+
+pub use diagnostic::{SourceDiagnostic, Style, render};
+pub use error::SyntaxError;
+pub use source::{FileId, SourceFile, SourceMap, Span};
+
+pub use parser::{Parsed, parse_file, parse_str};
+pub use preprocess::ParseOptions;

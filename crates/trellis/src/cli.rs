@@ -1,0 +1,146 @@
+//! Command-line arguments.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Trellis runs distributed systems written as OverLog rules.
+///
+/// Write a protocol as a few dozen rules with location specifiers
+/// (`succ(@N, S)` lives at node N); Trellis checks it, compiles it into a
+/// dataflow plan, and runs it. Start with `trellis check FILE`, then
+/// `trellis explain FILE` to see what the rules compile to, then
+/// `trellis run FILE`.
+#[derive(Debug, Parser)]
+#[command(name = "trellis", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Parse and analyse a program; exit 0 if clean, 1 with diagnostics.
+    ///
+    /// Reports syntax errors, unknown functions, arity mismatches, unsafe
+    /// variables, cycles through aggregates or `notin`, and bad
+    /// `materialize` arguments, each pointing at the line it is about.
+    Check(ProgramArgs),
+    /// Print the compiled plan in words: relations and their indexes,
+    /// timers, strata, and every rule strand step by step, including the
+    /// rules that localization generated.
+    Explain(ProgramArgs),
+    /// Print the dataflow graph (relations and rule strands) as DOT or
+    /// Mermaid.
+    ///
+    /// Render DOT with `trellis graph prog.olg | dot -Tsvg > prog.svg`;
+    /// paste Mermaid into any Markdown that renders it.
+    Graph(GraphArgs),
+    /// Run one node, printing watched tuples as they happen.
+    ///
+    /// Tuples the node sends to itself are delivered; tuples for other
+    /// addresses are counted and reported (this command runs a single node).
+    /// By default the node runs on the wall clock until `--for` elapses or
+    /// nothing is left to do; `--clock virtual` jumps from one wake-up to the
+    /// next, so a long run finishes at once and prints the same every time.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ProgramArgs {
+    /// The OverLog program (`.olg`).
+    pub file: PathBuf,
+    /// Define a macro, overriding the file's `#define`: `-D NAME=VALUE`.
+    /// The value is taken literally, so `-D LANDMARK=\"host:port\"` is a
+    /// string literal and `-D N=5` an integer.
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    pub defines: Vec<Define>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Define {
+    pub name: String,
+    pub value: String,
+}
+
+impl FromStr for Define {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, value) = s.split_once('=').unwrap_or((s, "1"));
+        let valid = name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !valid {
+            return Err(format!(
+                "`{name}` is not a macro name (letters, digits and `_`)"
+            ));
+        }
+        Ok(Define {
+            name: name.to_string(),
+            value: value.to_string(),
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
+    pub format: GraphFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+impl From<GraphFormat> for trellis_plan::GraphFormat {
+    fn from(f: GraphFormat) -> Self {
+        match f {
+            GraphFormat::Dot => trellis_plan::GraphFormat::Dot,
+            GraphFormat::Mermaid => trellis_plan::GraphFormat::Mermaid,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Clock {
+    /// Real time: timers fire on the wall clock.
+    Wall,
+    /// Virtual time: jump straight to the next wake-up.
+    Virtual,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// This node's address (`LOCALADDRESS`).
+    #[arg(long, default_value = "127.0.0.1:10000", value_name = "HOST:PORT")]
+    pub addr: String,
+    /// Stop after this many seconds (default: when nothing is left to do).
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Seed of the node's random source (`f_rand`, `periodic`, ...).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Inject a tuple at start, e.g. `--fact 'link("127.0.0.1:10000", "b")'`.
+    /// Repeatable; macros and `LOCALADDRESS` work as in the program.
+    #[arg(long = "fact", value_name = "TUPLE")]
+    pub facts: Vec<String>,
+    /// Watch more relations than the program does (repeatable), or `all`.
+    #[arg(long = "watch", value_name = "RELATION")]
+    pub watch: Vec<String>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Wall-clock or virtual time.
+    #[arg(long, value_enum, default_value_t = Clock::Wall)]
+    pub clock: Clock,
+}
