@@ -1307,6 +1307,9 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                     (n, std::cmp::Reverse(i))
                 });
             let Some(i) = next else { break };
+            // The empty-group rule is about groups the triggering event
+            // binds by itself: once another atom is joined, it is too late.
+            marked = true;
             let a = &ir.atoms[i];
             let pat = pattern(&bound, &a.args, self);
             let (index, key) = self.index_for(a.relation, &pat);

@@ -118,7 +118,9 @@ pub enum SyntaxError {
     #[error("`#` outside a preprocessor directive")]
     #[diagnostic(
         code(trellis::syntax::misplaced_hash),
-        help("a directive such as `#define` must be the first thing on its line")
+        help(
+            "a directive such as `#define` must be the first thing on its line; the rest of this line is ignored"
+        )
     )]
     MisplacedHash {
         #[label("not at the start of a line")]
@@ -285,13 +287,13 @@ pub enum SyntaxError {
 
     // ---- parser ----------------------------------------------------------
     #[error("expected {expected}, found {found}")]
-    #[diagnostic(
-        code(trellis::syntax::unexpected_token),
-        help("see the OverLog statement forms: `materialize(...)`, `watch(...)`, facts and rules")
-    )]
+    #[diagnostic(code(trellis::syntax::unexpected_token))]
     UnexpectedToken {
         expected: String,
         found: String,
+        /// What to write instead, suited to what was expected.
+        #[help]
+        hint: String,
         #[label("expected {expected}")]
         span: Span,
     },
@@ -318,19 +320,17 @@ pub enum SyntaxError {
         span: Span,
     },
 
-    #[error("unclosed `{open}`: expected `,` or `{close}`, found {found}")]
+    #[error("unclosed `(`: expected `,` or `)`, found {found}")]
     #[diagnostic(
         code(trellis::syntax::unclosed_delimiter),
-        help("close the list with `{close}`, or separate its elements with `,`")
+        help("close the list with `)`, or separate its elements with `,`")
     )]
     UnclosedDelimiter {
-        open: char,
-        close: char,
         found: String,
-        #[label("expected `,` or `{close}` here")]
+        #[label("expected `,` or `)` here")]
         span: Span,
         /// `None` when the opening bracket is in another file.
-        #[label("`{open}` opened here")]
+        #[label("`(` opened here")]
         open_span: Option<Span>,
     },
 
@@ -538,7 +538,10 @@ pub enum SyntaxError {
     #[error("expression nested too deeply")]
     #[diagnostic(
         code(trellis::syntax::nesting_too_deep),
-        help("expressions may nest at most 256 levels; split it with `:=` assignments")
+        help(
+            "expressions may nest at most 256 levels (each operator of a chain counts); \
+             split it with `:=` assignments"
+        )
     )]
     NestingTooDeep {
         #[label("too deep here")]
@@ -547,6 +550,29 @@ pub enum SyntaxError {
 }
 
 impl SyntaxError {
+    /// An unexpected token, with a hint suited to what was expected.
+    pub(crate) fn unexpected(expected: &str, found: String, span: Span) -> SyntaxError {
+        let hint = match expected {
+            "an expression" => "an expression is a constant, a variable, `f_name(...)`, or built \
+                                with operators: `X + 1`, `A == B`, `K in (A, B]`"
+                .to_string(),
+            "a relation name" => "a statement is `materialize(...)`, `watch(...)`, \
+                                  `trace(...)`, a fact `name(...)` or a rule \
+                                  `[ruleName] head :- body`"
+                .to_string(),
+            "`:-`" => "a rule is `[ruleName] [delete] head :- body.`".to_string(),
+            "`,` or `.`" => "separate body elements with `,` and end the rule with `.`".to_string(),
+            "`.` or `:-`" => "end a fact with `.`, or continue a rule with `:- body.`".to_string(),
+            _ => format!("write {expected} here"),
+        };
+        SyntaxError::UnexpectedToken {
+            expected: expected.to_string(),
+            found,
+            hint,
+            span,
+        }
+    }
+
     /// Where the problem is: the primary label's span.
     pub fn span(&self) -> Span {
         use SyntaxError::*;

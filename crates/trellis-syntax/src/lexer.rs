@@ -129,7 +129,7 @@ impl fmt::Display for TokenKind {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub(crate) struct Token {
     pub kind: TokenKind,
     pub span: Span,
@@ -167,6 +167,10 @@ pub(crate) fn lex(
         tokens: Vec::new(),
         diags,
     };
+    // Editors on some systems start files with a byte-order mark.
+    if text.starts_with('\u{feff}') {
+        lexer.pos = '\u{feff}'.len_utf8();
+    }
     lexer.run();
     lexer.tokens
 }
@@ -280,10 +284,7 @@ impl Lexer<'_> {
         let start = self.pos;
         self.pos += 1;
         let mut value = String::new();
-        loop {
-            let Some(c) = self.text[self.pos..].chars().next() else {
-                break;
-            };
+        while let Some(c) = self.text[self.pos..].chars().next() {
             match c {
                 '"' => {
                     self.pos += 1;
@@ -623,6 +624,11 @@ mod tests {
                 SyntaxError::UnexpectedChar { ch: 'é', .. }
             ]
         ));
+    }
+
+    #[test]
+    fn byte_order_mark_is_skipped() {
+        assert_eq!(lex_ok("\u{feff}p"), vec![name("p")]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The parser: a hand-written recursive descent over the preprocessed tokens,
-//! producing [`ast::Program`]. A broken statement is reported and skipped up
+//! producing [`Program`]. A broken statement is reported and skipped up
 //! to its `.`, so one run reports every broken statement.
 
 use std::path::Path;
@@ -244,11 +244,8 @@ impl Parser<'_> {
     fn unexpected<T>(&mut self, expected: &str) -> PResult<T> {
         let token = self.peek();
         if token.kind != TokenKind::Error {
-            self.diags.push(SyntaxError::UnexpectedToken {
-                expected: expected.to_string(),
-                found: token.kind.to_string(),
-                span: token.span,
-            });
+            let error = SyntaxError::unexpected(expected, token.kind.to_string(), token.span);
+            self.diags.push(error);
         }
         Err(())
     }
@@ -268,13 +265,11 @@ impl Parser<'_> {
         Err(())
     }
 
-    /// A list opened at `open` continues with neither `,` nor `close`.
-    fn unclosed<T>(&mut self, open: Span, close: char) -> PResult<T> {
+    /// A list opened by the `(` at `open` continues with neither `,` nor `)`.
+    fn unclosed<T>(&mut self, open: Span) -> PResult<T> {
         let token = self.peek();
         if token.kind != TokenKind::Error {
             self.diags.push(SyntaxError::UnclosedDelimiter {
-                open: if close == ']' { '[' } else { '(' },
-                close,
                 found: token.kind.to_string(),
                 span: token.span,
                 open_span: (open.file == token.span.file).then_some(open),
@@ -478,10 +473,13 @@ impl Parser<'_> {
         let max_size = match self.bound()? {
             Some(Bound::Int(i)) => MaxSize::Count(i),
             Some(Bound::Infinite) => MaxSize::Infinite,
-            Some(Bound::Float(_)) | None => {
-                self.diags.push(SyntaxError::BadMaxSize {
-                    span: max_size_span,
-                });
+            bound => {
+                // Cover a whole float such as `-1.5`; nothing was read otherwise.
+                let span = match bound {
+                    Some(_) => max_size_span.to(self.prev_span()),
+                    None => max_size_span,
+                };
+                self.diags.push(SyntaxError::BadMaxSize { span });
                 return Err(());
             }
         };
@@ -492,7 +490,7 @@ impl Parser<'_> {
             None
         };
         if self.eat(Punct::RParen).is_none() {
-            return self.unclosed(open, ')');
+            return self.unclosed(open);
         }
         let end = self.end_statement("`.`")?;
         Ok(Statement::Materialize(Materialize {
@@ -579,7 +577,7 @@ impl Parser<'_> {
             if self.eat(Punct::RParen).is_some() {
                 return Ok(keys);
             }
-            return self.unclosed(open, ')');
+            return self.unclosed(open);
         }
     }
 
@@ -674,7 +672,7 @@ impl Parser<'_> {
             }
             match self.eat(Punct::RParen) {
                 Some(close) => break close,
-                None => return self.unclosed(open, ')'),
+                None => return self.unclosed(open),
             }
         };
         let location_style = if let Some(location) = location {
@@ -949,7 +947,7 @@ impl Parser<'_> {
                 self.bump();
                 let inner = self.expr()?;
                 let Some(close) = self.eat(Punct::RParen) else {
-                    return self.unclosed(token.span, ')');
+                    return self.unclosed(token.span);
                 };
                 return Ok(Expr {
                     kind: inner.kind,
@@ -1029,7 +1027,7 @@ impl Parser<'_> {
                 }
                 match self.eat(Punct::RParen) {
                     Some(close) => break close,
-                    None => return self.unclosed(open, ')'),
+                    None => return self.unclosed(open),
                 }
             },
         };
@@ -1597,7 +1595,7 @@ mod tests {
         assert_eq!((span.start, span.end), (4, 4));
         assert!(matches!(
             errors("p(@X, Y :- q(@X).")[..],
-            [SyntaxError::UnclosedDelimiter { open: '(', .. }]
+            [SyntaxError::UnclosedDelimiter { .. }]
         ));
         assert!(matches!(
             errors("p(1)) .")[..],
@@ -1812,22 +1810,21 @@ mod tests {
 
     #[test]
     fn include_depth_is_bounded() {
-        let dir = TempDir::new("deep");
-        let mut main = None;
-        for i in 0..70 {
-            let path = dir.write(
-                &format!("f{i}.olg"),
-                &format!("#include \"f{}.olg\"\n", i + 1),
-            );
-            main.get_or_insert(path);
-        }
-        dir.write("f70.olg", "p(1).\n");
-        let errs = parse_file(
-            &main.unwrap(),
-            &ParseOptions::default(),
-            &mut SourceMap::new(),
-        )
-        .unwrap_err();
+        // `f0` includes `f1`, ..., which includes `f{depth}`.
+        let chain = |depth: usize| {
+            let dir = TempDir::new(&format!("deep{depth}"));
+            for i in 0..depth {
+                dir.write(
+                    &format!("f{i}.olg"),
+                    &format!("#include \"f{}.olg\"\n", i + 1),
+                );
+            }
+            dir.write(&format!("f{depth}.olg"), "p(1).\n");
+            let main = dir.0.join("f0.olg");
+            parse_file(&main, &ParseOptions::default(), &mut SourceMap::new())
+        };
+        assert_eq!(chain(64).unwrap().program.statements.len(), 1);
+        let errs = chain(65).unwrap_err();
         assert!(
             matches!(errs[..], [SyntaxError::IncludeTooDeep { .. }]),
             "{errs:?}"

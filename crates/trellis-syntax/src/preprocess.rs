@@ -55,6 +55,7 @@ pub(crate) fn preprocess(
         macros: HashMap::new(),
         node_params,
         include_stack: root.canonical.into_iter().collect(),
+        include_depth: 0,
         out: Vec::new(),
         budget: 0,
     };
@@ -96,10 +97,6 @@ fn command_line_macros(
     macros
 }
 
-struct Macro {
-    body: Vec<TokenKind>,
-}
-
 /// One open `#ifdef`/`#ifndef` block.
 struct Conditional {
     directive: &'static str,
@@ -114,10 +111,14 @@ struct Preprocessor<'a> {
     diags: &'a mut Vec<SyntaxError>,
     /// `-D` definitions; they win over `#define`.
     command_line: HashMap<String, Vec<TokenKind>>,
-    macros: HashMap<String, Macro>,
+    /// `#define`s: name to body.
+    macros: HashMap<String, Vec<TokenKind>>,
     node_params: HashSet<String>,
-    /// Canonical paths of the files being read, outermost first.
+    /// Canonical paths of the files being read (those from disk), outermost
+    /// first.
     include_stack: Vec<PathBuf>,
+    /// How many `#include`s deep the file being read is.
+    include_depth: usize,
     out: Vec<Token>,
     /// Tokens produced by the current top-level macro use.
     budget: usize,
@@ -139,28 +140,25 @@ impl Preprocessor<'_> {
         let mut i = 0;
         while let Some(token) = tokens.get(i) {
             let active = conditionals.iter().all(|c: &Conditional| c.taking);
-            if token.kind == TokenKind::Hash && token.line_start {
+            if token.kind == TokenKind::Hash {
                 let end = tokens[i + 1..]
                     .iter()
                     .position(|t| t.line_start)
                     .map_or(tokens.len(), |n| i + 1 + n);
-                self.directive(
-                    token.span,
-                    &tokens[i + 1..end],
-                    &mut conditionals,
-                    active,
-                    dir,
-                );
+                if token.line_start {
+                    let line = &tokens[i + 1..end];
+                    self.directive(token.span, line, &mut conditionals, active, dir);
+                } else if active {
+                    // Most likely a directive that lost its line break: drop
+                    // the rest of the line rather than parse it as OverLog.
+                    self.diags
+                        .push(SyntaxError::MisplacedHash { span: token.span });
+                }
                 i = end;
                 continue;
             }
             if active {
-                if token.kind == TokenKind::Hash {
-                    self.diags
-                        .push(SyntaxError::MisplacedHash { span: token.span });
-                } else {
-                    self.expand_use(token);
-                }
+                self.expand_use(token);
             }
             i += 1;
         }
@@ -317,13 +315,13 @@ impl Preprocessor<'_> {
             return;
         }
         let body: Vec<TokenKind> = body.iter().map(|t| t.kind.clone()).collect();
-        if self.macros.get(name).is_some_and(|old| old.body != body) {
+        if self.macros.get(name).is_some_and(|old| *old != body) {
             self.diags.push(SyntaxError::MacroRedefined {
                 name: name.to_string(),
                 span: name_token.span,
             });
         }
-        self.macros.insert(name.to_string(), Macro { body });
+        self.macros.insert(name.to_string(), body);
     }
 
     fn include(&mut self, span: Span, args: &[Token], dir: &Path) {
@@ -340,7 +338,7 @@ impl Preprocessor<'_> {
         };
         let path_span = *path_span;
         self.extra_tokens("include", &args[1..]);
-        if self.include_stack.len() >= MAX_INCLUDE_DEPTH {
+        if self.include_depth >= MAX_INCLUDE_DEPTH {
             self.diags
                 .push(SyntaxError::IncludeTooDeep { span: path_span });
             return;
@@ -374,7 +372,9 @@ impl Preprocessor<'_> {
         let file = self.sources.add(shown, text);
         let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
         self.include_stack.push(canonical);
+        self.include_depth += 1;
         self.file(file, &dir);
+        self.include_depth -= 1;
         self.include_stack.pop();
     }
 
@@ -401,7 +401,7 @@ impl Preprocessor<'_> {
             let body = self
                 .command_line
                 .get(name)
-                .or_else(|| self.macros.get(name).map(|m| &m.body));
+                .or_else(|| self.macros.get(name));
             if let Some(body) = body {
                 if active.len() >= MAX_EXPANSION_DEPTH
                     || self.budget + body.len() > MAX_EXPANSION_TOKENS
@@ -629,10 +629,11 @@ mod tests {
 
     #[test]
     fn directive_errors() {
-        let (_, diags, _) = run(
-            "#pragma once\n#define\n#define F(x) x\na # b",
+        let (output, diags, _) = run(
+            "#pragma once\n#define\n#define F(x) x\na # b\nc",
             &ParseOptions::default(),
         );
+        assert_eq!(output, vec![name("a"), name("c"), TokenKind::Eof]);
         assert!(matches!(
             diags[..],
             [

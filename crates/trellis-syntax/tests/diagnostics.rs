@@ -193,11 +193,8 @@ fn watchmod_unknown_letter() {
 
 #[test]
 fn nesting_too_deep() {
-    let text = format!(
-        "r1 p(@X) :- q(@X), {}X{}.\n",
-        "(".repeat(300),
-        ")".repeat(300)
-    );
+    let open = format!("{}\n", "(".repeat(60)).repeat(5);
+    let text = format!("r1 p(@X) :- q(@X),\n{open}X{}.\n", ")".repeat(300));
     assert_snapshot!(diagnose(&text));
 }
 

@@ -45,6 +45,16 @@ pub enum Command {
     /// nothing is left to do; `--clock virtual` jumps from one wake-up to the
     /// next, so a long run finishes at once and prints the same every time.
     Run(RunArgs),
+    /// Simulate many nodes in one process on a virtual clock.
+    ///
+    /// Every node runs the same engine as `trellis run`; the network is a
+    /// model (latency, loss, duplication, partitions) and faults and churn
+    /// come from a scenario file (see docs/simulator.md). A run is a function
+    /// of (program, scenario, seed): rerun with the same three and you get
+    /// the same trace hash. Per-node macros: `NODEID` is the SHA-1 of the
+    /// node's address and `LANDMARK` the first node's address unless the
+    /// scenario or `-D` says otherwise.
+    Sim(SimArgs),
 }
 
 #[derive(Debug, Args)]
@@ -143,4 +153,39 @@ pub struct RunArgs {
     /// Wall-clock or virtual time.
     #[arg(long, value_enum, default_value_t = Clock::Wall)]
     pub clock: Clock,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// Number of nodes (overrides the scenario).
+    #[arg(long)]
+    pub nodes: Option<usize>,
+    /// Scenario file (TOML): network model, faults, churn, workloads,
+    /// measurements.
+    #[arg(long, value_name = "FILE")]
+    pub scenario: Option<PathBuf>,
+    /// Seed (overrides the scenario).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Virtual seconds to simulate (overrides the scenario).
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Watch more relations than the program does (repeatable), or `all`.
+    #[arg(long = "watch", value_name = "RELATION")]
+    pub watch: Vec<String>,
+    /// One JSON object per line instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Do not print watch records (the summary is still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Write the summary, CSV files, plots and a replayable run.toml here.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the trace hash every SECONDS of virtual time, to find where two
+    /// runs diverge.
+    #[arg(long, value_name = "SECONDS")]
+    pub checkpoints: Option<f64>,
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod output;
 mod run;
+mod sim;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
             })
         }
         Command::Run(args) => run::run(&args),
+        Command::Sim(args) => sim::sim(&args),
     }
 }
 

@@ -145,7 +145,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 /// `--watch REL` / `--watch all`.
-fn add_watches(plan: &mut Plan, names: &[String]) -> Result<(), String> {
+pub fn add_watches(plan: &mut Plan, names: &[String]) -> Result<(), String> {
     for name in names {
         if name == "all" {
             for r in plan.relations.iter_mut() {

@@ -1,0 +1,102 @@
+//! Deterministic simulation of many Trellis nodes in one process: the same
+//! sans-IO engine as the real runtime, a virtual clock, a modelled network
+//! (latency, loss, duplication, partitions), crashes, restarts and churn,
+//! scripted by a TOML scenario. A run is a function of (program, scenario,
+//! seed): the same inputs give the same trace hash on any machine.
+
+mod measure;
+mod network;
+mod report;
+mod scenario;
+mod sim;
+
+use trellis_plan::{Plan, RelId};
+
+pub use measure::{MeasureState, Measurements, Sample};
+pub use network::{MIN_LATENCY, NetworkError};
+pub use report::{Report, write_outputs};
+pub use scenario::*;
+pub use sim::{DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, Simulation, parse_options};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(transparent)]
+    Scenario(#[from] ScenarioError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
+    #[error(
+        "params.{name} = {value:?}: expected \"sha1\", \"random\", \"first\", \"address\" or \"index\""
+    )]
+    Param { name: String, value: String },
+    #[error("scenario tuple `{tuple}`: {problem}")]
+    Tuple { tuple: String, problem: String },
+    #[error("measure `{name}`: {problem}")]
+    Measure { name: String, problem: String },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot draw {path}: {problem}")]
+    Plot { path: String, problem: String },
+}
+
+/// Counters of a whole run.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub queue_entries: u64,
+    pub frames_sent: u64,
+    pub frames_delivered: u64,
+    pub frames_lost: u64,
+    pub frames_cut: u64,
+    pub frames_duplicated: u64,
+    pub frames_to_dead: u64,
+    pub frames_to_unknown: u64,
+    pub dropped_inputs: u64,
+    pub injected: u64,
+    pub crashes: u64,
+    pub restarts: u64,
+    pub problems: u64,
+    pub bytes: u64,
+    pub messages: u64,
+    /// Messages and bytes per relation.
+    pub per_relation: Vec<(u64, u64)>,
+    /// Frames, messages and bytes sent per node.
+    pub per_node: Vec<(u64, u64, u64)>,
+    /// Messages and bytes per virtual second.
+    pub per_second: Vec<(u64, u64)>,
+    pub checkpoints: Vec<(trellis_engine::Time, u64)>,
+}
+
+impl Stats {
+    fn new(plan: &Plan, nodes: usize) -> Stats {
+        Stats {
+            per_relation: vec![(0, 0); plan.relations.len()],
+            per_node: vec![(0, 0, 0); nodes],
+            ..Stats::default()
+        }
+    }
+
+    fn count_message(&mut self, rel: RelId, node: usize, second: usize, bytes: u64) {
+        let r = &mut self.per_relation[rel.0 as usize];
+        r.0 += 1;
+        r.1 += bytes;
+        self.per_node[node].1 += 1;
+        self.messages += 1;
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, (0, 0));
+        }
+        self.per_second[second].0 += 1;
+    }
+
+    fn count_frame(&mut self, node: usize, second: usize, bytes: u64) {
+        self.frames_sent += 1;
+        self.bytes += bytes;
+        self.per_node[node].0 += 1;
+        self.per_node[node].2 += bytes;
+        if self.per_second.len() <= second {
+            self.per_second.resize(second + 1, (0, 0));
+        }
+        self.per_second[second].1 += bytes;
+    }
+}

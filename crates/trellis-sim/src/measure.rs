@@ -1,0 +1,174 @@
+//! User measurements: start and end tuples matched on a key give a latency,
+//! sends of a hop relation in between count hops (LANGUAGE-level: "match
+//! `lookup` sent with `lookupResults` received by request id").
+
+use std::collections::BTreeMap;
+
+use trellis_engine::{Record, RecordKind, Time, Tuple};
+use trellis_plan::{Plan, RelId};
+use trellis_value::Value;
+
+use crate::SimError;
+use crate::scenario::{Measure, On, Point};
+
+#[derive(Debug, Clone)]
+struct Resolved {
+    relation: RelId,
+    key: usize,
+    on: On,
+}
+
+impl Resolved {
+    fn new(p: &Point, plan: &Plan, measure: &str) -> Result<Resolved, SimError> {
+        let relation = plan.lookup(&p.relation).ok_or_else(|| SimError::Measure {
+            name: measure.to_string(),
+            problem: format!("the program has no relation `{}`", p.relation),
+        })?;
+        let arity = plan.relation(relation).arity;
+        if p.key == 0 || p.key > arity {
+            return Err(SimError::Measure {
+                name: measure.to_string(),
+                problem: format!(
+                    "key field {} is out of range: `{}` has {arity} fields",
+                    p.key, p.relation
+                ),
+            });
+        }
+        Ok(Resolved {
+            relation,
+            key: p.key - 1,
+            on: p.on,
+        })
+    }
+
+    fn matches(&self, rel: RelId, kind: On) -> bool {
+        self.relation == rel && self.on == kind
+    }
+}
+
+/// One completed measurement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    pub key: Value,
+    pub start: Time,
+    pub end: Time,
+    pub hops: Option<u64>,
+    /// The end tuple (e.g. a lookup result, to check it).
+    pub result: Tuple,
+}
+
+#[derive(Debug)]
+pub struct MeasureState {
+    pub name: String,
+    start: Resolved,
+    end: Resolved,
+    hops: Option<Resolved>,
+    pending: BTreeMap<Value, (Time, u64)>,
+    pub samples: Vec<Sample>,
+    pub started: u64,
+}
+
+impl MeasureState {
+    /// Started but never ended (e.g. failed lookups).
+    pub fn incomplete(&self) -> usize {
+        self.pending.len()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Measurements {
+    pub measures: Vec<MeasureState>,
+}
+
+fn kind_of(k: RecordKind) -> On {
+    match k {
+        RecordKind::Insert | RecordKind::Refresh => On::Insert,
+        RecordKind::Delete => On::Insert,
+        RecordKind::Event => On::Event,
+        RecordKind::Send => On::Send,
+        RecordKind::Recv => On::Recv,
+    }
+}
+
+impl Measurements {
+    pub fn new(specs: &[Measure], plan: &Plan) -> Result<Measurements, SimError> {
+        let measures = specs
+            .iter()
+            .map(|m| {
+                Ok(MeasureState {
+                    name: m.name.clone(),
+                    start: Resolved::new(&m.start, plan, &m.name)?,
+                    end: Resolved::new(&m.end, plan, &m.name)?,
+                    hops: m
+                        .hops
+                        .as_ref()
+                        .map(|h| Resolved::new(h, plan, &m.name))
+                        .transpose()?,
+                    pending: BTreeMap::new(),
+                    samples: Vec::new(),
+                    started: 0,
+                })
+            })
+            .collect::<Result<Vec<_>, SimError>>()?;
+        Ok(Measurements { measures })
+    }
+
+    /// Relations whose records the measurements need.
+    pub fn relations(&self) -> Vec<RelId> {
+        let mut out: Vec<RelId> = self
+            .measures
+            .iter()
+            .flat_map(|m| {
+                [Some(&m.start), Some(&m.end), m.hops.as_ref()]
+                    .into_iter()
+                    .flatten()
+                    .map(|r| r.relation)
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    pub fn observe(&mut self, _plan: &Plan, r: &Record, now: Time) {
+        if r.kind == RecordKind::Delete {
+            return;
+        }
+        self.happened(r.relation, kind_of(r.kind), &r.tuple, now);
+    }
+
+    pub fn observe_inject(&mut self, rel: RelId, tuple: &Tuple, now: Time) {
+        self.happened(rel, On::Inject, tuple, now);
+    }
+
+    fn happened(&mut self, rel: RelId, kind: On, tuple: &Tuple, now: Time) {
+        for m in &mut self.measures {
+            if m.start.matches(rel, kind) {
+                let key = tuple[m.start.key].clone();
+                if !m.pending.contains_key(&key) {
+                    m.pending.insert(key, (now, 0));
+                    m.started += 1;
+                }
+            }
+            if let Some(h) = &m.hops {
+                if h.matches(rel, kind) {
+                    if let Some(p) = m.pending.get_mut(&tuple[h.key]) {
+                        p.1 += 1;
+                    }
+                }
+            }
+            if m.end.matches(rel, kind) {
+                let key = &tuple[m.end.key];
+                if let Some((start, hops)) = m.pending.remove(key) {
+                    m.samples.push(Sample {
+                        key: key.clone(),
+                        start,
+                        end: now,
+                        hops: m.hops.as_ref().map(|_| hops),
+                        result: tuple.clone(),
+                    });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,494 @@
+//! What a run produced: a one-screen summary, JSON, CSV files and plots.
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::prelude::*;
+use serde_json::json;
+
+use crate::sim::NANOS;
+use crate::{SimError, Simulation};
+
+/// The numbers of a finished run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub program: String,
+    pub nodes: usize,
+    pub live_at_end: usize,
+    pub virtual_seconds: f64,
+    pub seed: u64,
+    pub wall_seconds: f64,
+    pub queue_entries: u64,
+    pub peak_memory_kib: Option<u64>,
+    pub trace_hash: u64,
+    pub json: serde_json::Value,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        f64::NAN
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+/// Peak resident memory of this process (Linux), in KiB.
+pub fn peak_memory_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+impl Report {
+    pub fn new(sim: &Simulation, program: &str, wall_seconds: f64) -> Report {
+        let plan = sim.plan();
+        let st = &sim.stats;
+        let secs = sim.now() as f64 / NANOS;
+        let n = st.per_node.len();
+        let relations: serde_json::Map<String, serde_json::Value> = plan
+            .relations
+            .iter()
+            .zip(&st.per_relation)
+            .filter(|(_, (m, _))| *m > 0)
+            .map(|(r, (m, b))| (r.name.clone(), json!({"messages": m, "bytes": b})))
+            .collect();
+        let measures: Vec<serde_json::Value> = sim
+            .measurements()
+            .measures
+            .iter()
+            .map(|m| {
+                let mut lat: Vec<f64> = m
+                    .samples
+                    .iter()
+                    .map(|s| (s.end - s.start) as f64 / 1e6)
+                    .collect();
+                lat.sort_by(f64::total_cmp);
+                let mut hops: Vec<f64> = m
+                    .samples
+                    .iter()
+                    .filter_map(|s| s.hops)
+                    .map(|h| h as f64)
+                    .collect();
+                hops.sort_by(f64::total_cmp);
+                json!({
+                    "name": m.name,
+                    "started": m.started,
+                    "completed": m.samples.len(),
+                    "incomplete": m.incomplete(),
+                    "latency_ms": {"mean": mean(&lat), "p50": percentile(&lat, 50.0),
+                                   "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0)},
+                    "hops": if hops.is_empty() { serde_json::Value::Null } else {
+                        json!({"mean": mean(&hops), "p50": percentile(&hops, 50.0),
+                               "max": hops.last().copied().unwrap_or(0.0)})
+                    },
+                })
+            })
+            .collect();
+        let per_node_rate = if n > 0 && secs > 0.0 {
+            st.bytes as f64 / n as f64 / secs
+        } else {
+            0.0
+        };
+        let json = json!({
+            "program": program,
+            "nodes": n,
+            "live_at_end": sim.live_count(),
+            "virtual_seconds": secs,
+            "seed": sim.seed(),
+            "wall_seconds": wall_seconds,
+            "queue_entries": st.queue_entries,
+            "entries_per_second": st.queue_entries as f64 / wall_seconds.max(1e-9),
+            "peak_memory_kib": peak_memory_kib(),
+            "messages": st.messages,
+            "bytes": st.bytes,
+            "bytes_per_node_per_second": per_node_rate,
+            "frames": {"sent": st.frames_sent, "delivered": st.frames_delivered, "lost": st.frames_lost,
+                       "cut": st.frames_cut, "duplicated": st.frames_duplicated, "to_dead_nodes": st.frames_to_dead,
+                       "to_unknown_addresses": st.frames_to_unknown},
+            "dropped_inputs": st.dropped_inputs,
+            "injected": st.injected,
+            "crashes": st.crashes,
+            "restarts": st.restarts,
+            "runtime_problems": st.problems,
+            "relations": relations,
+            "measures": measures,
+            "trace_hash": format!("{:016x}", sim.trace_hash()),
+        });
+        Report {
+            program: program.to_string(),
+            nodes: n,
+            live_at_end: sim.live_count(),
+            virtual_seconds: secs,
+            seed: sim.seed(),
+            wall_seconds,
+            queue_entries: st.queue_entries,
+            peak_memory_kib: peak_memory_kib(),
+            trace_hash: sim.trace_hash(),
+            json,
+        }
+    }
+
+    /// The one-screen text summary.
+    pub fn text(&self) -> String {
+        let j = &self.json;
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "simulated {} for {:.1} virtual seconds: {} nodes ({} live at the end), seed {}",
+            self.program, self.virtual_seconds, self.nodes, self.live_at_end, self.seed
+        );
+        let _ = writeln!(
+            s,
+            "  wall time {:.2}s ({:.1}x real time), {} events ({:.0}/s){}",
+            self.wall_seconds,
+            self.virtual_seconds / self.wall_seconds.max(1e-9),
+            self.queue_entries,
+            self.queue_entries as f64 / self.wall_seconds.max(1e-9),
+            self.peak_memory_kib.map_or(String::new(), |k| format!(
+                ", peak memory {:.1} MiB",
+                k as f64 / 1024.0
+            ))
+        );
+        let _ = writeln!(
+            s,
+            "  traffic: {} messages, {} bytes; {:.1} bytes/s per node",
+            j["messages"],
+            j["bytes"],
+            j["bytes_per_node_per_second"].as_f64().unwrap_or(0.0)
+        );
+        let f = &j["frames"];
+        let _ = writeln!(
+            s,
+            "  frames: {} sent, {} delivered, {} lost, {} cut by partitions, {} duplicated, {} to dead nodes",
+            f["sent"], f["delivered"], f["lost"], f["cut"], f["duplicated"], f["to_dead_nodes"]
+        );
+        if j["crashes"].as_u64() != Some(0) || j["restarts"].as_u64() != Some(0) {
+            let _ = writeln!(
+                s,
+                "  faults: {} crashes, {} restarts",
+                j["crashes"], j["restarts"]
+            );
+        }
+        if j["runtime_problems"].as_u64() != Some(0) {
+            let _ = writeln!(
+                s,
+                "  runtime problems: {} (see the output above)",
+                j["runtime_problems"]
+            );
+        }
+        if let Some(rels) = j["relations"].as_object() {
+            let mut top: Vec<(&String, u64, u64)> = rels
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k,
+                        v["messages"].as_u64().unwrap_or(0),
+                        v["bytes"].as_u64().unwrap_or(0),
+                    )
+                })
+                .collect();
+            top.sort_by_key(|(_, _, b)| std::cmp::Reverse(*b));
+            let parts: Vec<String> = top
+                .iter()
+                .take(5)
+                .map(|(k, m, b)| format!("{k} {m} msgs/{b} B"))
+                .collect();
+            if !parts.is_empty() {
+                let _ = writeln!(s, "  by relation: {}", parts.join(", "));
+            }
+        }
+        for m in j["measures"].as_array().into_iter().flatten() {
+            let l = &m["latency_ms"];
+            let _ = write!(
+                s,
+                "  {}: {} started, {} completed, {} incomplete; latency mean {:.1} ms, p50 {:.1}, p99 {:.1}",
+                m["name"].as_str().unwrap_or(""),
+                m["started"],
+                m["completed"],
+                m["incomplete"],
+                l["mean"].as_f64().unwrap_or(f64::NAN),
+                l["p50"].as_f64().unwrap_or(f64::NAN),
+                l["p99"].as_f64().unwrap_or(f64::NAN),
+            );
+            if let Some(h) = m["hops"].as_object() {
+                let _ = write!(
+                    s,
+                    "; hops mean {:.2}, max {}",
+                    h["mean"].as_f64().unwrap_or(f64::NAN),
+                    h["max"]
+                );
+            }
+            let _ = writeln!(s);
+        }
+        let _ = writeln!(s, "  trace hash {:016x}", self.trace_hash);
+        s
+    }
+}
+
+fn write(path: &Path, text: &str) -> Result<(), SimError> {
+    std::fs::write(path, text).map_err(|source| SimError::Write {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Write the run's files into `dir`: summary.json, traffic.csv,
+/// relations.csv, nodes.csv, one CSV per measure, and plots (SVG and PNG).
+pub fn write_outputs(
+    sim: &Simulation,
+    report: &Report,
+    dir: &Path,
+    run_toml: &str,
+) -> Result<Vec<String>, SimError> {
+    std::fs::create_dir_all(dir).map_err(|source| SimError::Write {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    let mut put = |name: &str, text: &str| -> Result<(), SimError> {
+        write(&dir.join(name), text)?;
+        written.push(name.to_string());
+        Ok(())
+    };
+    put("run.toml", run_toml)?;
+    put(
+        "summary.json",
+        &serde_json::to_string_pretty(&report.json).expect("JSON values serialize"),
+    )?;
+    let st = &sim.stats;
+    let n = st.per_node.len().max(1) as f64;
+    let mut csv = String::from("second,messages,bytes,bytes_per_node\n");
+    for (sec, (m, b)) in st.per_second.iter().enumerate() {
+        let _ = writeln!(csv, "{sec},{m},{b},{:.1}", *b as f64 / n);
+    }
+    put("traffic.csv", &csv)?;
+    let mut csv = String::from("relation,messages,bytes\n");
+    for (r, (m, b)) in sim.plan().relations.iter().zip(&st.per_relation) {
+        if *m > 0 {
+            let _ = writeln!(csv, "{},{m},{b}", r.name);
+        }
+    }
+    put("relations.csv", &csv)?;
+    let mut csv = String::from("node,frames,messages,bytes\n");
+    for (i, (f, m, b)) in st.per_node.iter().enumerate() {
+        let _ = writeln!(csv, "{},{f},{m},{b}", sim.address(i));
+    }
+    put("nodes.csv", &csv)?;
+    if !st.checkpoints.is_empty() {
+        let mut csv = String::from("time,trace_hash\n");
+        for (t, h) in &st.checkpoints {
+            let _ = writeln!(csv, "{:.3},{h:016x}", *t as f64 / NANOS);
+        }
+        put("checkpoints.csv", &csv)?;
+    }
+    for m in &sim.measurements().measures {
+        let mut csv = String::from("key,start,end,latency_ms,hops,result\n");
+        for s in &m.samples {
+            let result: Vec<String> = s.result.iter().map(|v| v.literal()).collect();
+            let _ = writeln!(
+                csv,
+                "{},{:.6},{:.6},{:.3},{},\"{}\"",
+                s.key.literal().replace(',', ";"),
+                s.start as f64 / NANOS,
+                s.end as f64 / NANOS,
+                (s.end - s.start) as f64 / 1e6,
+                s.hops.map_or(String::new(), |h| h.to_string()),
+                result.join(" ").replace('"', "'")
+            );
+        }
+        put(&format!("measure-{}.csv", m.name), &csv)?;
+    }
+
+    let traffic: Vec<(f64, f64)> = st
+        .per_second
+        .iter()
+        .enumerate()
+        .map(|(s, (_, b))| (s as f64, *b as f64 / n))
+        .collect();
+    for ext in ["svg", "png"] {
+        let name = format!("traffic.{ext}");
+        line_plot(
+            &dir.join(&name),
+            "Traffic per node",
+            "virtual time (s)",
+            "bytes/s per node",
+            &traffic,
+        )?;
+        written.push(name);
+    }
+    for m in &sim.measurements().measures {
+        let mut lat: Vec<f64> = m
+            .samples
+            .iter()
+            .map(|s| (s.end - s.start) as f64 / 1e6)
+            .collect();
+        lat.sort_by(f64::total_cmp);
+        if !lat.is_empty() {
+            let cdf: Vec<(f64, f64)> = lat
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (*l, (i + 1) as f64 / lat.len() as f64))
+                .collect();
+            for ext in ["svg", "png"] {
+                let name = format!("latency-{}.{ext}", m.name);
+                line_plot(
+                    &dir.join(&name),
+                    &format!("{}: latency CDF", m.name),
+                    "latency (ms)",
+                    "fraction",
+                    &cdf,
+                )?;
+                written.push(name);
+            }
+        }
+        let hops: Vec<u64> = m.samples.iter().filter_map(|s| s.hops).collect();
+        if !hops.is_empty() {
+            for ext in ["svg", "png"] {
+                let name = format!("hops-{}.{ext}", m.name);
+                histogram(&dir.join(&name), &format!("{}: hops", m.name), &hops)?;
+                written.push(name);
+            }
+        }
+    }
+    Ok(written)
+}
+
+fn register_font() {
+    static FONT: Once = Once::new();
+    FONT.call_once(|| {
+        // PNGs need glyphs; the embedded DejaVu Sans works on any machine.
+        let _ = plotters::style::register_font(
+            "sans-serif",
+            FontStyle::Normal,
+            dejavu::sans::regular(),
+        );
+    });
+}
+
+fn plot_error(path: &Path, e: impl std::fmt::Display) -> SimError {
+    SimError::Plot {
+        path: path.display().to_string(),
+        problem: e.to_string(),
+    }
+}
+
+type PlotResult = Result<(), Box<dyn std::error::Error>>;
+
+fn line_plot(
+    path: &Path,
+    title: &str,
+    x: &str,
+    y: &str,
+    points: &[(f64, f64)],
+) -> Result<(), SimError> {
+    register_font();
+    let result = if path.extension().is_some_and(|e| e == "svg") {
+        draw_line(
+            SVGBackend::new(path, (800, 480)).into_drawing_area(),
+            title,
+            x,
+            y,
+            points,
+        )
+    } else {
+        draw_line(
+            BitMapBackend::new(path, (800, 480)).into_drawing_area(),
+            title,
+            x,
+            y,
+            points,
+        )
+    };
+    result.map_err(|e| plot_error(path, e))
+}
+
+fn draw_line<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x: &str,
+    y: &str,
+    points: &[(f64, f64)],
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let xmax = points.iter().map(|p| p.0).fold(1.0_f64, f64::max);
+    let ymax = points.iter().map(|p| p.1).fold(1.0_f64, f64::max) * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
+    chart.configure_mesh().x_desc(x).y_desc(y).draw()?;
+    chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+    root.present()?;
+    Ok(())
+}
+
+fn histogram(path: &Path, title: &str, values: &[u64]) -> Result<(), SimError> {
+    register_font();
+    let max = values.iter().copied().max().unwrap_or(0);
+    let mut counts = vec![0u64; max as usize + 1];
+    for v in values {
+        counts[*v as usize] += 1;
+    }
+    let result = if path.extension().is_some_and(|e| e == "svg") {
+        draw_histogram(
+            SVGBackend::new(path, (800, 480)).into_drawing_area(),
+            title,
+            &counts,
+        )
+    } else {
+        draw_histogram(
+            BitMapBackend::new(path, (800, 480)).into_drawing_area(),
+            title,
+            &counts,
+        )
+    };
+    result.map_err(|e| plot_error(path, e))
+}
+
+fn draw_histogram<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    counts: &[u64],
+) -> PlotResult
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let max = counts.len() as u64;
+    let ymax = counts.iter().copied().max().unwrap_or(1) as f64 * 1.1;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((0u64..max).into_segmented(), 0.0..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("hops")
+        .y_desc("count")
+        .draw()?;
+    chart.draw_series(
+        Histogram::vertical(&chart).style(BLUE.filled()).data(
+            counts
+                .iter()
+                .enumerate()
+                .map(|(h, c)| (h as u64, *c as f64)),
+        ),
+    )?;
+    root.present()?;
+    Ok(())
+}

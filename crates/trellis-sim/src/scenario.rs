@@ -1,0 +1,434 @@
+//! Scenarios: what to simulate, as a TOML file (documented in
+//! docs/simulator.md). Everything has a default, so an empty scenario is a
+//! static network of `--nodes` nodes with 50 ms links.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub simulation: Simulation,
+    /// `-D` definitions for every node.
+    #[serde(default)]
+    pub defines: BTreeMap<String, String>,
+    /// Per-node values: `NODEID = "sha1"` or `"random"`, `LANDMARK =
+    /// "first"` (node 0's address) or a literal value.
+    #[serde(default)]
+    pub params: BTreeMap<String, String>,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub churn: Option<Churn>,
+    #[serde(default, rename = "event")]
+    pub events: Vec<Event>,
+    #[serde(default, rename = "workload")]
+    pub workloads: Vec<Workload>,
+    #[serde(default, rename = "measure")]
+    pub measures: Vec<Measure>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Simulation {
+    #[serde(default = "default_nodes")]
+    pub nodes: usize,
+    /// Virtual seconds to run.
+    #[serde(default = "default_duration")]
+    pub duration: f64,
+    #[serde(default)]
+    pub seed: u64,
+    /// Node addresses: `{i}` is replaced by the node's number.
+    #[serde(default = "default_address")]
+    pub address: String,
+    /// Seconds between node start-ups (0: all at once). Staggering joins
+    /// spreads load the way real deployments do.
+    #[serde(default)]
+    pub start_interval: f64,
+}
+
+fn default_nodes() -> usize {
+    10
+}
+fn default_duration() -> f64 {
+    60.0
+}
+fn default_address() -> String {
+    "node{i}:9000".into()
+}
+
+impl Default for Simulation {
+    fn default() -> Self {
+        Simulation {
+            nodes: default_nodes(),
+            duration: default_duration(),
+            seed: 0,
+            address: default_address(),
+            start_interval: 0.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default)]
+    pub latency: Latency,
+    /// Probability that a frame is lost.
+    #[serde(default)]
+    pub loss: f64,
+    /// Probability that a frame is delivered twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    #[serde(default, rename = "link")]
+    pub links: Vec<Link>,
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            latency: Latency::default(),
+            loss: 0.0,
+            duplicate: 0.0,
+            links: Vec::new(),
+        }
+    }
+}
+
+/// One-way latency of a frame, in milliseconds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Latency {
+    Constant {
+        ms: f64,
+    },
+    Uniform {
+        min_ms: f64,
+        max_ms: f64,
+    },
+    Normal {
+        mean_ms: f64,
+        stddev_ms: f64,
+    },
+    Exponential {
+        mean_ms: f64,
+    },
+    /// A file of round-trip times in ms, one row per node (whitespace
+    /// separated); node i uses row `i % rows`. One-way latency is half.
+    Matrix {
+        file: PathBuf,
+    },
+}
+
+impl Default for Latency {
+    fn default() -> Self {
+        Latency::Constant { ms: 50.0 }
+    }
+}
+
+/// Overrides for the frames from one node to another.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    pub from: usize,
+    pub to: usize,
+    #[serde(default)]
+    pub latency: Option<Latency>,
+    #[serde(default)]
+    pub loss: Option<f64>,
+    #[serde(default)]
+    pub duplicate: Option<f64>,
+}
+
+/// Nodes leave and are replaced: each session lasts a time drawn from the
+/// distribution; then the node crashes and, after `rejoin_after` seconds,
+/// starts again as a fresh process (the population stays near its size).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    #[serde(default = "default_churn_model")]
+    pub model: ChurnModel,
+    /// Median session time in seconds.
+    pub median_session: f64,
+    /// Pareto shape (only for `pareto`).
+    #[serde(default = "default_pareto_shape")]
+    pub shape: f64,
+    /// Churn starts at this time (let the system form first).
+    #[serde(default)]
+    pub start: f64,
+    #[serde(default = "default_rejoin")]
+    pub rejoin_after: f64,
+    /// Nodes that never churn (e.g. the landmark).
+    #[serde(default)]
+    pub exempt: Vec<usize>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ChurnModel {
+    Exponential,
+    Pareto,
+}
+
+fn default_churn_model() -> ChurnModel {
+    ChurnModel::Exponential
+}
+fn default_pareto_shape() -> f64 {
+    2.0
+}
+fn default_rejoin() -> f64 {
+    1.0
+}
+
+/// Something that happens at a given time. (serde cannot deny unknown
+/// fields through `flatten`; the action's own fields are checked.)
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Event {
+    /// Virtual time in seconds.
+    pub at: f64,
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "action", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Action {
+    /// Deliver a tuple to a node (a number, or "random" for a random live
+    /// node). In the tuple, `ADDR` is that node's address.
+    Inject {
+        node: NodeRef,
+        tuple: String,
+    },
+    Crash {
+        node: NodeRef,
+    },
+    Restart {
+        node: NodeRef,
+    },
+    /// Cut the frames between the groups (from each group to every other;
+    /// with `oneway`, only from the first group to the others).
+    Partition {
+        name: String,
+        groups: Vec<Vec<usize>>,
+        #[serde(default)]
+        oneway: bool,
+    },
+    Heal {
+        name: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeRef {
+    Index(usize),
+    Random,
+}
+
+impl Serialize for NodeRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            NodeRef::Index(i) => s.serialize_u64(*i as u64),
+            NodeRef::Random => s.serialize_str("random"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for NodeRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Index(usize),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Index(i) => Ok(NodeRef::Index(i)),
+            Raw::Name(s) if s == "random" => Ok(NodeRef::Random),
+            Raw::Name(s) => Err(serde::de::Error::custom(format!(
+                "node must be a number or \"random\", not {s:?}"
+            ))),
+        }
+    }
+}
+
+/// Inject tuples at a rate: `per_node` per second at every live node, or
+/// `rate` per second at random live nodes, from `start` to `stop`. In the
+/// tuple, `ADDR` is the chosen node's address, `RANDID` a random ID, `SEQ` a
+/// number unique in the run, `NOW` the time in seconds.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Workload {
+    pub tuple: String,
+    #[serde(default)]
+    pub per_node: Option<f64>,
+    #[serde(default)]
+    pub rate: Option<f64>,
+    #[serde(default)]
+    pub start: f64,
+    #[serde(default)]
+    pub stop: Option<f64>,
+}
+
+/// A user measurement from watched relations: a *start* tuple and an *end*
+/// tuple matched on a key field give a latency; sends of a *hop* relation
+/// with the same key between them count hops.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Measure {
+    pub name: String,
+    pub start: Point,
+    pub end: Point,
+    #[serde(default)]
+    pub hops: Option<Point>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Point {
+    pub relation: String,
+    /// 1-based field holding the key that matches start, end and hops.
+    pub key: usize,
+    /// What happening counts: `inject`, `send`, `recv`, `event` or `insert`.
+    #[serde(default = "default_on")]
+    pub on: On,
+}
+
+fn default_on() -> On {
+    On::Event
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum On {
+    Inject,
+    Send,
+    Recv,
+    Event,
+    Insert,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    #[error("cannot read scenario {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("scenario {path}: {source}")]
+    Parse {
+        path: PathBuf,
+        source: Box<toml::de::Error>,
+    },
+    #[error("scenario: {0}")]
+    Invalid(String),
+}
+
+impl Scenario {
+    /// The scenario as TOML (with every default spelled out), for replay.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("scenarios serialize")
+    }
+
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut scenario: Scenario =
+            toml::from_str(&text).map_err(|source| ScenarioError::Parse {
+                path: path.to_path_buf(),
+                source: Box::new(source),
+            })?;
+        // Relative files are relative to the scenario.
+        if let Latency::Matrix { file } = &mut scenario.network.latency {
+            if file.is_relative() {
+                *file = path.parent().unwrap_or(Path::new(".")).join(&*file);
+            }
+        }
+        Ok(scenario)
+    }
+
+    /// Check what serde cannot: ranges and references to nodes.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let n = self.simulation.nodes;
+        let bad = |m: String| Err(ScenarioError::Invalid(m));
+        if n == 0 {
+            return bad("simulation.nodes must be at least 1".into());
+        }
+        if !self.simulation.address.contains("{i}") {
+            return bad("simulation.address must contain {i}, e.g. \"node{i}:9000\"".into());
+        }
+        if !(self.simulation.duration >= 0.0) {
+            return bad("simulation.duration must be a non-negative number of seconds".into());
+        }
+        let prob = |p: f64, what: &str| -> Result<(), ScenarioError> {
+            if (0.0..=1.0).contains(&p) {
+                Ok(())
+            } else {
+                Err(ScenarioError::Invalid(format!(
+                    "{what} must be between 0 and 1, not {p}"
+                )))
+            }
+        };
+        prob(self.network.loss, "network.loss")?;
+        prob(self.network.duplicate, "network.duplicate")?;
+        for l in &self.network.links {
+            if l.from >= n || l.to >= n {
+                return bad(format!(
+                    "network.link {}->{}: there are {n} nodes",
+                    l.from, l.to
+                ));
+            }
+            prob(l.loss.unwrap_or(0.0), "network.link.loss")?;
+            prob(l.duplicate.unwrap_or(0.0), "network.link.duplicate")?;
+        }
+        for e in &self.events {
+            let node = match &e.action {
+                Action::Inject { node, .. } | Action::Crash { node } | Action::Restart { node } => {
+                    Some(node)
+                }
+                Action::Partition { groups, .. } => {
+                    if let Some(i) = groups.iter().flatten().find(|i| **i >= n) {
+                        return bad(format!("partition names node {i}; there are {n} nodes"));
+                    }
+                    None
+                }
+                Action::Heal { .. } => None,
+            };
+            if let Some(NodeRef::Index(i)) = node {
+                if *i >= n {
+                    return bad(format!(
+                        "event at {}s names node {i}; there are {n} nodes",
+                        e.at
+                    ));
+                }
+            }
+        }
+        if let Some(c) = &self.churn {
+            if !(c.median_session > 0.0) {
+                return bad("churn.median_session must be positive".into());
+            }
+            if c.model == ChurnModel::Pareto && !(c.shape > 0.0) {
+                return bad("churn.shape must be positive".into());
+            }
+        }
+        for w in &self.workloads {
+            if w.per_node.is_none() == w.rate.is_none() {
+                return bad(format!(
+                    "workload {:?}: give exactly one of per_node or rate",
+                    w.tuple
+                ));
+            }
+        }
+        for (k, v) in &self.params {
+            let ok = v == "sha1" || v == "random" || v == "first" || !v.is_empty();
+            if !ok {
+                return bad(format!("params.{k} is empty"));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! `trellis sim`: many nodes in one process on a virtual clock.
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use trellis_engine::{Problem, Record, Time};
+use trellis_plan::Plan;
+use trellis_sim::{NANOS, Observer, Options, Report, Scenario, Simulation};
+
+use crate::cli::SimArgs;
+use crate::output;
+
+/// Prints watch records and problems, and draws the progress bar.
+struct Printer {
+    json: bool,
+    quiet: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Printer {
+    fn emit(&self, line: String, to_stdout: bool) {
+        match &self.bar {
+            Some(bar) if !to_stdout => bar.suspend(|| eprintln!("{line}")),
+            Some(bar) => bar.suspend(|| println!("{line}")),
+            None if to_stdout => println!("{line}"),
+            None => eprintln!("{line}"),
+        }
+    }
+}
+
+impl Observer for Printer {
+    fn record(&mut self, plan: &Plan, node: &str, r: &Record) {
+        if !self.quiet {
+            self.emit(output::record_line(plan, node, 0, r, self.json), true);
+        }
+    }
+
+    fn problem(&mut self, plan: &Plan, node: &str, p: &Problem) {
+        let line = output::problem_line(plan, node, 0, p, self.json);
+        self.emit(line, self.json);
+    }
+
+    fn progress(&mut self, now: Time, end: Time) {
+        if let Some(bar) = &self.bar {
+            bar.set_length(end / NANOS as Time);
+            bar.set_position(now / NANOS as Time);
+        }
+    }
+
+    fn checkpoint(&mut self, now: Time, hash: u64) {
+        let line = if self.json {
+            serde_json::json!({"checkpoint": {"time": now as f64 / NANOS, "trace_hash": format!("{hash:016x}")}})
+                .to_string()
+        } else {
+            format!(
+                "checkpoint t={:.3}s trace hash {hash:016x}",
+                now as f64 / NANOS
+            )
+        };
+        self.emit(line, self.json);
+    }
+}
+
+pub fn sim(args: &SimArgs) -> ExitCode {
+    let mut scenario = match &args.scenario {
+        Some(path) => match Scenario::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => Scenario::default(),
+    };
+    if let Some(n) = args.nodes {
+        scenario.simulation.nodes = n;
+    }
+    if let Some(seed) = args.seed {
+        scenario.simulation.seed = seed;
+    }
+    if let Some(d) = args.duration {
+        scenario.simulation.duration = d;
+    }
+    let defines: Vec<(String, String)> = args
+        .program
+        .defines
+        .iter()
+        .map(|d| (d.name.clone(), d.value.clone()))
+        .collect();
+    let options = trellis_sim::parse_options(&scenario, &defines);
+    let Some(mut plan) = crate::load(&args.program, &options) else {
+        return ExitCode::FAILURE;
+    };
+    if let Err(message) = crate::run::add_watches(&mut plan, &args.watch) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    let program = args.program.file.display().to_string();
+    let sim_options = Options {
+        shuffle_storage: false,
+        checkpoint_every: args.checkpoints,
+    };
+    let mut sim = match Simulation::new(plan, scenario.clone(), &sim_options) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let header = format!(
+        "simulating {program}: {} nodes, {} virtual seconds, seed {}{}",
+        scenario.simulation.nodes,
+        scenario.simulation.duration,
+        scenario.simulation.seed,
+        args.scenario
+            .as_ref()
+            .map_or(String::new(), |p| format!(", scenario {}", p.display()))
+    );
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"simulation": {"program": program, "nodes": scenario.simulation.nodes,
+                "duration": scenario.simulation.duration, "seed": scenario.simulation.seed,
+                "scenario": args.scenario.as_ref().map(|p| p.display().to_string())}})
+        );
+    } else {
+        eprintln!("{header}");
+    }
+    let bar = (!args.json && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(scenario.simulation.duration.ceil() as u64);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} virtual s  [{elapsed_precise}, eta {eta}]",
+            )
+            .expect("a valid template"),
+        );
+        bar
+    });
+    let mut printer = Printer {
+        json: args.json,
+        quiet: args.quiet,
+        bar,
+    };
+    let started = Instant::now();
+    sim.run(&mut printer);
+    if let Some(bar) = &printer.bar {
+        bar.finish_and_clear();
+    }
+    let report = Report::new(&sim, &program, started.elapsed().as_secs_f64());
+    if args.json {
+        println!("{}", serde_json::json!({ "summary": report.json }));
+    } else {
+        print!("{}", report.text());
+    }
+    if let Some(dir) = &args.out {
+        let run_toml = format!(
+            "# Replay this run with:\n#   {}\n# (or: trellis sim {program} --scenario {})\n{}",
+            command,
+            dir.join("run.toml").display(),
+            scenario.to_toml()
+        );
+        match trellis_sim::write_outputs(&sim, &report, dir, &run_toml) {
+            Ok(files) => {
+                if !args.json {
+                    eprintln!(
+                        "wrote {} files to {}: {}",
+                        files.len(),
+                        dir.display(),
+                        files.join(", ")
+                    );
+                }
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
