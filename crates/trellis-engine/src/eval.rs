@@ -80,9 +80,14 @@ pub(crate) struct Ctx<'a> {
     pub all_hi: u32,
 }
 
-pub(crate) enum Write {
-    Insert(RelId, Tuple),
-    Delete(RelId, Tuple),
+/// A table write of this tick, applied when the tick's fixpoint is reached.
+pub(crate) struct Write {
+    /// The rule that derived it: writes apply in (stratum, program) order,
+    /// so the later rule wins a key conflict whatever round it fired in.
+    pub rule: u32,
+    pub relation: RelId,
+    pub tuple: Tuple,
+    pub delete: bool,
 }
 
 /// What strands produce.
@@ -381,8 +386,12 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
 pub(crate) fn derive(plan: &Plan, sink: &mut Sink, rule: &RulePlan, tuple: Tuple) {
     let head = &rule.head;
     match head.route {
-        Route::LocalTable if head.delete => sink.writes.push(Write::Delete(head.relation, tuple)),
-        Route::LocalTable => sink.writes.push(Write::Insert(head.relation, tuple)),
+        Route::LocalTable => sink.writes.push(Write {
+            rule: rule.id.0,
+            relation: head.relation,
+            tuple,
+            delete: head.delete,
+        }),
         Route::LocalEvent => sink.new_events.push((head.relation, tuple)),
         Route::Send => {
             if !matches!(tuple[0], Value::Str(_)) {

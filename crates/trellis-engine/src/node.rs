@@ -538,21 +538,25 @@ impl Node {
             });
         }
 
-        // 4. Writes, visible from the next tick: inserts, then deletes.
+        // 4. Writes, visible from the next tick: inserts, then deletes, each
+        // in evaluation order (strata, then rules in program order).
         let next = tick + 1;
-        for w in &writes {
-            if let Write::Insert(rel, tuple) = w {
-                self.insert_row(*rel, tuple.clone(), now, next, out);
-            }
+        writes.sort_by_key(|w: &Write| (plan.rule(RuleId(w.rule)).stratum, w.rule));
+        for w in writes.iter().filter(|w| !w.delete) {
+            self.insert_row(w.relation, w.tuple.clone(), now, next, out);
         }
-        for w in &writes {
-            if let Write::Delete(rel, tuple) = w {
-                self.delete_row(*rel, tuple, out);
-            }
+        for w in writes.iter().filter(|w| w.delete) {
+            self.delete_row(w.relation, &w.tuple, out);
         }
 
-        // 5. Sends: to ourselves through the local queue, else out.
+        // 5. Sends: to ourselves through the local queue, else out. A tuple
+        // derived twice in one tick is sent once (derived tuples are sets).
+        let mut sent = rustc_hash::FxHashSet::default();
+        let dedupe = sends.len() > 1;
         for (rel, tuple, delete) in sends {
+            if dedupe && !sent.insert((rel, tuple.clone(), delete)) {
+                continue;
+            }
             self.stats.relations[rel.0 as usize].sends += 1;
             self.record(out, RecordKind::Send, rel, &tuple);
             let destination = match &tuple[0] {

@@ -60,16 +60,30 @@ pub(crate) fn stratify(plan: &mut Plan) -> Result<(), PlanError> {
         }
     }
 
-    // Longest path with negative edges counting 1: at most one pass per
-    // relation, since the graph has no cycle through a weight-1 edge.
+    // A rule runs after what it reads is complete (one stratum later through
+    // an aggregate or `notin`); a locally derived event is complete once
+    // every rule deriving it has run. Iterate to the fixpoint: at most one
+    // round per relation, since no cycle goes through a weight-1 edge.
     let n = plan.relations.len();
     let mut stratum = vec![0usize; n];
+    let rule_stratum = |rule: &crate::plan::RulePlan, stratum: &[usize]| {
+        let bump = usize::from(rule.head.aggregate.is_some());
+        rule.body
+            .iter()
+            .map(|a| stratum[a.relation.0 as usize] + bump.max(usize::from(a.negated)))
+            .max()
+            .unwrap_or(0)
+    };
     for _ in 0..=n {
         let mut changed = false;
-        for (from, to, w) in graph.all_edges() {
-            let s = stratum[from as usize] + *w as usize;
-            if s > stratum[to as usize] {
-                stratum[to as usize] = s;
+        for rule in &plan.rules {
+            if rule.head.route != Route::LocalEvent {
+                continue;
+            }
+            let s = rule_stratum(rule, &stratum);
+            let head = &mut stratum[rule.head.relation.0 as usize];
+            if s > *head {
+                *head = s;
                 changed = true;
             }
         }
@@ -82,13 +96,7 @@ pub(crate) fn stratify(plan: &mut Plan) -> Result<(), PlanError> {
     }
     let mut strata: Vec<Vec<_>> = Vec::new();
     for rule in &mut plan.rules {
-        let bump = usize::from(rule.head.aggregate.is_some());
-        rule.stratum = rule
-            .body
-            .iter()
-            .map(|a| stratum[a.relation.0 as usize] + (bump.max(usize::from(a.negated))))
-            .max()
-            .unwrap_or(0);
+        rule.stratum = rule_stratum(rule, &stratum);
         if strata.len() <= rule.stratum {
             strata.resize(rule.stratum + 1, Vec::new());
         }

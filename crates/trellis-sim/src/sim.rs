@@ -1,7 +1,7 @@
 //! The discrete-event loop: many engines, one virtual clock, one queue.
 //!
-//! Determinism: every queue entry is ordered by (time, target node, class,
-//! source node, per-source sequence), where nodes are numbered by their
+//! Determinism: every queue entry is ordered by (time, class, target node,
+//! source node, sequence), where nodes are numbered by their
 //! position in the scenario (never by where they sit in memory); every node
 //! and every sender has its own random stream seeded from (seed, address,
 //! incarnation). So a run is a function of (program, scenario, seed), and
@@ -86,8 +86,10 @@ enum Class {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     time: Time,
-    target: u32,
+    /// At one instant: scenario actions first, then churn, starts,
+    /// deliveries, workloads, and wake-ups last.
     class: Class,
+    target: u32,
     source: u32,
     seq: u64,
 }
@@ -235,7 +237,7 @@ impl Simulation {
                     continue;
                 }
                 let v = match how.as_str() {
-                    "sha1" => Value::Id(sha1_id(address)),
+                    "sha1" => Value::Id(trellis_value::sha1_id(address)),
                     "random" => Value::Id(random_id(&mut param_rng)),
                     "first" => Value::Str(addresses[0].clone()),
                     "address" => Value::Str(address.clone()),
@@ -318,8 +320,8 @@ impl Simulation {
         self.queue.push(Reverse(Entry(
             Key {
                 time,
-                target,
                 class,
+                target,
                 source,
                 seq: self.seq,
             },
@@ -835,23 +837,6 @@ fn mode_on(w: WatchModes, kind: RecordKind) -> bool {
         RecordKind::Event => w.event,
         RecordKind::Send => w.send,
         RecordKind::Recv => w.receive,
-    }
-}
-
-fn sha1_id(address: &str) -> Id {
-    let f = trellis_value::builtin("f_sha1").expect("f_sha1 is built in");
-    struct NoEnv;
-    impl trellis_value::Env for NoEnv {
-        fn now(&self) -> f64 {
-            0.0
-        }
-        fn random_u64(&mut self) -> u64 {
-            0
-        }
-    }
-    match (f.eval)(&[Value::str(address)], &mut NoEnv) {
-        Ok(Value::Id(id)) => id,
-        other => unreachable!("f_sha1 returns an ID, not {other:?}"),
     }
 }
 

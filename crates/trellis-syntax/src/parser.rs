@@ -24,8 +24,8 @@ pub struct Parsed {
 
 /// Read, preprocess and parse a file; includes resolve relative to it.
 ///
-/// On failure the list holds every error, and the warnings too (they render
-/// as warnings), in source order.
+/// On failure the list holds every error, in source order; warnings are
+/// dropped then, as the errors come first.
 pub fn parse_file(
     path: &Path,
     options: &ParseOptions,
@@ -91,13 +91,11 @@ fn parse_root(
         let span = d.span();
         (span.file, span.start)
     });
-    if diags.iter().all(SyntaxError::is_warning) {
-        Ok(Parsed {
-            program,
-            warnings: diags,
-        })
+    let (warnings, errors): (Vec<_>, Vec<_>) = diags.into_iter().partition(SyntaxError::is_warning);
+    if errors.is_empty() {
+        Ok(Parsed { program, warnings })
     } else {
-        Err(diags)
+        Err(errors)
     }
 }
 
@@ -1261,6 +1259,11 @@ mod tests {
             .collect();
         assert_eq!(letters, [('x', "x"), ('z', "z")]);
         assert!(parsed.warnings.iter().all(SyntaxError::is_warning));
+        // With an error as well, only the error is returned.
+        assert!(matches!(
+            errors("watchmod(succ, \"x\").\np(X).")[..],
+            [SyntaxError::VariableInFact { .. }]
+        ));
     }
 
     #[test]

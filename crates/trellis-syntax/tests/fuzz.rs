@@ -152,7 +152,7 @@ proptest! {
         let diagnostics = match parse_str("fuzz.olg", &text, &options, &mut sources) {
             Ok(parsed) => parsed.warnings,
             Err(errors) => {
-                prop_assert!(errors.iter().any(|e| !e.is_warning()));
+                prop_assert!(!errors.is_empty() && errors.iter().all(|e| !e.is_warning()));
                 errors
             }
         };

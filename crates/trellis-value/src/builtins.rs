@@ -207,8 +207,13 @@ fn coin_flip(a: &[Value], env: &mut dyn Env) -> Result<Value, EvalError> {
 
 fn sha1(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [x] = args("f_sha1", a)?;
-    let digest = Sha1::digest(x.to_string().as_bytes());
-    Ok(Value::Id(Id::from_be_bytes(digest.into())))
+    Ok(Value::Id(sha1_id(&x.to_string())))
+}
+
+/// The ID `f_sha1` gives for a string: drivers use it for a node's default
+/// `NODEID`, the SHA-1 of its address.
+pub fn sha1_id(text: &str) -> Id {
+    Id::from_be_bytes(Sha1::digest(text.as_bytes()).into())
 }
 
 fn idgen(a: &[Value], env: &mut dyn Env) -> Result<Value, EvalError> {

@@ -14,7 +14,7 @@ mod id;
 mod ops;
 mod value;
 
-pub use builtins::{Arity, Builtin, Env, builtin, builtins};
+pub use builtins::{Arity, Builtin, Env, builtin, builtins, sha1_id};
 pub use id::{Id, U160};
 pub use ops::{BinaryOp, UnaryOp, binary, in_interval, unary};
 pub use value::Value;

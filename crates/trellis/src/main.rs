@@ -40,6 +40,10 @@ pub(crate) fn style() -> Style {
     }
 }
 
+/// Per-node values every runner provides unless `-D` defines them: the
+/// node's ring identifier and the node to join through.
+pub(crate) const STANDARD_PARAMS: [&str; 2] = ["NODEID", "LANDMARK"];
+
 pub(crate) fn parse_options(args: &ProgramArgs) -> ParseOptions {
     ParseOptions {
         defines: args
@@ -47,7 +51,7 @@ pub(crate) fn parse_options(args: &ProgramArgs) -> ParseOptions {
             .iter()
             .map(|d| (d.name.clone(), d.value.clone()))
             .collect(),
-        node_params: Vec::new(),
+        node_params: STANDARD_PARAMS.iter().map(|p| p.to_string()).collect(),
     }
 }
 

@@ -24,7 +24,15 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let plan = Arc::new(plan);
-    let config = NodeConfig::new(args.addr.clone(), args.seed);
+    let mut config = NodeConfig::new(args.addr.clone(), args.seed);
+    // A lone node is its own landmark; its identifier is its address's SHA-1.
+    config.params.insert(
+        "NODEID".into(),
+        Value::Id(trellis_value::sha1_id(&args.addr)),
+    );
+    config
+        .params
+        .insert("LANDMARK".into(), Value::str(&args.addr));
     let mut node = match Node::new(plan.clone(), config) {
         Ok(n) => n,
         Err(e) => {

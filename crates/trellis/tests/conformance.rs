@@ -266,12 +266,12 @@ fn diff(expected: &[String], actual: &[String]) -> String {
             let _ = writeln!(out, "      {}", actual[j]);
             i += 1;
             j += 1;
-        } else if j < m && (i == n || lcs[i][j + 1] >= lcs[i + 1][j]) {
-            let _ = writeln!(out, "    + {}", actual[j]);
-            j += 1;
-        } else {
+        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
             let _ = writeln!(out, "    - {}", expected[i]);
             i += 1;
+        } else {
+            let _ = writeln!(out, "    + {}", actual[j]);
+            j += 1;
         }
     }
     out
@@ -315,7 +315,7 @@ fn check(file: &Path) -> Result<(), String> {
             let _ = writeln!(problems, "  stderr lacks `{s}`");
         }
     }
-    if !problems.is_empty() || !spec.stderr.is_empty() {
+    if !problems.is_empty() {
         let _ = writeln!(
             problems,
             "  stderr was:\n{}",

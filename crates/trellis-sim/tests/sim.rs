@@ -1,0 +1,295 @@
+//! The simulator does what it says: determinism, partitions, loss,
+//! duplication, latency, crashes and restarts, churn.
+
+use trellis_engine::Time;
+use trellis_sim::{NANOS, Options, Quiet, Scenario, Simulation};
+use trellis_value::Value;
+
+/// Every node joins the landmark each second; the landmark keeps a soft
+/// membership table and acknowledges; every node counts its ticks.
+const MEMBERS: &str = r#"
+materialize(member, 2, infinity, keys(1,2)).
+materialize(ticks, infinity, 1, keys(1)).
+ticks(LOCALADDRESS, 0).
+j1 join(@L, N) :- periodic(@N, E, 1), L := LANDMARK, N != L.
+j2 member(@L, N) :- join(@L, N).
+j3 ack(@N, L) :- join(@L, N).
+t1 ticks(@N, C + 1) :- periodic(@N, E, 1), ticks(@N, C).
+"#;
+
+fn build(program: &str, toml: &str, options: &Options) -> Simulation {
+    let scenario: Scenario = toml::from_str(toml).expect("valid scenario");
+    let parse = trellis_sim::parse_options(&scenario, &[]);
+    let plan = trellis_plan::load_str("test.olg", program, &parse)
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .plan;
+    Simulation::new(plan, scenario, options).expect("valid simulation")
+}
+
+fn at(seconds: f64) -> Time {
+    (seconds * NANOS) as Time
+}
+
+fn members_of(sim: &Simulation, node: usize) -> Vec<String> {
+    let mut m: Vec<String> = sim
+        .table(node, "member")
+        .unwrap_or_default()
+        .iter()
+        .map(|t| match &t[1] {
+            Value::Str(s) => s.to_string(),
+            other => other.literal(),
+        })
+        .collect();
+    m.sort();
+    m
+}
+
+const LOSSY: &str = r#"
+[simulation]
+nodes = 12
+duration = 30
+seed = 1
+[network]
+latency = { kind = "exponential", mean_ms = 40 }
+loss = 0.1
+duplicate = 0.05
+[[event]]
+at = 10
+action = "crash"
+node = "random"
+[[event]]
+at = 12
+action = "restart"
+node = 3
+[[workload]]
+tuple = 'ack(@ADDR, "x")'
+rate = 3
+"#;
+
+#[test]
+fn same_inputs_same_trace_whatever_the_storage_order() {
+    let run = |toml: &str, shuffle: bool| {
+        let mut sim = build(
+            MEMBERS,
+            toml,
+            &Options {
+                shuffle_storage: shuffle,
+                checkpoint_every: None,
+            },
+        );
+        sim.run(&mut Quiet);
+        assert!(sim.stats.frames_delivered > 100, "the run did something");
+        sim.trace_hash()
+    };
+    let a = run(LOSSY, false);
+    assert_eq!(a, run(LOSSY, false), "same seed, same trace");
+    assert_eq!(a, run(LOSSY, true), "storage order does not matter");
+    let other = LOSSY.replace("seed = 1", "seed = 2");
+    assert_ne!(a, run(&other, false), "another seed, another trace");
+}
+
+#[test]
+fn a_partition_stops_exactly_the_cut_traffic() {
+    let toml = r#"
+[simulation]
+nodes = 4
+duration = 30
+[network]
+latency = { kind = "constant", ms = 10 }
+[[event]]
+at = 5
+action = "partition"
+name = "split"
+groups = [[0, 1], [2, 3]]
+[[event]]
+at = 20
+action = "heal"
+name = "split"
+"#;
+    let mut sim = build(MEMBERS, toml, &Options::default());
+    let all = ["node1:9000", "node2:9000", "node3:9000"];
+    sim.run_until(at(4.5), &mut Quiet);
+    assert_eq!(members_of(&sim, 0), all);
+    assert_eq!(sim.stats.frames_cut, 0);
+    sim.run_until(at(19.5), &mut Quiet);
+    // Node 1 is on the landmark's side; 2 and 3 have expired.
+    assert_eq!(members_of(&sim, 0), ["node1:9000"]);
+    // Two joins a second from nodes 2 and 3, for about 15 seconds.
+    let cut = sim.stats.frames_cut;
+    assert!((26..=32).contains(&cut), "cut {cut} frames");
+    sim.run_until(at(29.5), &mut Quiet);
+    assert_eq!(members_of(&sim, 0), all, "healed");
+    assert_eq!(sim.stats.frames_cut, cut, "nothing cut after healing");
+    assert_eq!(sim.stats.frames_lost, 0);
+}
+
+#[test]
+fn a_one_way_partition_cuts_one_direction() {
+    let toml = r#"
+[simulation]
+nodes = 3
+duration = 10
+[network]
+latency = { kind = "constant", ms = 10 }
+[[event]]
+at = 0
+action = "partition"
+name = "deaf"
+groups = [[0], [1]]
+oneway = true
+"#;
+    let mut sim = build(MEMBERS, toml, &Options::default());
+    sim.run(&mut Quiet);
+    // Node 1's joins reach the landmark; the landmark's acks to node 1 are cut.
+    assert_eq!(members_of(&sim, 0), ["node1:9000", "node2:9000"]);
+    let cut = sim.stats.frames_cut;
+    assert!((9..=10).contains(&cut), "cut {cut} acks to node 1");
+}
+
+#[test]
+fn loss_at_rate_p_loses_about_p() {
+    let toml = r#"
+[simulation]
+nodes = 21
+duration = 100
+seed = 7
+[network]
+loss = 0.3
+"#;
+    let mut sim = build(MEMBERS, toml, &Options::default());
+    sim.run(&mut Quiet);
+    let sent = sim.stats.frames_sent as f64;
+    let lost = sim.stats.frames_lost as f64;
+    assert!(sent > 3000.0, "sent {sent}");
+    let rate = lost / sent;
+    assert!((0.27..0.33).contains(&rate), "lost {rate:.3} of frames");
+}
+
+#[test]
+fn duplication_and_constant_latency() {
+    let toml = r#"
+[simulation]
+nodes = 11
+duration = 50
+[network]
+latency = { kind = "constant", ms = 25 }
+duplicate = 0.5
+[[measure]]
+name = "rtt"
+start = { relation = "join", key = 2, on = "send" }
+end = { relation = "ack", key = 1, on = "recv" }
+"#;
+    let mut sim = build(MEMBERS, toml, &Options::default());
+    sim.run(&mut Quiet);
+    let rate = sim.stats.frames_duplicated as f64 / sim.stats.frames_sent as f64;
+    assert!((0.45..0.55).contains(&rate), "duplicated {rate:.3}");
+    let m = &sim.measurements().measures[0];
+    assert!(m.samples.len() > 300);
+    // A join and its ack: two one-way trips of exactly 25 ms.
+    for s in &m.samples {
+        assert_eq!(s.end - s.start, at(0.050));
+    }
+}
+
+#[test]
+fn a_crashed_node_loses_its_soft_state_and_restarts_with_its_facts() {
+    let toml = r#"
+[simulation]
+nodes = 3
+duration = 20
+[[event]]
+at = 10.5
+action = "crash"
+node = 0
+[[event]]
+at = 12.5
+action = "restart"
+node = 0
+"#;
+    let mut sim = build(MEMBERS, toml, &Options::default());
+    let ticks = |sim: &Simulation| match &sim.table(0, "ticks").expect("alive")[0][1] {
+        Value::Int(n) => *n,
+        other => panic!("{other:?}"),
+    };
+    sim.run_until(at(10.2), &mut Quiet);
+    assert_eq!(ticks(&sim), 10);
+    assert_eq!(members_of(&sim, 0).len(), 2);
+    sim.run_until(at(12.0), &mut Quiet);
+    assert!(sim.table(0, "ticks").is_none(), "down");
+    assert_eq!(sim.live_count(), 2);
+    sim.run_until(at(12.6), &mut Quiet);
+    // A fresh process: its fact is back, its counter restarted, and it
+    // has not heard any join yet (they come once a second).
+    assert_eq!(ticks(&sim), 0);
+    sim.run_until(at(15.7), &mut Quiet);
+    assert_eq!(ticks(&sim), 3);
+    assert_eq!(members_of(&sim, 0).len(), 2, "members rejoined");
+    assert_eq!(sim.stats.crashes, 1);
+    assert_eq!(sim.stats.restarts, 1);
+    assert!(sim.stats.frames_to_dead > 0, "joins sent while it was down");
+}
+
+#[test]
+fn churn_keeps_the_live_count_near_its_target() {
+    for model in ["exponential", "pareto"] {
+        let toml = format!(
+            r#"
+[simulation]
+nodes = 60
+duration = 400
+seed = 3
+[churn]
+model = "{model}"
+median_session = 30
+rejoin_after = 1
+start = 10
+exempt = [0]
+"#
+        );
+        let mut sim = build(MEMBERS, &toml, &Options::default());
+        let mut samples = Vec::new();
+        for s in (20..400).step_by(10) {
+            sim.run_until(at(s as f64), &mut Quiet);
+            samples.push(sim.live_count());
+        }
+        let mean = samples.iter().sum::<usize>() as f64 / samples.len() as f64;
+        // Each node is down 1 s per ~30 s session: about 3% of the time.
+        assert!(mean > 55.0 && mean <= 60.0, "{model}: mean live {mean}");
+        // With a median of 30 s over 390 s, each node churns many times.
+        assert!(
+            sim.stats.crashes > 400,
+            "{model}: {} crashes",
+            sim.stats.crashes
+        );
+        assert_eq!(
+            sim.stats.crashes,
+            sim.stats.restarts + (60 - sim.live_count()) as u64
+        );
+        assert!(sim.node(0).is_some(), "the exempt landmark never churns");
+    }
+}
+
+#[test]
+fn outputs_are_written() {
+    let mut sim = build(MEMBERS, LOSSY, &Options::default());
+    sim.run(&mut Quiet);
+    let report = trellis_sim::Report::new(&sim, "members", 0.1);
+    let dir = tempfile::tempdir().unwrap();
+    let files = trellis_sim::write_outputs(&sim, &report, dir.path(), "# run\n").unwrap();
+    for f in [
+        "summary.json",
+        "traffic.csv",
+        "relations.csv",
+        "nodes.csv",
+        "traffic.svg",
+        "traffic.png",
+    ] {
+        assert!(files.iter().any(|w| w == f), "{f} missing from {files:?}");
+        assert!(std::fs::metadata(dir.path().join(f)).unwrap().len() > 0);
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["nodes"], 12);
+    assert_eq!(summary["trace_hash"], format!("{:016x}", sim.trace_hash()));
+}
