@@ -4,6 +4,7 @@
 //! A strand runs as a recursion over its steps with one register file per
 //! rule; nothing is allocated per joined tuple, only per derived one.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use rand::{Rng, SeedableRng};
@@ -99,6 +100,8 @@ pub(crate) struct Sink<'a> {
     pub errors: Vec<(u32, RuleError)>,
     pub firings: &'a mut [u64],
     pub groups: BTreeMap<Vec<Value>, Accumulator>,
+    /// The register file strands bind variables in.
+    pub registers: Vec<Value>,
     scratch: Vec<Value>,
 }
 
@@ -112,6 +115,7 @@ impl<'a> Sink<'a> {
             errors: Vec::new(),
             firings,
             groups: BTreeMap::new(),
+            registers: Vec::new(),
             scratch: Vec::new(),
         }
     }
@@ -123,28 +127,40 @@ pub(crate) fn eval(
     params: &[Value],
     env: &mut NodeEnv,
 ) -> Result<Value, EvalError> {
+    eval_ref(e, regs, params, env).map(Cow::into_owned)
+}
+
+/// Evaluate, borrowing variables and constants instead of cloning them.
+fn eval_ref<'v>(
+    e: &'v Expr,
+    regs: &'v [Value],
+    params: &'v [Value],
+    env: &mut NodeEnv,
+) -> Result<Cow<'v, Value>, EvalError> {
     Ok(match e {
-        Expr::Var(v) => regs[*v as usize].clone(),
-        Expr::Const(c) => c.clone(),
-        Expr::Param(p) => params[*p as usize].clone(),
-        Expr::Unary(op, a) => unary(*op, &eval(a, regs, params, env)?)?,
+        Expr::Var(v) => Cow::Borrowed(&regs[*v as usize]),
+        Expr::Const(c) => Cow::Borrowed(c),
+        Expr::Param(p) => Cow::Borrowed(&params[*p as usize]),
+        Expr::Unary(op, a) => Cow::Owned(unary(*op, &*eval_ref(a, regs, params, env)?)?),
         Expr::Binary(op, a, b) => {
-            let a = eval(a, regs, params, env)?;
-            let b = eval(b, regs, params, env)?;
-            binary(*op, &a, &b)?
+            let a = eval_ref(a, regs, params, env)?;
+            let b = eval_ref(b, regs, params, env)?;
+            Cow::Owned(binary(*op, &a, &b)?)
         }
-        Expr::And(a, b) => Value::Bool(
-            eval(a, regs, params, env)?.truthy()? && eval(b, regs, params, env)?.truthy()?,
-        ),
-        Expr::Or(a, b) => Value::Bool(
-            eval(a, regs, params, env)?.truthy()? || eval(b, regs, params, env)?.truthy()?,
-        ),
+        Expr::And(a, b) => Cow::Owned(Value::Bool(
+            eval_ref(a, regs, params, env)?.truthy()?
+                && eval_ref(b, regs, params, env)?.truthy()?,
+        )),
+        Expr::Or(a, b) => Cow::Owned(Value::Bool(
+            eval_ref(a, regs, params, env)?.truthy()?
+                || eval_ref(b, regs, params, env)?.truthy()?,
+        )),
         Expr::Call(f, args) => {
             let mut values = smallvec::SmallVec::<[Value; 4]>::new();
             for a in args {
                 values.push(eval(a, regs, params, env)?);
             }
-            (f.0.eval)(&values, env)?
+            Cow::Owned((f.0.eval)(&values, env)?)
         }
         Expr::In {
             value,
@@ -153,12 +169,23 @@ pub(crate) fn eval(
             low_closed,
             high_closed,
         } => {
-            let x = eval(value, regs, params, env)?;
-            let lo = eval(low, regs, params, env)?;
-            let hi = eval(high, regs, params, env)?;
-            Value::Bool(in_interval(&x, &lo, &hi, *low_closed, *high_closed)?)
+            let x = eval_ref(value, regs, params, env)?;
+            let lo = eval_ref(low, regs, params, env)?;
+            let hi = eval_ref(high, regs, params, env)?;
+            Cow::Owned(Value::Bool(in_interval(
+                &x,
+                &lo,
+                &hi,
+                *low_closed,
+                *high_closed,
+            )?))
         }
     })
+}
+
+/// Evaluate a condition.
+fn holds(e: &Expr, regs: &[Value], params: &[Value], env: &mut NodeEnv) -> Result<bool, EvalError> {
+    eval_ref(e, regs, params, env)?.truthy()
 }
 
 /// Match a tuple against a pattern, binding first occurrences.
@@ -299,7 +326,7 @@ pub(crate) fn exec(
                 exec(ctx, sink, rule, rest, regs, fresh);
             }
         }
-        Step::Filter(e) => match eval(e, regs, ctx.params, sink.env).and_then(|v| v.truthy()) {
+        Step::Filter(e) => match holds(e, regs, ctx.params, sink.env) {
             Ok(true) => exec(ctx, sink, rule, rest, regs, fresh),
             Ok(false) => {}
             Err(err) => sink.errors.push((rule.id.0, err.into())),

@@ -104,6 +104,10 @@ pub struct Node {
     rules_last_tick: Vec<RuleId>,
     stats: Stats,
     config: NodeConfig,
+    /// Strands' register file, kept between ticks to avoid reallocating.
+    registers: Vec<Value>,
+    /// Per relation: the (rule, strand) pairs its new events trigger.
+    triggers: Vec<Vec<(RuleId, usize)>>,
 }
 
 impl Node {
@@ -133,6 +137,14 @@ impl Node {
             })
             .collect();
         let events = plan.relations.iter().map(|_| EventSet::default()).collect();
+        let mut triggers = vec![Vec::new(); plan.relations.len()];
+        for rule in &plan.rules {
+            for (i, strand) in rule.strands.iter().enumerate() {
+                if let Some(t) = strand.trigger {
+                    triggers[rule.body[t].relation.0 as usize].push((rule.id, i));
+                }
+            }
+        }
         Ok(Node {
             stats: Stats::new(&plan),
             env: NodeEnv::new(config.seed),
@@ -151,6 +163,8 @@ impl Node {
             last_tick_time: None,
             rules_last_tick: Vec::new(),
             config,
+            registers: Vec::new(),
+            triggers,
         })
     }
 
@@ -448,11 +462,15 @@ impl Node {
         let mut stamp: u32 = 0;
         let mut events_this_tick = 0usize;
         let mut bound_hit = false;
-        for stratum in &plan.strata {
+        for (stratum_index, stratum) in plan.strata.iter().enumerate() {
             let mut old_hi: Option<u32> = None;
             let mut all_hi = stamp;
+            // After the first round only strands triggered by a relation that
+            // just got new events can derive anything.
+            let mut round_strands: Vec<(RuleId, usize)> = Vec::new();
             loop {
                 let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
+                sink.registers = std::mem::take(&mut self.registers);
                 let ctx = Ctx {
                     plan: &plan,
                     tables: &self.tables,
@@ -462,17 +480,28 @@ impl Node {
                     old_hi,
                     all_hi,
                 };
-                for &rid in stratum {
-                    let rule = plan.rule(rid);
-                    let before = sink.firings[rid.0 as usize];
-                    for strand in &rule.strands {
-                        run_strand(&ctx, &mut sink, rule, strand);
+                if old_hi.is_none() {
+                    for &rid in stratum {
+                        let rule = plan.rule(rid);
+                        let before = sink.firings[rid.0 as usize];
+                        for strand in &rule.strands {
+                            run_strand(&ctx, &mut sink, rule, strand);
+                        }
+                        if rule.head.aggregate.is_some() {
+                            emit_groups(&plan, &mut sink, rule);
+                        }
+                        if sink.firings[rid.0 as usize] != before {
+                            fired[rid.0 as usize] = true;
+                        }
                     }
-                    if rule.head.aggregate.is_some() {
-                        emit_groups(&plan, &mut sink, rule);
-                    }
-                    if sink.firings[rid.0 as usize] != before {
-                        fired[rid.0 as usize] = true;
+                } else {
+                    for &(rid, strand) in &round_strands {
+                        let rule = plan.rule(rid);
+                        let before = sink.firings[rid.0 as usize];
+                        run_strand(&ctx, &mut sink, rule, &rule.strands[strand]);
+                        if sink.firings[rid.0 as usize] != before {
+                            fired[rid.0 as usize] = true;
+                        }
                     }
                 }
                 let Sink {
@@ -480,8 +509,10 @@ impl Node {
                     writes: w,
                     sends: s,
                     errors: e,
+                    registers,
                     ..
                 } = sink;
+                self.registers = registers;
                 writes.extend(w);
                 sends.extend(s);
                 errors.extend(e);
@@ -490,9 +521,15 @@ impl Node {
                 }
                 stamp += 1;
                 let mut any = false;
+                round_strands.clear();
                 for (rel, tuple) in new_events {
                     if self.add_event(rel, tuple.clone(), stamp) {
                         any = true;
+                        for &(rid, strand) in &self.triggers[rel.0 as usize] {
+                            if plan.rule(rid).stratum == stratum_index {
+                                round_strands.push((rid, strand));
+                            }
+                        }
                         events_this_tick += 1;
                         touched.push(rel);
                         self.stats.relations[rel.0 as usize].events += 1;
@@ -502,6 +539,8 @@ impl Node {
                 if !any {
                     break;
                 }
+                round_strands.sort_unstable();
+                round_strands.dedup();
                 if events_this_tick > self.config.max_events_per_tick {
                     bound_hit = true;
                     break;
@@ -682,8 +721,33 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
         unreachable!("a strand starts with a scan");
     };
     let rel = rule.body[*atom].relation;
-    let mut regs = vec![Value::Null; rule.var_names.len()];
     let aggregate = strand.trigger.is_none();
+    // Most strands have nothing new most of the time: check before setting
+    // up registers.
+    let idle = match &ctx.tables[rel.0 as usize] {
+        Some(table) => {
+            if aggregate {
+                ctx.old_hi.is_some() || !rule_has_news(ctx, rule)
+            } else {
+                ctx.old_hi.is_some() || !table.has_deltas(ctx.tick)
+            }
+        }
+        None => {
+            let events = &ctx.events[rel.0 as usize];
+            if aggregate {
+                ctx.old_hi.is_some() || events.tuples.is_empty()
+            } else {
+                events.window(ctx.old_hi, ctx.all_hi).is_empty()
+            }
+        }
+    };
+    if idle {
+        return;
+    }
+    // One register file, reused across strands.
+    let mut regs = std::mem::take(&mut sink.registers);
+    regs.clear();
+    regs.resize(rule.var_names.len(), Value::Null);
     match &ctx.tables[rel.0 as usize] {
         Some(table) => {
             if aggregate {
@@ -726,6 +790,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
             }
         }
     }
+    sink.registers = regs;
 }
 
 fn rule_has_news(ctx: &Ctx, rule: &trellis_plan::RulePlan) -> bool {

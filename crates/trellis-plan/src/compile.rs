@@ -1252,8 +1252,18 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                         marked = true;
                     }
                 }
+                // Selections first: they prune before assignments compute.
+                let ready = |c: &CondIr, bound: &BTreeSet<String>| {
+                    c.vars().iter().all(|(v, _)| bound.contains(v))
+                };
+                let filters_ready = ir.conds.iter().enumerate().any(|(i, c)| {
+                    !done_conds[i] && matches!(c, CondIr::Filter(_)) && ready(c, &bound)
+                });
                 for (i, c) in ir.conds.iter().enumerate() {
-                    if done_conds[i] || !c.vars().iter().all(|(v, _)| bound.contains(v)) {
+                    if done_conds[i] || !ready(c, &bound) {
+                        continue;
+                    }
+                    if filters_ready && matches!(c, CondIr::Assign(..)) {
                         continue;
                     }
                     done_conds[i] = true;

@@ -61,12 +61,18 @@ const fn entry(
     }
 }
 
-static BUILTINS: [Builtin; 18] = [
+static BUILTINS: [Builtin; 19] = [
     entry(
         "f_append",
         1,
         "f_append(X): the one-element list [X]",
         append,
+    ),
+    entry(
+        "f_bitlen",
+        1,
+        "f_bitlen(X): the number of bits of a non-negative integer or ID (0 for 0); a Trellis extension",
+        bitlen,
     ),
     entry(
         "f_car",
@@ -306,6 +312,24 @@ fn min(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     Ok(x.min(y).clone())
 }
 
+fn bitlen(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
+    let [x] = args("f_bitlen", a)?;
+    match x {
+        Value::Int(i) if *i >= 0 => Ok(Value::Int(i64::from(64 - i.leading_zeros()))),
+        Value::Id(id) => Ok(Value::Int(id.0.bit_len() as i64)),
+        Value::Int(_) => Err(EvalError::Domain {
+            function: "f_bitlen",
+            problem: "the argument is negative",
+        }),
+        other => Err(EvalError::Argument {
+            function: "f_bitlen",
+            position: 1,
+            expected: "an integer or an ID",
+            found: other.type_name(),
+        }),
+    }
+}
+
 fn type_of(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [x] = args("f_typeOf", a)?;
     Ok(Value::str(x.type_name()))
@@ -357,7 +381,7 @@ mod tests {
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
         for b in builtins() {
             assert!(std::ptr::eq(builtin(b.name).unwrap(), b));
             assert!(b.name.starts_with("f_") && !b.summary.is_empty());
@@ -428,6 +452,17 @@ mod tests {
                 found: "string"
             })
         );
+    }
+
+    #[test]
+    fn bit_length() {
+        assert_eq!(call("f_bitlen", &[int(0)]), int(0));
+        assert_eq!(call("f_bitlen", &[int(1)]), int(1));
+        assert_eq!(call("f_bitlen", &[int(8)]), int(4));
+        assert_eq!(call("f_bitlen", &[Value::Id(Id::MAX)]), int(160));
+        assert_eq!(call("f_bitlen", &[Value::Id(Id::from_u64(0))]), int(0));
+        assert!(call_with(&[], "f_bitlen", &[int(-1)]).is_err());
+        assert!(call_with(&[], "f_bitlen", &[s("x")]).is_err());
     }
 
     #[test]

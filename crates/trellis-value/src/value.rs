@@ -194,9 +194,11 @@ impl PartialEq for Value {
             (Value::Bool(x), Value::Bool(y)) => x == y,
             (Value::Int(x), Value::Int(y)) => x == y,
             (Value::Float(x), Value::Float(y)) => same_float(*x, *y),
-            (Value::Str(x), Value::Str(y)) => x == y,
+            // Shared strings (a node's own address in every tuple) compare
+            // by pointer first: joins check locations on every row.
+            (Value::Str(x), Value::Str(y)) => Arc::ptr_eq(x, y) || x == y,
             (Value::Id(x), Value::Id(y)) => x == y,
-            (Value::List(x), Value::List(y)) => x == y,
+            (Value::List(x), Value::List(y)) => Arc::ptr_eq(x, y) || x == y,
             _ => false,
         }
     }

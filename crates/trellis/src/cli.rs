@@ -39,12 +39,28 @@ pub enum Command {
     Graph(GraphArgs),
     /// Run one node, printing watched tuples as they happen.
     ///
-    /// Tuples the node sends to itself are delivered; tuples for other
-    /// addresses are counted and reported (this command runs a single node).
-    /// By default the node runs on the wall clock until `--for` elapses or
-    /// nothing is left to do; `--clock virtual` jumps from one wake-up to the
-    /// next, so a long run finishes at once and prints the same every time.
+    /// The node serves on `--addr` over UDP (or `--transport tcp`) and sends
+    /// tuples addressed to other nodes over the network, until Ctrl-C,
+    /// SIGTERM or `--for`; then it prints a summary (with `--json`, one JSON
+    /// object). With `--transport none` it runs alone: tuples it sends
+    /// itself are delivered, tuples for other addresses are counted and
+    /// reported, and it stops when nothing is left to do. `--clock virtual`
+    /// (implies `--transport none`) jumps from one wake-up to the next, so a
+    /// long run finishes at once and prints the same every time.
     Run(RunArgs),
+    /// Start N nodes of one program as local processes (127.0.0.1, ports
+    /// P..P+N-1), merge their output, and report any that dies.
+    ///
+    /// Each node gets `-D LANDMARK=\"127.0.0.1:P\"` (node 0) unless you
+    /// define LANDMARK, and `-D NODEID=0x...I` (the SHA-1 of its address, or
+    /// random with `--node-id random`). Ctrl-C stops them all.
+    Cluster(crate::cluster::ClusterArgs),
+    /// Send one tuple to a running node, e.g.
+    /// `trellis inject 127.0.0.1:11000 'ping(@LOCALADDRESS, 1)'`.
+    ///
+    /// `LOCALADDRESS` in the tuple is ADDR; `-D` macros work as in
+    /// programs. Use the node's transport and cluster key.
+    Inject(crate::inject::InjectArgs),
     /// Simulate many nodes in one process on a virtual clock.
     ///
     /// Every node runs the same engine as `trellis run`; the network is a
@@ -153,6 +169,8 @@ pub struct RunArgs {
     /// Wall-clock or virtual time.
     #[arg(long, value_enum, default_value_t = Clock::Wall)]
     pub clock: Clock,
+    #[command(flatten)]
+    pub net: crate::run::NetArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,6 +1,8 @@
 //! `trellis`: check, explain, graph and run OverLog programs.
 
 mod cli;
+mod cluster;
+mod inject;
 mod output;
 mod run;
 mod sim;
@@ -28,6 +30,8 @@ fn main() -> ExitCode {
         }
         Command::Run(args) => run::run(&args),
         Command::Sim(args) => sim::sim(&args),
+        Command::Cluster(args) => cluster::cluster(&args),
+        Command::Inject(args) => inject::inject(&args),
     }
 }
 

@@ -1,12 +1,18 @@
-//! `trellis run`: one node, local delivery.
+//! `trellis run`: one node, either on the network (UDP or TCP, wall clock,
+//! until stopped) or alone (`--transport none`: local delivery, wall or
+//! virtual clock, until nothing is left to do).
 
 use std::collections::BTreeSet;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use clap::{Args, ValueEnum};
 use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Output, Time, Tuple};
-use trellis_plan::{Plan, WatchModes};
+use trellis_net::{ClusterKey, Driver, NetConfig, Observer, Transport, WallClock, Warning};
+use trellis_plan::{Plan, RelationKind, WatchModes};
 use trellis_syntax::ast::{ExprKind, Statement};
 use trellis_syntax::{ParseOptions, SourceMap};
 use trellis_value::Value;
@@ -14,7 +20,84 @@ use trellis_value::Value;
 use crate::cli::{Clock, RunArgs};
 use crate::output;
 
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Datagrams: may lose, duplicate or reorder tuples.
+    Udp,
+    /// TCP connections: reliable and in order while a connection is up.
+    Tcp,
+    /// No network: a single node; tuples for other addresses are counted.
+    None,
+}
+
+impl TransportArg {
+    pub fn net(self) -> Option<Transport> {
+        match self {
+            TransportArg::Udp => Some(Transport::Udp),
+            TransportArg::Tcp => Some(Transport::Tcp),
+            TransportArg::None => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportArg::Udp => "udp",
+            TransportArg::Tcp => "tcp",
+            TransportArg::None => "none",
+        }
+    }
+}
+
+/// The network options of `trellis run`.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// How tuples travel to other nodes: `udp` (the default on the wall
+    /// clock), `tcp`, or `none` (a single node; the default, and the only
+    /// choice, with `--clock virtual`).
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+    /// Authenticate every frame with HMAC-SHA256 under the key in FILE (the
+    /// file's bytes are the key). Frames without a valid tag are dropped and
+    /// counted. Give every node of the cluster the same file.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// Listen on this address instead of `--addr` (e.g. `0.0.0.0:11000`);
+    /// `--addr` stays the node's name, the address other nodes send to.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bind: Option<String>,
+    /// Add every table's rows to the summary.
+    #[arg(long)]
+    pub tables: bool,
+}
+
+/// Read a cluster key file.
+pub fn read_key(path: &Path) -> Result<ClusterKey, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read cluster key {}: {e}", path.display()))?;
+    if bytes.is_empty() {
+        return Err(format!("cluster key {} is empty", path.display()));
+    }
+    Ok(ClusterKey::new(bytes))
+}
+
 pub fn run(args: &RunArgs) -> ExitCode {
+    let transport = match (args.net.transport, args.clock) {
+        (None, Clock::Virtual) | (Some(TransportArg::None), _) => None,
+        (None, Clock::Wall) => Some(Transport::Udp),
+        (Some(t), Clock::Wall) => t.net(),
+        (Some(t), Clock::Virtual) => {
+            eprintln!(
+                "error: --clock virtual runs a single node; it cannot use --transport {} (drop --clock, or use --transport none)",
+                t.as_str()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    if transport.is_none() && (args.net.cluster_key.is_some() || args.net.bind.is_some()) {
+        eprintln!("error: --cluster-key and --bind need a network transport (udp or tcp)");
+        return ExitCode::from(2);
+    }
     let options = crate::parse_options(&args.program);
     let Some(mut plan) = crate::load(&args.program, &options) else {
         return ExitCode::FAILURE;
@@ -33,14 +116,21 @@ pub fn run(args: &RunArgs) -> ExitCode {
     config
         .params
         .insert("LANDMARK".into(), Value::str(&args.addr));
-    let mut node = match Node::new(plan.clone(), config) {
+    let node = match Node::new(plan.clone(), config) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    match transport {
+        None => run_local(args, &options, &plan, node),
+        Some(transport) => run_network(args, &options, &plan, node, transport),
+    }
+}
 
+/// A single node with local delivery (`--transport none`).
+fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node: Node) -> ExitCode {
     let wall_origin = Instant::now();
     let origin: Time = match args.clock {
         Clock::Wall => SystemTime::now()
@@ -53,7 +143,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         .map(|s| origin + (s.max(0.0) * NANOS_PER_SECOND as f64) as Time);
     node.start(origin);
     for text in &args.facts {
-        match parse_fact(text, &options, &args.addr) {
+        match parse_fact(text, options, &args.addr) {
             Ok((relation, tuple)) => {
                 if let Err(e) = node.inject(&relation, tuple) {
                     eprintln!("error: --fact {text}: {e}");
@@ -81,20 +171,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             break;
         }
         while node.step(t, &mut out) {
-            for r in &out.records {
-                println!(
-                    "{}",
-                    output::record_line(&plan, &args.addr, origin, r, args.json)
-                );
-            }
-            for p in &out.problems {
-                let line = output::problem_line(&plan, &args.addr, origin, p, args.json);
-                if args.json {
-                    println!("{line}");
-                } else {
-                    eprintln!("{line}");
-                }
-            }
+            print_output(plan, &args.addr, origin, &out, args.json);
             for m in &out.sends {
                 dropped_sends += 1;
                 if undeliverable.insert(m.destination.clone()) && !args.json {
@@ -129,27 +206,295 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     }
     let elapsed = output::seconds(now(virtual_now), origin);
+    let mut extra = serde_json::json!({ "undelivered_sends": dropped_sends });
+    if args.net.tables {
+        extra["tables"] = tables_json(&node);
+    }
     if args.json {
         println!(
             "{}",
-            output::summary_json(
-                &plan,
-                &args.addr,
-                elapsed,
-                node.stats(),
-                serde_json::json!({ "undelivered_sends": dropped_sends }),
-            )
+            output::summary_json(plan, &args.addr, elapsed, node.stats(), extra)
         );
     } else {
         eprint!(
             "{}",
-            output::summary_text(&plan, &args.addr, elapsed, node.stats())
+            output::summary_text(plan, &args.addr, elapsed, node.stats())
         );
         if dropped_sends > 0 {
             eprintln!("  {dropped_sends} tuples for other nodes were not delivered");
         }
+        if args.net.tables {
+            eprint!("{}", tables_text(&node));
+        }
     }
     ExitCode::SUCCESS
+}
+
+/// Watch records and problems, as text or JSON lines. Records go to
+/// stdout; problems to stderr as text, to stdout as JSON.
+fn print_output(plan: &Plan, addr: &str, origin: Time, out: &Output, json: bool) {
+    let mut stdout = std::io::stdout().lock();
+    for r in &out.records {
+        // A closed stdout (`| head`) must not stop the node.
+        let _ = writeln!(
+            stdout,
+            "{}",
+            output::record_line(plan, addr, origin, r, json)
+        );
+    }
+    for p in &out.problems {
+        let line = output::problem_line(plan, addr, origin, p, json);
+        if json {
+            let _ = writeln!(stdout, "{line}");
+        } else {
+            let _ = writeln!(std::io::stderr(), "{line}");
+        }
+    }
+}
+
+/// Prints what the network driver reports.
+struct Printer {
+    addr: String,
+    origin: Time,
+    clock: WallClock,
+    json: bool,
+}
+
+impl Observer for Printer {
+    fn output(&mut self, node: &Node, out: &Output) {
+        print_output(node.plan(), &self.addr, self.origin, out, self.json);
+    }
+
+    fn warning(&mut self, _node: &Node, warning: &Warning) {
+        if self.json {
+            let line = serde_json::json!({
+                "node": self.addr,
+                "time": output::seconds(self.clock.now(), self.origin),
+                "warning": warning.kind(),
+                "message": warning.to_string(),
+            });
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        } else {
+            let _ = writeln!(std::io::stderr(), "warning: {}: {warning}", self.addr);
+        }
+    }
+}
+
+/// A node on the network, until Ctrl-C, SIGTERM or `--for`.
+fn run_network(
+    args: &RunArgs,
+    options: &ParseOptions,
+    plan: &Arc<Plan>,
+    mut node: Node,
+    transport: Transport,
+) -> ExitCode {
+    let key = match &args.net.cluster_key {
+        Some(path) => match read_key(path) {
+            Ok(k) => Some(k),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let mut facts = Vec::new();
+    for text in &args.facts {
+        match parse_fact(text, options, &args.addr) {
+            Ok(fact) => facts.push((text, fact)),
+            Err(message) => {
+                eprint!("{message}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let bind_text = args.net.bind.as_deref().unwrap_or(&args.addr);
+        let bind = match trellis_net::resolve(bind_text).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!(
+                    "error: --{} {e}",
+                    if args.net.bind.is_some() {
+                        "bind"
+                    } else {
+                        "addr"
+                    }
+                );
+                return ExitCode::from(2);
+            }
+        };
+        let clock = WallClock::start();
+        let config = NetConfig {
+            address: args.addr.clone(),
+            bind,
+            transport,
+            key,
+        };
+        let driver = match Driver::bind(config, clock).await {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let origin = clock.origin();
+        node.start(clock.now());
+        for (text, (relation, tuple)) in facts {
+            if let Err(e) = node.inject(&relation, tuple) {
+                eprintln!("error: --fact {text}: {e}");
+                return ExitCode::from(2);
+            }
+        }
+        let local = driver.local_addr();
+        if args.json {
+            let line = serde_json::json!({
+                "node": args.addr, "time": 0.0, "listening": local.to_string(),
+                "transport": transport.as_str(),
+                "authenticated": args.net.cluster_key.is_some(),
+            });
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
+        } else {
+            eprintln!(
+                "trellis: node {} listening on {transport} {local}{}; Ctrl-C stops it",
+                args.addr,
+                if args.net.cluster_key.is_some() {
+                    " (frames authenticated)"
+                } else {
+                    ""
+                }
+            );
+        }
+        let mut printer = Printer {
+            addr: args.addr.clone(),
+            origin,
+            clock,
+            json: args.json,
+        };
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
+        let duration = args.duration;
+        let watcher = tokio::spawn(async move {
+            let reason = stop_signal(duration).await;
+            let _ = stop_tx.send(reason);
+        });
+        let mut reason = "stopped";
+        let stop = async {
+            if let Ok(r) = stop_rx.await {
+                reason = r;
+            }
+        };
+        let net = driver.run(&mut node, stop, &mut printer).await;
+        watcher.abort();
+        let elapsed = output::seconds(clock.now(), origin);
+        if args.json {
+            let mut extra = serde_json::json!({
+                "stopped_by": reason,
+                "listening": local.to_string(),
+                "net": net.to_json(),
+            });
+            if args.net.tables {
+                extra["tables"] = tables_json(&node);
+            }
+            let _ = writeln!(
+                std::io::stdout().lock(),
+                "{}",
+                output::summary_json(plan, &args.addr, elapsed, node.stats(), extra)
+            );
+        } else {
+            let mut text = output::summary_text(plan, &args.addr, elapsed, node.stats());
+            text.push_str(&net.to_text());
+            if args.net.tables {
+                text.push_str(&tables_text(&node));
+            }
+            text.push_str(&format!("  stopped by: {reason}\n"));
+            let _ = write!(std::io::stderr(), "{text}");
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ctrl-C, SIGTERM, or the end of `--for`: whichever comes first.
+async fn stop_signal(duration: Option<f64>) -> &'static str {
+    let deadline = async {
+        match duration {
+            Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.clamp(0.0, 1e9))).await,
+            None => std::future::pending().await,
+        }
+    };
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = interrupt => "interrupt",
+        _ = terminate() => "terminate",
+        _ = deadline => "duration",
+    }
+}
+
+#[cfg(unix)]
+async fn terminate() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut s) => {
+            s.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
+}
+
+#[cfg(not(unix))]
+async fn terminate() {
+    std::future::pending().await
+}
+
+fn table_names(node: &Node) -> Vec<String> {
+    node.plan()
+        .relations
+        .iter()
+        .filter(|r| matches!(r.kind, RelationKind::Table(_)))
+        .map(|r| r.name.clone())
+        .collect()
+}
+
+/// `{"table": [[fields...], ...]}`, rows sorted.
+pub fn tables_json(node: &Node) -> serde_json::Value {
+    let mut map = serde_json::Map::new();
+    for name in table_names(node) {
+        let mut rows = node.table(&name).unwrap_or_default();
+        rows.sort();
+        map.insert(
+            name,
+            serde_json::Value::Array(rows.iter().map(output::tuple_json).collect()),
+        );
+    }
+    serde_json::Value::Object(map)
+}
+
+fn tables_text(node: &Node) -> String {
+    let mut out = String::new();
+    for name in table_names(node) {
+        let mut rows = node.table(&name).unwrap_or_default();
+        rows.sort();
+        out.push_str(&format!("  table {name}: {} rows\n", rows.len()));
+        for row in rows {
+            let fields: Vec<String> = row.iter().map(|v| v.literal()).collect();
+            out.push_str(&format!("    {name}({})\n", fields.join(", ")));
+        }
+    }
+    out
 }
 
 /// `--watch REL` / `--watch all`.

@@ -1,0 +1,237 @@
+//! Batching: the tuples a node sends one destination in one flush go in one
+//! frame, split message by message when the frame would exceed the
+//! transport's limit.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use trellis_engine::Message;
+use trellis_plan::Plan;
+use trellis_wire::{ClusterKey, Sizer, WireMessage};
+
+/// One unit of output for the transport.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Packed {
+    /// An encoded frame for `destination` holding `tuples` tuples.
+    Frame {
+        destination: Arc<str>,
+        bytes: Vec<u8>,
+        tuples: usize,
+    },
+    /// A single tuple that does not fit in a frame: refused.
+    Oversize {
+        destination: Arc<str>,
+        relation: Arc<str>,
+        bytes: usize,
+    },
+}
+
+/// Groups a flush's sends per destination and encodes them.
+pub struct Batcher {
+    sender: Arc<str>,
+    key: Option<ClusterKey>,
+    limit: usize,
+    /// Relation names by `RelId`, shared so messages clone cheaply.
+    names: Vec<Arc<str>>,
+    sizer: Sizer,
+    groups: Vec<(Arc<str>, Vec<WireMessage>)>,
+    index: HashMap<Arc<str>, usize>,
+}
+
+impl Batcher {
+    /// `limit`: the largest frame, in bytes, the transport carries.
+    pub fn new(plan: &Plan, sender: &str, key: Option<ClusterKey>, limit: usize) -> Batcher {
+        Batcher {
+            sender: Arc::from(sender),
+            key,
+            limit,
+            names: plan
+                .relations
+                .iter()
+                .map(|r| Arc::from(r.name.as_str()))
+                .collect(),
+            sizer: Sizer::default(),
+            groups: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+
+    /// Frames for `sends`, destinations in order of first appearance and
+    /// tuples in the order the node produced them.
+    pub fn pack(&mut self, sends: &[Message], out: &mut Vec<Packed>) {
+        for m in sends {
+            let slot = match self.index.get(&m.destination) {
+                Some(&i) => i,
+                None => {
+                    self.groups.push((m.destination.clone(), Vec::new()));
+                    self.index
+                        .insert(m.destination.clone(), self.groups.len() - 1);
+                    self.groups.len() - 1
+                }
+            };
+            let relation = self
+                .names
+                .get(m.relation.0 as usize)
+                .cloned()
+                .unwrap_or_else(|| Arc::from("?"));
+            self.groups[slot].1.push(WireMessage {
+                relation,
+                tuple: m.tuple.clone(),
+                delete: m.delete,
+            });
+        }
+        let groups = std::mem::take(&mut self.groups);
+        self.index.clear();
+        for (destination, messages) in &groups {
+            self.pack_messages(destination, messages, out);
+        }
+        self.groups = groups;
+        self.groups.clear();
+    }
+
+    /// Frames for messages to one destination.
+    pub fn pack_messages(
+        &mut self,
+        destination: &Arc<str>,
+        messages: &[WireMessage],
+        out: &mut Vec<Packed>,
+    ) {
+        if messages.is_empty() {
+            return;
+        }
+        let key = self.key.as_ref();
+        // The common case: everything fits in one frame.
+        let bytes = trellis_wire::encode(&self.sender, messages, key);
+        if bytes.len() <= self.limit {
+            out.push(Packed::Frame {
+                destination: destination.clone(),
+                bytes,
+                tuples: messages.len(),
+            });
+            return;
+        }
+        // Split greedily, message by message.
+        let tagged = key.is_some();
+        let mut body = 0;
+        let mut chunk: Vec<WireMessage> = Vec::new();
+        for m in messages {
+            let len = self.sizer.message_len(m);
+            let alone = self.sizer.frame_len(&self.sender, 1, len, tagged);
+            if alone > self.limit {
+                out.push(Packed::Oversize {
+                    destination: destination.clone(),
+                    relation: m.relation.clone(),
+                    bytes: alone,
+                });
+                continue;
+            }
+            let with = self
+                .sizer
+                .frame_len(&self.sender, chunk.len() + 1, body + len, tagged);
+            if with > self.limit && !chunk.is_empty() {
+                out.push(Packed::Frame {
+                    destination: destination.clone(),
+                    bytes: trellis_wire::encode(&self.sender, &chunk, key),
+                    tuples: chunk.len(),
+                });
+                chunk.clear();
+                body = 0;
+            }
+            chunk.push(m.clone());
+            body += len;
+        }
+        if !chunk.is_empty() {
+            out.push(Packed::Frame {
+                destination: destination.clone(),
+                bytes: trellis_wire::encode(&self.sender, &chunk, key),
+                tuples: chunk.len(),
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trellis_value::Value;
+
+    fn plan() -> Plan {
+        let options = trellis_syntax::ParseOptions::default();
+        trellis_plan::load_str("t", "big(@A, X) :- go(@B, A, X).\n", &options)
+            .expect("compiles")
+            .plan
+    }
+
+    fn message(plan: &Plan, dest: &str, payload: usize) -> Message {
+        Message {
+            destination: Arc::from(dest),
+            relation: plan.lookup("big").expect("declared"),
+            tuple: vec![Value::str(dest), Value::str(&"x".repeat(payload))].into(),
+            delete: false,
+        }
+    }
+
+    #[test]
+    fn one_frame_per_destination() {
+        let plan = plan();
+        let mut b = Batcher::new(&plan, "me:1", None, 60_000);
+        let sends = vec![
+            message(&plan, "a:1", 10),
+            message(&plan, "b:1", 10),
+            message(&plan, "a:1", 11),
+        ];
+        let mut out = Vec::new();
+        b.pack(&sends, &mut out);
+        assert_eq!(out.len(), 2);
+        let Packed::Frame {
+            destination,
+            bytes,
+            tuples,
+        } = &out[0]
+        else {
+            panic!("a frame")
+        };
+        assert_eq!(&**destination, "a:1");
+        assert_eq!(*tuples, 2);
+        let frame = trellis_wire::decode(bytes, None).expect("decodes");
+        assert_eq!(frame.messages.len(), 2);
+        assert_eq!(&*frame.sender, "me:1");
+    }
+
+    #[test]
+    fn large_batches_split_and_huge_tuples_are_refused() {
+        let plan = plan();
+        let key = ClusterKey::new(b"k".to_vec());
+        for key in [None, Some(key)] {
+            let mut b = Batcher::new(&plan, "me:1", key.clone(), 60_000);
+            let mut sends: Vec<Message> = (0..100).map(|_| message(&plan, "a:1", 1000)).collect();
+            sends.insert(50, message(&plan, "a:1", 70_000));
+            let mut out = Vec::new();
+            b.pack(&sends, &mut out);
+            let mut tuples = 0;
+            let mut oversize = 0;
+            for p in &out {
+                match p {
+                    Packed::Frame {
+                        bytes, tuples: n, ..
+                    } => {
+                        assert!(bytes.len() <= 60_000, "{} bytes", bytes.len());
+                        let frame = trellis_wire::decode(bytes, key.as_ref()).expect("decodes");
+                        assert_eq!(frame.messages.len(), *n);
+                        tuples += n;
+                    }
+                    Packed::Oversize {
+                        relation, bytes, ..
+                    } => {
+                        assert_eq!(&**relation, "big");
+                        assert!(*bytes > 60_000);
+                        oversize += 1;
+                    }
+                }
+            }
+            assert_eq!(tuples, 100);
+            assert_eq!(oversize, 1);
+            assert!(out.len() >= 3);
+        }
+    }
+}

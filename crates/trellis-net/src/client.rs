@@ -1,0 +1,75 @@
+//! One-shot sending, for `trellis inject`: one frame to one node.
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpStream, UdpSocket};
+use trellis_wire::{ClusterKey, WireMessage};
+
+use crate::{NetError, Transport, resolve};
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Send `messages` to the node at `address` in one frame from `sender`;
+/// returns the frame's size in bytes. Over UDP this is fire-and-forget;
+/// over TCP the frame has been handed to the kernel on a connection the
+/// node accepted.
+pub async fn send_once(
+    address: &str,
+    transport: Transport,
+    key: Option<&ClusterKey>,
+    sender: &str,
+    messages: &[WireMessage],
+) -> Result<usize, NetError> {
+    let bytes = trellis_wire::encode(sender, messages, key);
+    let limit = transport.frame_limit();
+    if bytes.len() > limit {
+        return Err(NetError::Oversize {
+            relation: messages
+                .first()
+                .map_or_else(String::new, |m| m.relation.to_string()),
+            bytes: bytes.len(),
+            limit,
+            transport,
+        });
+    }
+    let target = resolve(address).await?;
+    let send_err = |source| NetError::Send {
+        address: address.to_string(),
+        source,
+    };
+    match transport {
+        Transport::Udp => {
+            let local: std::net::SocketAddr = if target.is_ipv4() {
+                ([0, 0, 0, 0], 0).into()
+            } else {
+                (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+            };
+            let socket = UdpSocket::bind(local).await.map_err(send_err)?;
+            socket.send_to(&bytes, target).await.map_err(send_err)?;
+        }
+        Transport::Tcp => {
+            let mut stream =
+                match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(target)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(source)) => {
+                        return Err(NetError::Connect {
+                            address: address.to_string(),
+                            source,
+                        });
+                    }
+                    Err(_) => {
+                        return Err(NetError::ConnectTimeout {
+                            address: address.to_string(),
+                        });
+                    }
+                };
+            let mut framed = Vec::with_capacity(bytes.len() + 4);
+            framed.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
+            framed.extend_from_slice(&bytes);
+            stream.write_all(&framed).await.map_err(send_err)?;
+            stream.shutdown().await.map_err(send_err)?;
+        }
+    }
+    Ok(bytes.len())
+}

@@ -1,0 +1,545 @@
+//! The driver loop: the engine's clock, inputs and outputs, on tokio.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use trellis_engine::{Node, Output, Tuple};
+use trellis_wire::Frame;
+
+use crate::batch::{Batcher, Packed};
+use crate::stats::{Counters, NetStats, input_error_kind};
+use crate::{NetConfig, NetError, Transport, WallClock, tcp, udp};
+
+/// Frames waiting for the driver; socket tasks wait when it is full.
+const INCOMING_QUEUE: usize = 4096;
+/// Frames handed to the node before it runs a tick.
+const FRAMES_PER_TICK: usize = 1024;
+/// How long a stopping node lets its TCP writers finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
+/// Failed name resolutions are retried after this long.
+const NEGATIVE_CACHE: Duration = Duration::from_secs(5);
+/// Distinct warnings remembered for de-duplication.
+const WARNINGS_REMEMBERED: usize = 1024;
+
+/// Something worth telling the operator; each is reported once (per
+/// destination or relation) until the situation changes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Warning {
+    /// A destination address that does not resolve.
+    Unresolvable {
+        destination: Arc<str>,
+        reason: String,
+    },
+    /// A tuple too large for one frame of this transport.
+    Oversize {
+        destination: Arc<str>,
+        relation: Arc<str>,
+        bytes: usize,
+        limit: usize,
+        transport: Transport,
+    },
+    /// A datagram the socket would not send.
+    SendFailed {
+        destination: Arc<str>,
+        error: String,
+    },
+    /// TCP: a connection could not be opened; frames are dropped (and
+    /// counted) until the retry.
+    ConnectFailed {
+        destination: Arc<str>,
+        error: String,
+        retry_in: Duration,
+    },
+    /// TCP: an open connection broke.
+    ConnectionLost {
+        destination: Arc<str>,
+        error: String,
+    },
+    /// TCP: connected again after trouble.
+    Reconnected { destination: Arc<str> },
+    /// A received or injected tuple the node refused.
+    Refused {
+        sender: Arc<str>,
+        relation: Arc<str>,
+        error: String,
+    },
+}
+
+impl Warning {
+    /// Warnings with the same key are reported once.
+    fn key(&self) -> String {
+        match self {
+            Warning::Unresolvable { destination, .. } => format!("resolve {destination}"),
+            Warning::Oversize {
+                destination,
+                relation,
+                ..
+            } => format!("oversize {relation} {destination}"),
+            Warning::SendFailed { destination, .. } => format!("send {destination}"),
+            Warning::ConnectFailed { destination, .. }
+            | Warning::ConnectionLost { destination, .. } => format!("conn {destination}"),
+            Warning::Reconnected { destination } => format!("reconnected {destination}"),
+            Warning::Refused {
+                sender, relation, ..
+            } => format!("refused {sender} {relation}"),
+        }
+    }
+
+    /// A short name for JSON output.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Warning::Unresolvable { .. } => "unresolvable",
+            Warning::Oversize { .. } => "oversize",
+            Warning::SendFailed { .. } => "send_failed",
+            Warning::ConnectFailed { .. } => "connect_failed",
+            Warning::ConnectionLost { .. } => "connection_lost",
+            Warning::Reconnected { .. } => "reconnected",
+            Warning::Refused { .. } => "refused",
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::Unresolvable {
+                destination,
+                reason,
+            } => write!(
+                f,
+                "cannot resolve destination `{destination}` ({reason}); its tuples are dropped and counted"
+            ),
+            Warning::Oversize {
+                destination,
+                relation,
+                bytes,
+                limit,
+                transport,
+            } => write!(
+                f,
+                "a `{relation}` tuple for {destination} takes {bytes} bytes, more than a {transport} frame carries ({limit}); it was refused (and counted)"
+            ),
+            Warning::SendFailed { destination, error } => {
+                write!(f, "sending to {destination} failed: {error}")
+            }
+            Warning::ConnectFailed {
+                destination,
+                error,
+                retry_in,
+            } => write!(
+                f,
+                "cannot connect to {destination} ({error}); tuples for it are dropped and counted, next attempt in {:.1}s (backing off)",
+                retry_in.as_secs_f64()
+            ),
+            Warning::ConnectionLost { destination, error } => {
+                write!(
+                    f,
+                    "connection to {destination} lost ({error}); reconnecting"
+                )
+            }
+            Warning::Reconnected { destination } => write!(f, "connected to {destination} again"),
+            Warning::Refused {
+                sender,
+                relation,
+                error,
+            } => write!(
+                f,
+                "refused a `{relation}` tuple from {sender}: {error} (counted in dropped_inputs)"
+            ),
+        }
+    }
+}
+
+/// What the driver reports while it runs.
+pub trait Observer {
+    /// After each round of ticks: the node's watch records and problems
+    /// (sends are the driver's business).
+    fn output(&mut self, node: &Node, out: &Output);
+    /// Trouble on the network, reported once per situation.
+    fn warning(&mut self, node: &Node, warning: &Warning) {
+        let _ = (node, warning);
+    }
+}
+
+/// Hands tuples to a running node as if the user injected them.
+#[derive(Debug, Clone)]
+pub struct Injector(mpsc::UnboundedSender<(String, Tuple)>);
+
+impl Injector {
+    /// False once the driver has stopped.
+    pub fn inject(&self, relation: &str, tuple: Tuple) -> bool {
+        self.0.send((relation.to_string(), tuple)).is_ok()
+    }
+}
+
+enum Outbound {
+    Udp {
+        socket: Arc<UdpSocket>,
+        resolved: HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>,
+    },
+    Tcp {
+        peers: HashMap<Arc<str>, tcp::Peer>,
+    },
+}
+
+/// A node's network runtime: bound sockets, ready to drive a node.
+pub struct Driver {
+    config: NetConfig,
+    clock: WallClock,
+    counters: Counters,
+    incoming: mpsc::Receiver<Frame>,
+    _incoming_tx: mpsc::Sender<Frame>,
+    injected: mpsc::UnboundedReceiver<(String, Tuple)>,
+    inject_tx: mpsc::UnboundedSender<(String, Tuple)>,
+    warnings: mpsc::UnboundedReceiver<Warning>,
+    warn_tx: mpsc::UnboundedSender<Warning>,
+    warned: HashSet<String>,
+    outbound: Outbound,
+    tasks: Vec<JoinHandle<()>>,
+    local_addr: SocketAddr,
+}
+
+impl Driver {
+    /// Bind the transport's socket(s) at `config.bind` and start receiving.
+    /// Must be called inside a tokio runtime.
+    pub async fn bind(config: NetConfig, clock: WallClock) -> Result<Driver, NetError> {
+        let counters = Counters::new(config.transport);
+        let (incoming_tx, incoming) = mpsc::channel(INCOMING_QUEUE);
+        let (inject_tx, injected) = mpsc::unbounded_channel();
+        let (warn_tx, warnings) = mpsc::unbounded_channel();
+        let mut tasks = Vec::new();
+        let (outbound, local_addr) = match config.transport {
+            Transport::Udp => {
+                let socket = Arc::new(udp::bind(config.bind)?);
+                let local_addr = socket.local_addr().map_err(|source| NetError::Bind {
+                    transport: Transport::Udp,
+                    addr: config.bind,
+                    source,
+                })?;
+                tasks.push(tokio::spawn(udp::receive(
+                    socket.clone(),
+                    config.key.clone(),
+                    incoming_tx.clone(),
+                    counters.clone(),
+                )));
+                (
+                    Outbound::Udp {
+                        socket,
+                        resolved: HashMap::new(),
+                    },
+                    local_addr,
+                )
+            }
+            Transport::Tcp => {
+                let listener = tcp::bind(config.bind).await?;
+                let local_addr = listener.local_addr().map_err(|source| NetError::Bind {
+                    transport: Transport::Tcp,
+                    addr: config.bind,
+                    source,
+                })?;
+                tasks.push(tokio::spawn(tcp::listen(
+                    listener,
+                    config.key.clone(),
+                    incoming_tx.clone(),
+                    counters.clone(),
+                )));
+                (
+                    Outbound::Tcp {
+                        peers: HashMap::new(),
+                    },
+                    local_addr,
+                )
+            }
+        };
+        Ok(Driver {
+            config,
+            clock,
+            counters,
+            incoming,
+            _incoming_tx: incoming_tx,
+            injected,
+            inject_tx,
+            warnings,
+            warn_tx,
+            warned: HashSet::new(),
+            outbound,
+            tasks,
+            local_addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    pub fn clock(&self) -> WallClock {
+        self.clock
+    }
+
+    pub fn injector(&self) -> Injector {
+        Injector(self.inject_tx.clone())
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> NetStats {
+        self.counters.snapshot()
+    }
+
+    /// Drive a started node until `stop` completes; returns the network
+    /// counters. The node is left as it was at the stop, for a summary.
+    pub async fn run(
+        mut self,
+        node: &mut Node,
+        stop: impl Future<Output = ()>,
+        observer: &mut impl Observer,
+    ) -> NetStats {
+        tokio::pin!(stop);
+        let limit = self.config.transport.frame_limit();
+        let mut batcher = Batcher::new(
+            node.plan(),
+            &self.config.address,
+            self.config.key.clone(),
+            limit,
+        );
+        let mut out = Output::default();
+        let mut packed = Vec::new();
+        loop {
+            let now = self.clock.now();
+            while node.step(now, &mut out) {}
+            if !out.records.is_empty() || !out.problems.is_empty() {
+                observer.output(node, &out);
+            }
+            if !out.sends.is_empty() {
+                batcher.pack(&out.sends, &mut packed);
+                self.transmit(&mut packed, node, observer).await;
+            }
+            out.clear();
+
+            let wake = node.next_wakeup().map(|t| self.clock.instant_at(t));
+            let sleep = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                _ = &mut stop => break,
+                frame = self.incoming.recv() => {
+                    if let Some(frame) = frame {
+                        self.deliver(node, frame, observer);
+                        for _ in 1..FRAMES_PER_TICK {
+                            match self.incoming.try_recv() {
+                                Ok(frame) => self.deliver(node, frame, observer),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                }
+                Some((relation, tuple)) = self.injected.recv() => {
+                    if let Err(e) = node.inject(&relation, tuple) {
+                        let w = Warning::Refused {
+                            sender: Arc::from("injector"),
+                            relation: Arc::from(relation.as_str()),
+                            error: e.to_string(),
+                        };
+                        self.warn(node, observer, w);
+                    }
+                }
+                Some(w) = self.warnings.recv() => self.warn(node, observer, w),
+                _ = sleep => {}
+            }
+        }
+        let counters = self.counters.clone();
+        self.shutdown().await;
+        counters.snapshot()
+    }
+
+    fn warn(&mut self, node: &Node, observer: &mut impl Observer, w: Warning) {
+        if let Warning::Reconnected { destination } = &w {
+            // Trouble with this destination is news again.
+            let key = Warning::ConnectionLost {
+                destination: destination.clone(),
+                error: String::new(),
+            }
+            .key();
+            if !self.warned.remove(&key) {
+                return;
+            }
+            observer.warning(node, &w);
+            return;
+        }
+        if self.warned.len() >= WARNINGS_REMEMBERED {
+            self.warned.clear();
+        }
+        if self.warned.insert(w.key()) {
+            observer.warning(node, &w);
+        }
+    }
+
+    fn deliver(&mut self, node: &mut Node, frame: Frame, observer: &mut impl Observer) {
+        {
+            let mut c = self.counters.lock();
+            c.frames_received += 1;
+            c.tuples_received += frame.messages.len() as u64;
+        }
+        for m in frame.messages {
+            if let Err(e) = node.receive(&m.relation, m.tuple, m.delete) {
+                *self
+                    .counters
+                    .lock()
+                    .refused_tuples
+                    .entry(input_error_kind(&e))
+                    .or_default() += 1;
+                let w = Warning::Refused {
+                    sender: frame.sender.clone(),
+                    relation: m.relation.clone(),
+                    error: e.to_string(),
+                };
+                self.warn(node, observer, w);
+            }
+        }
+    }
+
+    async fn transmit(
+        &mut self,
+        packed: &mut Vec<Packed>,
+        node: &Node,
+        observer: &mut impl Observer,
+    ) {
+        let transport = self.config.transport;
+        for p in packed.drain(..) {
+            let (destination, bytes, tuples) = match p {
+                Packed::Frame {
+                    destination,
+                    bytes,
+                    tuples,
+                } => (destination, bytes, tuples as u64),
+                Packed::Oversize {
+                    destination,
+                    relation,
+                    bytes,
+                } => {
+                    {
+                        let mut c = self.counters.lock();
+                        c.lose("oversize", 0, 1);
+                        *c.oversize_by_relation
+                            .entry(relation.to_string())
+                            .or_default() += 1;
+                    }
+                    let w = Warning::Oversize {
+                        destination,
+                        relation,
+                        bytes,
+                        limit: transport.frame_limit(),
+                        transport,
+                    };
+                    self.warn(node, observer, w);
+                    continue;
+                }
+            };
+            let warning = match &mut self.outbound {
+                Outbound::Udp { socket, resolved } => {
+                    match resolve_cached(resolved, &destination).await {
+                        Err(reason) => {
+                            self.counters.lock().lose("unresolvable", 1, tuples);
+                            Some(Warning::Unresolvable {
+                                destination,
+                                reason,
+                            })
+                        }
+                        Ok(addr) => match socket.send_to(&bytes, addr).await {
+                            Ok(n) => {
+                                let mut c = self.counters.lock();
+                                c.frames_sent += 1;
+                                c.tuples_sent += tuples;
+                                c.bytes_sent += n as u64;
+                                None
+                            }
+                            Err(e) => {
+                                self.counters.lock().lose("send_error", 1, tuples);
+                                Some(Warning::SendFailed {
+                                    destination,
+                                    error: e.to_string(),
+                                })
+                            }
+                        },
+                    }
+                }
+                Outbound::Tcp { peers } => {
+                    let peer = peers.entry(destination.clone()).or_insert_with(|| {
+                        tcp::Peer::spawn(
+                            destination.clone(),
+                            self.counters.clone(),
+                            self.warn_tx.clone(),
+                        )
+                    });
+                    peer.send(bytes, tuples, &self.counters);
+                    None
+                }
+            };
+            if let Some(w) = warning {
+                self.warn(node, observer, w);
+            }
+        }
+    }
+
+    /// Let TCP writers finish what is queued (briefly), count the rest as
+    /// lost, and stop the socket tasks.
+    async fn shutdown(mut self) {
+        if let Outbound::Tcp { peers } = &mut self.outbound {
+            let deadline = Instant::now() + SHUTDOWN_GRACE;
+            let mut waiting = Vec::new();
+            for (_, peer) in peers.drain() {
+                let tcp::Peer { tx, queue, handle } = peer;
+                drop(tx); // the writer finishes what is queued, then ends
+                waiting.push((queue, handle));
+            }
+            for (queue, mut handle) in waiting {
+                if tokio::time::timeout_at(deadline, &mut handle)
+                    .await
+                    .is_err()
+                {
+                    handle.abort();
+                    let frames = queue.frames.load(Ordering::Relaxed);
+                    let tuples = queue.tuples.load(Ordering::Relaxed);
+                    if frames > 0 {
+                        self.counters.lock().lose("shutdown", frames, tuples);
+                    }
+                }
+            }
+        }
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn resolve_cached(
+    cache: &mut HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>,
+    destination: &Arc<str>,
+) -> Result<SocketAddr, String> {
+    if let Some((r, expires)) = cache.get(destination)
+        && expires.is_none_or(|t| Instant::now() < t)
+    {
+        return r.clone();
+    }
+    let r = crate::resolve(destination).await.map_err(|e| match e {
+        NetError::Resolve { reason, .. } => reason,
+        other => other.to_string(),
+    });
+    if cache.len() > 10_000 {
+        cache.clear();
+    }
+    let expires = r.is_err().then(|| Instant::now() + NEGATIVE_CACHE);
+    cache.insert(destination.clone(), (r.clone(), expires));
+    r
+}

@@ -1,0 +1,437 @@
+//! `trellis cluster FILE --nodes N`: N `trellis run` processes on
+//! 127.0.0.1, their output merged and labelled, their deaths reported.
+
+use std::io::Write as _;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use trellis_value::{Id, Value};
+
+use crate::cli::ProgramArgs;
+use crate::run::TransportArg;
+
+/// How long nodes get to stop after SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeIdMode {
+    /// The SHA-1 of the node's address (what `trellis run` and `trellis
+    /// sim` use by default).
+    Sha1,
+    /// 160 random bits per node, from `--seed`.
+    Random,
+    /// Do not define NODEID (each node falls back to its address's SHA-1
+    /// unless the program or `-D` defines it).
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// How many nodes.
+    #[arg(long)]
+    pub nodes: usize,
+    /// Node i listens on 127.0.0.1:(P + i).
+    #[arg(long, default_value_t = 11000, value_name = "P")]
+    pub base_port: u16,
+    /// How tuples travel between the nodes.
+    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
+    pub transport: TransportArg,
+    /// Authenticate frames with this key file (given to every node).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<std::path::PathBuf>,
+    /// Each node's `NODEID`.
+    #[arg(long, value_enum, default_value_t = NodeIdMode::Sha1)]
+    pub node_id: NodeIdMode,
+    /// Stop every node after this many seconds (default: until Ctrl-C).
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Seed: node i runs with seed + i; also seeds `--node-id random`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Watch more relations than the program does (repeatable), or `all`.
+    #[arg(long = "watch", value_name = "RELATION")]
+    pub watch: Vec<String>,
+    /// One JSON object per line: the nodes' own lines with an `index`
+    /// field added, and the cluster's reports (`"cluster": ...`).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// SplitMix64: a tiny, well-known generator; enough for seeded IDs.
+fn splitmix(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn random_id(state: &mut u64) -> Id {
+    let mut bytes = [0u8; 24];
+    for chunk in bytes.chunks_mut(8) {
+        chunk.copy_from_slice(&splitmix(state).to_be_bytes());
+    }
+    let mut id = [0u8; 20];
+    id.copy_from_slice(&bytes[..20]);
+    Id::from_be_bytes(id)
+}
+
+/// The `trellis run` arguments of node `index`.
+pub fn node_args(args: &ClusterArgs, index: usize, id_state: &mut u64) -> (String, Vec<String>) {
+    let port = args.base_port as usize + index;
+    let addr = format!("127.0.0.1:{port}");
+    let mut argv = vec![
+        "run".to_string(),
+        args.program.file.display().to_string(),
+        "--addr".into(),
+        addr.clone(),
+        "--transport".into(),
+        args.transport.as_str().into(),
+        "--seed".into(),
+        args.seed.wrapping_add(index as u64).to_string(),
+    ];
+    let defined = |name: &str| args.program.defines.iter().any(|d| d.name == name);
+    for d in &args.program.defines {
+        argv.push("-D".into());
+        argv.push(format!("{}={}", d.name, d.value));
+    }
+    if !defined("LANDMARK") {
+        argv.push("-D".into());
+        argv.push(format!("LANDMARK=\"127.0.0.1:{}\"", args.base_port));
+    }
+    let id = match args.node_id {
+        NodeIdMode::Sha1 => Some(trellis_value::sha1_id(&addr)),
+        NodeIdMode::Random => Some(random_id(id_state)),
+        NodeIdMode::None => None,
+    };
+    if let Some(id) = id
+        && !defined("NODEID")
+    {
+        argv.push("-D".into());
+        argv.push(format!("NODEID={}", Value::Id(id).literal()));
+    }
+    if let Some(key) = &args.cluster_key {
+        argv.push("--cluster-key".into());
+        argv.push(key.display().to_string());
+    }
+    if let Some(s) = args.duration {
+        argv.push("--for".into());
+        argv.push(s.to_string());
+    }
+    for w in &args.watch {
+        argv.push("--watch".into());
+        argv.push(w.clone());
+    }
+    if args.json {
+        argv.push("--json".into());
+    }
+    (addr, argv)
+}
+
+enum Event {
+    Line {
+        index: usize,
+        stderr: bool,
+        text: String,
+    },
+    Exit {
+        index: usize,
+        status: Result<std::process::ExitStatus, String>,
+    },
+}
+
+struct Member {
+    addr: String,
+    pid: Option<u32>,
+    alive: bool,
+}
+
+pub fn cluster(args: &ClusterArgs) -> ExitCode {
+    if args.nodes == 0 {
+        eprintln!("error: --nodes must be at least 1");
+        return ExitCode::from(2);
+    }
+    if args.base_port as usize + args.nodes - 1 > u16::MAX as usize {
+        eprintln!(
+            "error: ports {}..{} do not fit: lower --base-port or --nodes",
+            args.base_port,
+            args.base_port as usize + args.nodes - 1
+        );
+        return ExitCode::from(2);
+    }
+    if args.transport == TransportArg::None {
+        eprintln!("error: a cluster needs a network transport: --transport udp or tcp");
+        return ExitCode::from(2);
+    }
+    // Check the program once here rather than N times in the nodes.
+    if crate::load(&args.program, &crate::parse_options(&args.program)).is_none() {
+        return ExitCode::FAILURE;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: cannot find the trellis executable: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(supervise(args, exe))
+}
+
+async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
+    let mut members = Vec::new();
+    let mut id_state = args.seed ^ 0x7472_656c_6c69_7300;
+    for index in 0..args.nodes {
+        let (addr, argv) = node_args(args, index, &mut id_state);
+        let spawned = Command::new(&exe)
+            .args(&argv)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn();
+        let mut child = match spawned {
+            Ok(c) => c,
+            Err(e) => {
+                report(
+                    args.json,
+                    serde_json::json!({"cluster": "spawn_failed", "index": index, "node": addr, "error": e.to_string()}),
+                    &format!("cluster: cannot start node {index} ({addr}): {e}"),
+                );
+                members.push(Member {
+                    addr,
+                    pid: None,
+                    alive: false,
+                });
+                continue;
+            }
+        };
+        let pid = child.id();
+        report(
+            args.json,
+            serde_json::json!({"cluster": "started", "index": index, "node": addr, "pid": pid}),
+            &format!(
+                "cluster: node {index} ({addr}) started, pid {}",
+                pid.map_or_else(|| "?".into(), |p| p.to_string())
+            ),
+        );
+        let stdout = child.stdout.take();
+        let stderr = child.stderr.take();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            tokio::join!(
+                forward(stdout, index, false, tx.clone()),
+                forward(stderr, index, true, tx.clone())
+            );
+            let status = child.wait().await.map_err(|e| e.to_string());
+            let _ = tx.send(Event::Exit { index, status });
+        });
+        members.push(Member {
+            addr,
+            pid,
+            alive: true,
+        });
+    }
+    drop(tx);
+
+    let mut failed = members.iter().filter(|m| !m.alive).count();
+    let mut stopping: Option<tokio::time::Instant> = None;
+    let mut killed = false;
+    loop {
+        if members.iter().all(|m| !m.alive) {
+            break;
+        }
+        let grace = async {
+            match stopping {
+                Some(at) if !killed => tokio::time::sleep_until(at + STOP_GRACE).await,
+                _ => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            event = rx.recv() => match event {
+                Some(Event::Line { index, stderr, text }) => {
+                    print_line(args.json, &members[index].addr, index, stderr, &text);
+                }
+                Some(Event::Exit { index, status }) => {
+                    let m = &mut members[index];
+                    m.alive = false;
+                    let ok = exited(args.json, index, &m.addr, &status, stopping.is_some());
+                    if !ok {
+                        failed += 1;
+                    }
+                }
+                None => break,
+            },
+            _ = stop_requested() => {
+                if stopping.is_none() {
+                    report(args.json, serde_json::json!({"cluster": "stopping"}),
+                        "cluster: stopping every node (again to kill them)");
+                    stopping = Some(tokio::time::Instant::now());
+                    signal_all(&members, nix::sys::signal::Signal::SIGTERM);
+                } else {
+                    killed = true;
+                    signal_all(&members, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+            _ = grace => {
+                killed = true;
+                report(args.json, serde_json::json!({"cluster": "killing"}),
+                    "cluster: nodes still running after the grace period: killing them");
+                signal_all(&members, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+    }
+    report(
+        args.json,
+        serde_json::json!({"cluster": "done", "nodes": members.len(), "failed": failed}),
+        &format!(
+            "cluster: all {} nodes stopped; {failed} failed",
+            members.len()
+        ),
+    );
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+async fn forward(
+    pipe: Option<impl AsyncRead + Unpin>,
+    index: usize,
+    stderr: bool,
+    tx: mpsc::UnboundedSender<Event>,
+) {
+    let Some(pipe) = pipe else {
+        return;
+    };
+    let mut lines = BufReader::new(pipe).lines();
+    while let Ok(Some(text)) = lines.next_line().await {
+        if tx
+            .send(Event::Line {
+                index,
+                stderr,
+                text,
+            })
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Ctrl-C or SIGTERM.
+async fn stop_requested() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate => {}
+    }
+}
+
+fn signal_all(members: &[Member], signal: nix::sys::signal::Signal) {
+    for m in members.iter().filter(|m| m.alive) {
+        if let Some(pid) = m.pid.and_then(|p| i32::try_from(p).ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+        }
+    }
+}
+
+/// Report a node's exit; true when it ended well (exit 0, or stopped by
+/// the cluster).
+fn exited(
+    json: bool,
+    index: usize,
+    addr: &str,
+    status: &Result<std::process::ExitStatus, String>,
+    stopping: bool,
+) -> bool {
+    use std::os::unix::process::ExitStatusExt;
+    let (code, signal, ok, what) = match status {
+        Ok(s) => {
+            let ok = s.success() || (stopping && s.signal().is_some());
+            let what = match (s.code(), s.signal()) {
+                (Some(0), _) => "stopped".to_string(),
+                (Some(c), _) => format!("died: exited with code {c}"),
+                (None, Some(sig)) => format!(
+                    "died: killed by signal {sig}{}",
+                    nix::sys::signal::Signal::try_from(sig)
+                        .map(|s| format!(" ({s})"))
+                        .unwrap_or_default()
+                ),
+                (None, None) => "died".to_string(),
+            };
+            (s.code(), s.signal(), ok, what)
+        }
+        Err(e) => (None, None, false, format!("lost: {e}")),
+    };
+    let text = if ok || stopping {
+        format!("cluster: node {index} ({addr}) {what}")
+    } else {
+        format!("cluster: node {index} ({addr}) {what}; the other nodes carry on")
+    };
+    report(
+        json,
+        serde_json::json!({"cluster": "exited", "index": index, "node": addr,
+                           "code": code, "signal": signal, "success": ok}),
+        &text,
+    );
+    ok
+}
+
+fn report(json: bool, value: serde_json::Value, text: &str) {
+    if json {
+        let _ = writeln!(std::io::stdout().lock(), "{value}");
+    } else {
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
+    }
+}
+
+fn print_line(json: bool, addr: &str, index: usize, stderr: bool, text: &str) {
+    if json {
+        let value = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(mut map)) if !stderr => {
+                map.insert("index".into(), index.into());
+                serde_json::Value::Object(map)
+            }
+            _ => serde_json::json!({
+                "index": index, "node": addr,
+                if stderr { "stderr" } else { "stdout" }: text,
+            }),
+        };
+        let _ = writeln!(std::io::stdout().lock(), "{value}");
+    } else if stderr {
+        let _ = writeln!(std::io::stderr().lock(), "[{index}] {text}");
+    } else {
+        let _ = writeln!(std::io::stdout().lock(), "[{index}] {text}");
+    }
+}

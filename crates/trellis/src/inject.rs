@@ -1,0 +1,123 @@
+//! `trellis inject ADDR TUPLE`: send one tuple to a running node.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use trellis_net::{ClusterKey, Transport};
+use trellis_syntax::ParseOptions;
+use trellis_value::Value;
+use trellis_wire::WireMessage;
+
+use crate::cli::Define;
+use crate::run::{TransportArg, parse_fact, read_key};
+
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// The node's address, HOST:PORT, as given to its `--addr`.
+    pub addr: String,
+    /// The tuple, e.g. `'ping(@LOCALADDRESS, 7)'`: constants and macros;
+    /// its first field is the node's address (`LOCALADDRESS` means ADDR).
+    pub tuple: String,
+    /// The node's transport.
+    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
+    pub transport: TransportArg,
+    /// The cluster's key file, when the node was started with one.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<std::path::PathBuf>,
+    /// Define a macro for the tuple: `-D NAME=VALUE`.
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    pub defines: Vec<Define>,
+    /// The sender named in the frame.
+    #[arg(long, default_value = "trellis-inject", value_name = "NAME")]
+    pub from: String,
+}
+
+pub fn inject(args: &InjectArgs) -> ExitCode {
+    let Some(transport) = args.transport.net() else {
+        eprintln!("error: inject sends over the network: use --transport udp or tcp");
+        return ExitCode::from(2);
+    };
+    let key: Option<ClusterKey> = match &args.cluster_key {
+        Some(path) => match read_key(path) {
+            Ok(k) => Some(k),
+            Err(message) => {
+                eprintln!("error: {message}");
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
+    let options = ParseOptions {
+        defines: args
+            .defines
+            .iter()
+            .map(|d| (d.name.clone(), d.value.clone()))
+            .collect(),
+        node_params: Vec::new(),
+    };
+    let (relation, tuple) = match parse_fact(&args.tuple, &options, &args.addr) {
+        Ok(parsed) => parsed,
+        Err(message) => {
+            eprint!("{}", message.replace("--fact", "inject"));
+            return ExitCode::from(2);
+        }
+    };
+    match tuple.first() {
+        Some(Value::Str(s)) if **s == *args.addr => {}
+        other => {
+            let found = other.map_or_else(|| "nothing".to_string(), |v| v.literal());
+            eprintln!(
+                "error: the tuple's first field (its location) is {found}, but it is sent to {}; write `{relation}(@LOCALADDRESS, ...)` or the same address",
+                args.addr
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let text = tuple_text(&relation, &tuple);
+    let message = WireMessage {
+        relation: Arc::from(relation.as_str()),
+        tuple,
+        delete: false,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let sent = runtime.block_on(trellis_net::send_once(
+        &args.addr,
+        transport,
+        key.as_ref(),
+        &args.from,
+        std::slice::from_ref(&message),
+    ));
+    match sent {
+        Ok(bytes) => {
+            eprintln!(
+                "sent {text} to {} ({bytes} bytes over {transport}{})",
+                args.addr,
+                if transport == Transport::Udp {
+                    "; delivery is not confirmed"
+                } else {
+                    ""
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn tuple_text(relation: &str, tuple: &[Value]) -> String {
+    let fields: Vec<String> = tuple.iter().map(|v| v.literal()).collect();
+    format!("{relation}({})", fields.join(", "))
+}

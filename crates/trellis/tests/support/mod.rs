@@ -1,0 +1,243 @@
+//! Helpers for tests that run real `trellis` processes: spawn, collect
+//! their JSON lines, poll for a condition (never sleep-and-assert), stop
+//! them with a signal, and always clean up.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// Long enough for a loaded 2-core machine; tests poll, so a fast machine
+/// finishes early.
+pub const TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn trellis() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_trellis"))
+}
+
+/// The workspace root (for `examples/...`).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root")
+}
+
+pub fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+/// A running process whose stdout and stderr lines are collected.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    out: Arc<Mutex<Vec<String>>>,
+    err: Arc<Mutex<Vec<String>>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+    pub status: Option<ExitStatus>,
+}
+
+fn collect(
+    pipe: impl std::io::Read + Send + 'static,
+    into: Arc<Mutex<Vec<String>>>,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            match line {
+                Ok(l) => into.lock().unwrap().push(l),
+                Err(_) => break,
+            }
+        }
+    })
+}
+
+impl Proc {
+    pub fn spawn(name: &str, args: &[&str]) -> Proc {
+        let mut child = trellis()
+            .args(args)
+            .current_dir(root())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn trellis");
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let err = Arc::new(Mutex::new(Vec::new()));
+        let readers = vec![
+            collect(child.stdout.take().unwrap(), out.clone()),
+            collect(child.stderr.take().unwrap(), err.clone()),
+        ];
+        Proc {
+            name: name.to_string(),
+            child: Some(child),
+            out,
+            err,
+            readers,
+            status: None,
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().map_or(0, |c| c.id() as i32)
+    }
+
+    pub fn stdout(&self) -> Vec<String> {
+        self.out.lock().unwrap().clone()
+    }
+
+    pub fn stderr(&self) -> String {
+        self.err.lock().unwrap().join("\n")
+    }
+
+    /// stdout's JSON lines (others skipped).
+    pub fn json(&self) -> Vec<Value> {
+        self.out
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Poll until `pred` holds over the JSON lines so far; panics with the
+    /// output after `TIMEOUT` or if the process exits first.
+    pub fn wait_for(&mut self, what: &str, pred: impl Fn(&[Value]) -> bool) {
+        let start = Instant::now();
+        loop {
+            if pred(&self.json()) {
+                return;
+            }
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                // One last look: the lines may have arrived with the exit.
+                self.join_readers();
+                if pred(&self.json()) {
+                    return;
+                }
+                panic!(
+                    "{}: exited ({status}) before {what}\nstdout:\n{}\nstderr:\n{}",
+                    self.name,
+                    self.stdout().join("\n"),
+                    self.stderr()
+                );
+            }
+            if start.elapsed() > TIMEOUT {
+                panic!(
+                    "{}: timed out waiting for {what}\nstdout (last 40):\n{}\nstderr:\n{}",
+                    self.name,
+                    tail(&self.stdout(), 40),
+                    self.stderr()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait for the `listening` line a network node prints once bound.
+    pub fn wait_listening(&mut self) {
+        self.wait_for("listening", |lines| {
+            lines.iter().any(|l| l.get("listening").is_some())
+        });
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        if let Some(c) = &self.child {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), signal);
+        }
+    }
+
+    /// Wait for the process to exit (it must, within `TIMEOUT`).
+    pub fn wait_exit(&mut self) -> ExitStatus {
+        let start = Instant::now();
+        let Some(mut child) = self.child.take() else {
+            return self.status.expect("exited");
+        };
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                self.status = Some(status);
+                self.join_readers();
+                return status;
+            }
+            if start.elapsed() > TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{}: did not exit\nstderr:\n{}", self.name, self.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGTERM, wait, and return the `summary` object.
+    pub fn stop(&mut self) -> Value {
+        self.signal(nix::sys::signal::Signal::SIGTERM);
+        let status = self.wait_exit();
+        assert!(
+            status.success(),
+            "{}: {status}\n{}",
+            self.name,
+            self.stderr()
+        );
+        self.summary()
+    }
+
+    pub fn summary(&self) -> Value {
+        self.json()
+            .into_iter()
+            .rev()
+            .find_map(|v| v.get("summary").cloned())
+            .unwrap_or_else(|| panic!("{}: no summary\nstderr:\n{}", self.name, self.stderr()))
+    }
+
+    fn join_readers(&mut self) {
+        for r in self.readers.drain(..) {
+            let _ = r.join();
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn tail(lines: &[String], n: usize) -> String {
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// The records of `relation` (with `kind` in `kinds`) at `node`.
+pub fn records<'a>(
+    lines: &'a [Value],
+    node: &'a str,
+    relation: &'a str,
+    kinds: &'a [&'a str],
+) -> impl Iterator<Item = &'a Value> + 'a {
+    lines.iter().filter(move |l| {
+        l["node"] == node && l["relation"] == relation && kinds.iter().any(|k| l["kind"] == *k)
+    })
+}
+
+/// The last tuple of `relation` seen at `node`.
+pub fn last_tuple<'a>(
+    lines: &'a [Value],
+    node: &str,
+    relation: &str,
+    kinds: &[&str],
+) -> Option<&'a Vec<Value>> {
+    lines
+        .iter()
+        .rev()
+        .find(|l| {
+            l["node"] == node && l["relation"] == relation && kinds.iter().any(|k| l["kind"] == *k)
+        })
+        .and_then(|l| l["tuple"].as_array())
+}
