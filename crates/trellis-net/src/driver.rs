@@ -21,6 +21,8 @@ use crate::{NetConfig, NetError, Transport, WallClock, tcp, udp};
 const INCOMING_QUEUE: usize = 4096;
 /// Frames handed to the node before it runs a tick.
 const FRAMES_PER_TICK: usize = 1024;
+/// Injected tuples handed to the node before it runs a tick.
+const INJECTED_PER_TICK: usize = 65_536;
 /// How long a stopping node lets its TCP writers finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Failed name resolutions are retried after this long.
@@ -344,14 +346,13 @@ impl Driver {
                         }
                     }
                 }
-                Some((relation, tuple)) = self.injected.recv() => {
-                    if let Err(e) = node.inject(&relation, tuple) {
-                        let w = Warning::Refused {
-                            sender: Arc::from("injector"),
-                            relation: Arc::from(relation.as_str()),
-                            error: e.to_string(),
-                        };
-                        self.warn(node, observer, w);
+                Some(first) = self.injected.recv() => {
+                    self.inject(node, first, observer);
+                    for _ in 1..INJECTED_PER_TICK {
+                        match self.injected.try_recv() {
+                            Ok(next) => self.inject(node, next, observer),
+                            Err(_) => break,
+                        }
                     }
                 }
                 Some(w) = self.warnings.recv() => self.warn(node, observer, w),
@@ -382,6 +383,22 @@ impl Driver {
         }
         if self.warned.insert(w.key()) {
             observer.warning(node, &w);
+        }
+    }
+
+    fn inject(
+        &mut self,
+        node: &mut Node,
+        (relation, tuple): (String, Tuple),
+        observer: &mut impl Observer,
+    ) {
+        if let Err(e) = node.inject(&relation, tuple) {
+            let w = Warning::Refused {
+                sender: Arc::from("injector"),
+                relation: Arc::from(relation.as_str()),
+                error: e.to_string(),
+            };
+            self.warn(node, observer, w);
         }
     }
 

@@ -16,7 +16,9 @@ pub use measure::{MeasureState, Measurements, Sample};
 pub use network::{MIN_LATENCY, NetworkError};
 pub use report::{Report, peak_memory_kib, write_outputs};
 pub use scenario::*;
-pub use sim::{DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, Simulation, parse_options};
+pub use sim::{
+    DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, RingState, Simulation, parse_options,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -37,6 +39,8 @@ pub enum SimError {
         path: String,
         source: std::io::Error,
     },
+    #[error("ring: {0}")]
+    Ring(String),
     #[error("cannot draw {path}: {problem}")]
     Plot { path: String, problem: String },
 }

@@ -9,7 +9,8 @@ use trellis_plan::{Plan, RelId};
 use trellis_value::Value;
 
 use crate::SimError;
-use crate::scenario::{Measure, On, Point};
+use crate::scenario::{Check, Measure, On, Point};
+use crate::sim::RingState;
 
 #[derive(Debug, Clone)]
 struct Resolved {
@@ -55,6 +56,8 @@ pub struct Sample {
     pub hops: Option<u64>,
     /// The end tuple (e.g. a lookup result, to check it).
     pub result: Tuple,
+    /// Whether the answer was the key's true successor (with a check).
+    pub correct: Option<bool>,
 }
 
 #[derive(Debug)]
@@ -63,6 +66,7 @@ pub struct MeasureState {
     start: Resolved,
     end: Resolved,
     hops: Option<Resolved>,
+    check: Option<Check>,
     pending: BTreeMap<Value, (Time, u64)>,
     pub samples: Vec<Sample>,
     pub started: u64,
@@ -104,6 +108,20 @@ impl Measurements {
                         .as_ref()
                         .map(|h| Resolved::new(h, plan, &m.name))
                         .transpose()?,
+                    check: match &m.check {
+                        Some(c) => {
+                            let end = plan.lookup(&m.end.relation).expect("resolved above");
+                            let arity = plan.relation(end).arity;
+                            if c.key == 0 || c.key > arity || c.answer == 0 || c.answer > arity {
+                                return Err(SimError::Measure {
+                                    name: m.name.clone(),
+                                    problem: format!("check fields must be between 1 and {arity}"),
+                                });
+                            }
+                            Some(c.clone())
+                        }
+                        None => None,
+                    },
                     pending: BTreeMap::new(),
                     samples: Vec::new(),
                     started: 0,
@@ -130,18 +148,25 @@ impl Measurements {
         out
     }
 
-    pub fn observe(&mut self, _plan: &Plan, r: &Record, now: Time) {
+    pub fn observe(&mut self, r: &Record, now: Time, ring: Option<&RingState>) {
         if r.kind == RecordKind::Delete {
             return;
         }
-        self.happened(r.relation, kind_of(r.kind), &r.tuple, now);
+        self.happened(r.relation, kind_of(r.kind), &r.tuple, now, ring);
     }
 
     pub fn observe_inject(&mut self, rel: RelId, tuple: &Tuple, now: Time) {
-        self.happened(rel, On::Inject, tuple, now);
+        self.happened(rel, On::Inject, tuple, now, None);
     }
 
-    fn happened(&mut self, rel: RelId, kind: On, tuple: &Tuple, now: Time) {
+    fn happened(
+        &mut self,
+        rel: RelId,
+        kind: On,
+        tuple: &Tuple,
+        now: Time,
+        ring: Option<&RingState>,
+    ) {
         for m in &mut self.measures {
             if m.start.matches(rel, kind) {
                 let key = tuple[m.start.key].clone();
@@ -160,12 +185,24 @@ impl Measurements {
             if m.end.matches(rel, kind) {
                 let key = &tuple[m.end.key];
                 if let Some((start, hops)) = m.pending.remove(key) {
+                    let correct = match (&m.check, ring) {
+                        (Some(c), Some(ring)) => {
+                            Some(match (&tuple[c.key - 1], &tuple[c.answer - 1]) {
+                                (Value::Id(k), Value::Id(answer)) => {
+                                    ring.successor_of(k) == Some(*answer)
+                                }
+                                _ => false,
+                            })
+                        }
+                        _ => None,
+                    };
                     m.samples.push(Sample {
                         key: key.clone(),
                         start,
                         end: now,
                         hops: m.hops.as_ref().map(|_| hops),
                         result: tuple.clone(),
+                        correct,
                     });
                 }
             }

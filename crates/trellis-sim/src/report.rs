@@ -79,11 +79,16 @@ impl Report {
                     .map(|h| h as f64)
                     .collect();
                 hops.sort_by(f64::total_cmp);
+                let checked = m.samples.iter().filter(|s| s.correct.is_some()).count();
+                let correct = m.samples.iter().filter(|s| s.correct == Some(true)).count();
                 json!({
                     "name": m.name,
                     "started": m.started,
                     "completed": m.samples.len(),
                     "incomplete": m.incomplete(),
+                    "checked": checked,
+                    "correct": correct,
+                    "correct_fraction": if checked > 0 { json!(correct as f64 / checked as f64) } else { serde_json::Value::Null },
                     "latency_ms": {"mean": mean(&lat), "p50": percentile(&lat, 50.0),
                                    "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0)},
                     "hops": if hops.is_empty() { serde_json::Value::Null } else {
@@ -121,6 +126,14 @@ impl Report {
             "runtime_problems": st.problems,
             "relations": relations,
             "measures": measures,
+            "ring": sim.ring().map(|r| {
+                let last = r.checks.last().copied();
+                json!({
+                    "converged_at": r.converged_at.map(|t| t as f64 / NANOS),
+                    "right_at_end": last.map(|(_, right, _)| right),
+                    "live_at_end": last.map(|(_, _, live)| live),
+                })
+            }),
             "trace_hash": format!("{:016x}", sim.trace_hash()),
         });
         Report {
@@ -206,6 +219,24 @@ impl Report {
                 let _ = writeln!(s, "  by relation: {}", parts.join(", "));
             }
         }
+        if let Some(r) = j["ring"].as_object() {
+            let live = r["live_at_end"].as_u64().unwrap_or(0);
+            let right = r["right_at_end"].as_u64().unwrap_or(0);
+            match r["converged_at"].as_f64() {
+                Some(t) => {
+                    let _ = writeln!(
+                        s,
+                        "  ring: converged at {t:.1}s; at the end {right} of {live} live nodes have their true successor"
+                    );
+                }
+                None => {
+                    let _ = writeln!(
+                        s,
+                        "  ring: not converged; at the end {right} of {live} live nodes have their true successor"
+                    );
+                }
+            }
+        }
         for m in j["measures"].as_array().into_iter().flatten() {
             let l = &m["latency_ms"];
             let _ = write!(
@@ -219,6 +250,14 @@ impl Report {
                 l["p50"].as_f64().unwrap_or(f64::NAN),
                 l["p99"].as_f64().unwrap_or(f64::NAN),
             );
+            if let Some(f) = m["correct_fraction"].as_f64() {
+                let _ = write!(
+                    s,
+                    "; {:.2}% of {} checked answers correct",
+                    f * 100.0,
+                    m["checked"]
+                );
+            }
             if let Some(h) = m["hops"].as_object() {
                 let _ = write!(
                     s,
@@ -226,6 +265,13 @@ impl Report {
                     h["mean"].as_f64().unwrap_or(f64::NAN),
                     h["max"]
                 );
+                if j["ring"].is_object() && self.live_at_end > 1 {
+                    let _ = write!(
+                        s,
+                        " (1/2 log2 N = {:.2})",
+                        (self.live_at_end as f64).log2() / 2.0
+                    );
+                }
             }
             let _ = writeln!(s);
         }
@@ -290,18 +336,26 @@ pub fn write_outputs(
         }
         put("checkpoints.csv", &csv)?;
     }
+    if let Some(ring) = sim.ring() {
+        let mut csv = String::from("time,right,live\n");
+        for (t, right, live) in &ring.checks {
+            let _ = writeln!(csv, "{:.3},{right},{live}", *t as f64 / NANOS);
+        }
+        put("ring.csv", &csv)?;
+    }
     for m in &sim.measurements().measures {
-        let mut csv = String::from("key,start,end,latency_ms,hops,result\n");
+        let mut csv = String::from("key,start,end,latency_ms,hops,correct,result\n");
         for s in &m.samples {
             let result: Vec<String> = s.result.iter().map(|v| v.literal()).collect();
             let _ = writeln!(
                 csv,
-                "{},{:.6},{:.6},{:.3},{},\"{}\"",
+                "{},{:.6},{:.6},{:.3},{},{},\"{}\"",
                 s.key.literal().replace(',', ";"),
                 s.start as f64 / NANOS,
                 s.end as f64 / NANOS,
                 (s.end - s.start) as f64 / 1e6,
                 s.hops.map_or(String::new(), |h| h.to_string()),
+                s.correct.map_or(String::new(), |c| c.to_string()),
                 result.join(" ").replace('"', "'")
             );
         }
@@ -324,6 +378,24 @@ pub fn write_outputs(
             &traffic,
         )?;
         written.push(name);
+    }
+    if let Some(ring) = sim.ring() {
+        let points: Vec<(f64, f64)> = ring
+            .checks
+            .iter()
+            .map(|(t, right, live)| (*t as f64 / NANOS, *right as f64 / (*live).max(1) as f64))
+            .collect();
+        for ext in ["svg", "png"] {
+            let name = format!("ring.{ext}");
+            line_plot(
+                &dir.join(&name),
+                "Nodes holding their true successor",
+                "virtual time (s)",
+                "fraction of live nodes",
+                &points,
+            )?;
+            written.push(name);
+        }
     }
     for m in &sim.measurements().measures {
         let mut lat: Vec<f64> = m

@@ -29,6 +29,41 @@ pub struct Scenario {
     pub workloads: Vec<Workload>,
     #[serde(default, rename = "measure")]
     pub measures: Vec<Measure>,
+    /// Ring checks for DHTs such as Chord.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring: Option<Ring>,
+}
+
+/// A ring of identifiers (Chord and its kin): the simulator knows every live
+/// node's identifier, so it knows the true successor of any key and can
+/// check the program's answers and neighbour tables against it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ring {
+    /// The per-node parameter holding the node's ring identifier.
+    #[serde(default = "default_ring_id")]
+    pub id: String,
+    /// Where each node keeps its successor's identifier, e.g.
+    /// `{ relation = "bestSucc", field = 2 }` (1-based).
+    pub successor: Field,
+    /// Seconds between checks of every node's successor.
+    #[serde(default = "default_check_every")]
+    pub check_every: f64,
+}
+
+/// A field of a relation.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    pub relation: String,
+    pub field: usize,
+}
+
+fn default_ring_id() -> String {
+    "NODEID".into()
+}
+fn default_check_every() -> f64 {
+    1.0
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -283,6 +318,19 @@ pub struct Measure {
     pub end: Point,
     #[serde(default)]
     pub hops: Option<Point>,
+    /// With a `[ring]`: check each result. `key` is the end tuple's field
+    /// holding the looked-up key, `answer` the field holding the answer's
+    /// identifier; correct when it is the key's true successor among the
+    /// live nodes when the result arrives.
+    #[serde(default)]
+    pub check: Option<Check>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Check {
+    pub key: usize,
+    pub answer: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -413,6 +461,19 @@ impl Scenario {
             }
             if c.model == ChurnModel::Pareto && !(c.shape > 0.0) {
                 return bad("churn.shape must be positive".into());
+            }
+        }
+        if let Some(r) = &self.ring {
+            if !(r.check_every > 0.0) {
+                return bad("ring.check_every must be positive".into());
+            }
+        }
+        if self.ring.is_none() {
+            if let Some(m) = self.measures.iter().find(|m| m.check.is_some()) {
+                return bad(format!(
+                    "measure {:?} checks results, which needs a [ring] section",
+                    m.name
+                ));
             }
         }
         for w in &self.workloads {

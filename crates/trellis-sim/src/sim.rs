@@ -81,6 +81,7 @@ enum Class {
     Workload,
     Wake,
     Checkpoint,
+    RingCheck,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -104,6 +105,7 @@ enum Payload {
     Workload(usize),
     Wake(u32),
     Checkpoint,
+    RingCheck,
 }
 
 struct Entry(Key, Payload);
@@ -179,6 +181,44 @@ pub struct Simulation {
     measurements: Measurements,
     checkpoint_every: Option<Time>,
     out: Output,
+    ring: Option<RingState>,
+    /// The parameter holding ring identifiers, with a `[ring]`.
+    ring_id: Option<String>,
+}
+
+/// What the simulator knows about a ring of identifiers: every live node's
+/// identifier, hence the true successor of any key.
+pub struct RingState {
+    successor: RelId,
+    field: usize,
+    every: Time,
+    /// Live identifiers, and the node holding each.
+    live: BTreeMap<Id, u32>,
+    /// (time, nodes whose successor is right, live nodes).
+    pub checks: Vec<(Time, usize, usize)>,
+    /// The first check at which every live node had its true successor.
+    pub converged_at: Option<Time>,
+}
+
+impl RingState {
+    /// The first live identifier at or after `key`, clockwise.
+    pub fn successor_of(&self, key: &Id) -> Option<Id> {
+        self.live
+            .range(*key..)
+            .next()
+            .or_else(|| self.live.iter().next())
+            .map(|(id, _)| *id)
+    }
+
+    /// The first live identifier strictly after `id`, clockwise.
+    fn next_after(&self, id: &Id) -> Option<Id> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        self.live
+            .range((Excluded(*id), Unbounded))
+            .next()
+            .or_else(|| self.live.iter().next())
+            .map(|(id, _)| *id)
+    }
 }
 
 /// How to set the simulation up beyond the scenario.
@@ -286,6 +326,48 @@ impl Simulation {
             }
         }
         let end = to_time(scenario.simulation.duration);
+        let ring = match &scenario.ring {
+            None => None,
+            Some(r) => {
+                let rel = plan.lookup(&r.successor.relation).ok_or_else(|| {
+                    SimError::Ring(format!(
+                        "the program has no relation `{}`",
+                        r.successor.relation
+                    ))
+                })?;
+                let arity = plan.relation(rel).arity;
+                if r.successor.field == 0 || r.successor.field > arity {
+                    return Err(SimError::Ring(format!(
+                        "field {} is out of range: `{}` has {arity} fields",
+                        r.successor.field, r.successor.relation
+                    )));
+                }
+                if !plan.node_params.contains(&r.id) {
+                    return Err(SimError::Ring(format!(
+                        "the program does not use the parameter `{}` that holds ring identifiers",
+                        r.id
+                    )));
+                }
+                if nodes
+                    .iter()
+                    .any(|n| !matches!(n.params.get(&r.id), Some(Value::Id(_))))
+                {
+                    return Err(SimError::Ring(format!(
+                        "params.{} must give every node an ID (\"sha1\" or \"random\")",
+                        r.id
+                    )));
+                }
+                Some(RingState {
+                    successor: rel,
+                    field: r.successor.field - 1,
+                    every: to_time(r.check_every).max(1),
+                    live: BTreeMap::new(),
+                    checks: Vec::new(),
+                    converged_at: None,
+                })
+            }
+        };
+        let ring_id = scenario.ring.as_ref().map(|r| r.id.clone());
         let mut sim = Simulation {
             stats: Stats::new(&plan, n),
             plan,
@@ -307,6 +389,8 @@ impl Simulation {
             measurements,
             checkpoint_every: options.checkpoint_every.map(to_time).filter(|t| *t > 0),
             out: Output::default(),
+            ring,
+            ring_id,
             scenario,
         };
         sim.schedule_initial();
@@ -378,6 +462,9 @@ impl Simulation {
         if let Some(every) = self.checkpoint_every {
             self.push(every, u32::MAX, Class::Checkpoint, 0, Payload::Checkpoint);
         }
+        if let Some(every) = self.ring.as_ref().map(|r| r.every) {
+            self.push(every, u32::MAX, Class::RingCheck, 0, Payload::RingCheck);
+        }
     }
 
     fn session_time(&mut self) -> Time {
@@ -432,6 +519,37 @@ impl Simulation {
 
     pub fn measurements(&self) -> &Measurements {
         &self.measurements
+    }
+
+    pub fn ring(&self) -> Option<&RingState> {
+        self.ring.as_ref()
+    }
+
+    /// How many live nodes hold their true successor.
+    fn check_ring(&mut self) {
+        let Some(ring) = &self.ring else { return };
+        let name = &self.plan.relation(ring.successor).name;
+        let mut right = 0;
+        for (id, &i) in &ring.live {
+            let Some(node) = self.nodes[self.slot[i as usize]].node.as_ref() else {
+                continue;
+            };
+            let truth = ring.next_after(id);
+            let held = node.table(name).unwrap_or_default();
+            if held
+                .iter()
+                .any(|t| matches!(&t[ring.field], Value::Id(s) if Some(*s) == truth))
+            {
+                right += 1;
+            }
+        }
+        let live = ring.live.len();
+        let now = self.now;
+        let ring = self.ring.as_mut().expect("checked above");
+        ring.checks.push((now, right, live));
+        if right == live && live > 0 && ring.converged_at.is_none() {
+            ring.converged_at = Some(now);
+        }
     }
 
     /// Run until the scenario's duration.
@@ -507,6 +625,21 @@ impl Simulation {
                     Payload::SessionEnd,
                 );
             }
+            Payload::RingCheck => {
+                self.check_ring();
+                let every = self
+                    .ring
+                    .as_ref()
+                    .expect("scheduled only with a ring")
+                    .every;
+                self.push(
+                    self.now + every,
+                    u32::MAX,
+                    Class::RingCheck,
+                    0,
+                    Payload::RingCheck,
+                );
+            }
             Payload::Checkpoint => {
                 observer.checkpoint(self.now, self.trace);
                 self.stats.checkpoints.push((self.now, self.trace));
@@ -541,6 +674,11 @@ impl Simulation {
         sn.node = Some(node);
         sn.live_pos = Some(self.live.len());
         self.live.push(i as u32);
+        if let (Some(ring), Some(name)) = (&mut self.ring, &self.ring_id) {
+            if let Some(Value::Id(id)) = sn.params.get(name) {
+                ring.live.insert(*id, i as u32);
+            }
+        }
         if sn.incarnation > 1 {
             self.stats.restarts += 1;
         }
@@ -562,6 +700,11 @@ impl Simulation {
             self.nodes[ms].live_pos = Some(pos);
         }
         self.stats.crashes += 1;
+        if let (Some(ring), Some(name)) = (&mut self.ring, &self.ring_id) {
+            if let Some(Value::Id(id)) = self.nodes[s].params.get(name) {
+                ring.live.remove(id);
+            }
+        }
         self.trace = mix(self.trace, 0xDEAD ^ (i as u64) << 8 ^ self.now);
     }
 
@@ -606,7 +749,7 @@ impl Simulation {
         let mut h = FxHasher::default();
         for r in &out.records {
             (r.time, r.tick, r.kind as u8, r.relation.0, &*r.tuple).hash(&mut h);
-            self.measurements.observe(&self.plan, r, now);
+            self.measurements.observe(r, now, self.ring.as_ref());
             if self.printed[r.relation.0 as usize].is_some_and(|w| mode_on(w, r.kind)) {
                 observer.record(&self.plan, &address, r);
             }

@@ -308,8 +308,9 @@ fn run_network(
             }
         }
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the engine is single-threaded, and cross-thread wake-ups
+    // would cost latency (see BENCHMARKS.md, Network).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

@@ -413,7 +413,11 @@ fn a_tuple_too_large_for_a_datagram_is_refused_and_counted() {
         if transport == "udp" {
             assert_eq!(sa["net"]["oversize_by_relation"]["huge"], 1, "{sa}");
             assert_eq!(sa["net"]["lost"]["oversize"]["tuples"], 1, "{sa}");
-            assert_eq!(sb["relations"]["huge"]["receives"], Value::Null);
+            assert_eq!(
+                sb["relations"]["huge"]["receives"].as_u64().unwrap_or(0),
+                0,
+                "{sb}"
+            );
         } else {
             assert_eq!(sb["relations"]["huge"]["receives"], 1, "{sb}");
         }

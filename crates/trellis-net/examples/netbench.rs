@@ -1,0 +1,624 @@
+//! Network benchmark: two Trellis nodes on loopback against a plain tokio
+//! baseline that sends the same bytes without Trellis, in the same run.
+//!
+//! ```text
+//! cargo run --release -p trellis-net --example netbench [-- --quick]
+//! ```
+//!
+//! - **Throughput**, one way: the sender is handed tuples in batches; its
+//!   node sends them (one frame per destination per round of ticks) and the
+//!   receiver's node takes each into a tick. The baseline sends the very
+//!   frames Trellis would (encoded once, up front) and its receiver only
+//!   counts them. Both keep the same window of tuples in flight.
+//! - **Latency**, ping-pong: a rule answers each ping with a pong and the
+//!   pinger's rule sends the next ping on the pong; the baseline echoes the
+//!   same frame. Round trips are timed at the pinger.
+//!
+//! Each node runs on its own thread with its own tokio runtime, as two
+//! processes would.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use trellis_engine::{Node, NodeConfig, Output, RecordKind, Tuple};
+use trellis_net::{Driver, Injector, NetConfig, NetStats, Observer, Transport, WallClock};
+use trellis_plan::Plan;
+use trellis_value::Value;
+use trellis_wire::WireMessage;
+
+const PROGRAM: &str = "
+watchmod(data, \"r\").
+watchmod(pong, \"r\").
+t1 data(@D, I, P) :- gen(@X, D, I, P).
+l1 ping(@P, X, K) :- start(@X, P, K).
+l2 pong(@X, P, K) :- ping(@P, X, K).
+l3 ping(@P, X, K1) :- pong(@X, P, K), K > 0, K1 := K - 1.
+";
+
+const PAYLOAD: &str = "0123456789abcdef";
+
+struct Settings {
+    tuples: u64,
+    batch: u64,
+    window: u64,
+    rounds: usize,
+    warmup: usize,
+}
+
+fn plan() -> Arc<Plan> {
+    let options = trellis_syntax::ParseOptions::default();
+    match trellis_plan::load_str("netbench", PROGRAM, &options) {
+        Ok(l) => Arc::new(l.plan),
+        Err(d) => panic!("{d:?}"),
+    }
+}
+
+/// Counts received `data` tuples; times `pong` arrivals.
+#[derive(Clone, Default)]
+struct Shared {
+    received: Arc<AtomicU64>,
+    pongs: Arc<std::sync::Mutex<Vec<Instant>>>,
+}
+
+impl Observer for Shared {
+    fn output(&mut self, node: &Node, out: &Output) {
+        let data = node.plan().lookup("data");
+        let pong = node.plan().lookup("pong");
+        let mut n = 0;
+        for r in &out.records {
+            if r.kind != RecordKind::Recv {
+                continue;
+            }
+            if Some(r.relation) == data {
+                n += 1;
+            } else if Some(r.relation) == pong {
+                self.pongs.lock().unwrap().push(Instant::now());
+            }
+        }
+        if n > 0 {
+            self.received.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+}
+
+struct NodeHandle {
+    injector: Injector,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<NetStats>,
+}
+
+fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared) -> NodeHandle {
+    let plan = plan.clone();
+    let addr = addr.to_string();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::spawn(move || {
+        let rt = if std::env::var("NETBENCH_MULTI").is_ok() {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+        } else {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+        }
+        .expect("runtime");
+        rt.block_on(async move {
+            let clock = WallClock::start();
+            let bind: SocketAddr = addr.parse().expect("address");
+            let config = NetConfig {
+                address: addr.clone(),
+                bind,
+                transport,
+                key: None,
+            };
+            let driver = Driver::bind(config, clock).await.expect("bind");
+            let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");
+            node.start(clock.now());
+            ready_tx.send(driver.injector()).expect("ready");
+            let mut observer = shared;
+            driver
+                .run(
+                    &mut node,
+                    async {
+                        let _ = stop_rx.await;
+                    },
+                    &mut observer,
+                )
+                .await
+        })
+    });
+    let injector = ready_rx.recv().expect("node started");
+    NodeHandle {
+        injector,
+        stop: stop_tx,
+        thread,
+    }
+}
+
+impl NodeHandle {
+    fn stop(self) -> NetStats {
+        let _ = self.stop.send(());
+        self.thread.join().expect("node thread")
+    }
+}
+
+/// Wait until `counter` reaches `target`, or makes no progress for
+/// `stall`; returns the count reached.
+fn wait_progress(counter: &AtomicU64, target: u64, stall: Duration) -> u64 {
+    let mut last = counter.load(Ordering::Relaxed);
+    let mut since = Instant::now();
+    loop {
+        let now = counter.load(Ordering::Relaxed);
+        if now >= target {
+            return now;
+        }
+        if now != last {
+            last = now;
+            since = Instant::now();
+        } else if since.elapsed() > stall {
+            return now;
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
+struct Throughput {
+    sent: u64,
+    received: u64,
+    seconds: f64,
+}
+
+impl Throughput {
+    fn rate(&self) -> f64 {
+        self.received as f64 / self.seconds
+    }
+}
+
+/// Keep at most `window` tuples in flight: send a batch whenever the
+/// receiver has caught up enough; write off what a stall shows was lost
+/// (UDP may lose).
+fn windowed(s: &Settings, received: &AtomicU64, mut send_batch: impl FnMut(u64)) -> Throughput {
+    let start = Instant::now();
+    let mut sent = 0u64;
+    let mut lost = 0u64;
+    while sent < s.tuples {
+        if sent + s.batch > s.window {
+            let target = (sent + s.batch - s.window).saturating_sub(lost);
+            let got = wait_progress(received, target, Duration::from_millis(50));
+            if got < target {
+                lost += sent.saturating_sub(got + lost);
+            }
+        }
+        send_batch(sent);
+        sent += s.batch;
+    }
+    wait_progress(
+        received,
+        sent.saturating_sub(lost),
+        Duration::from_millis(200),
+    );
+    Throughput {
+        sent,
+        received: received.load(Ordering::Relaxed),
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+fn trellis_throughput(
+    s: &Settings,
+    transport: Transport,
+    ports: (u16, u16),
+) -> (Throughput, NetStats) {
+    let plan = plan();
+    let a = format!("127.0.0.1:{}", ports.0);
+    let b = format!("127.0.0.1:{}", ports.1);
+    let rx_shared = Shared::default();
+    let received = rx_shared.received.clone();
+    let receiver = start_node(&plan, &b, transport, rx_shared);
+    let sender = start_node(&plan, &a, transport, Shared::default());
+    let dest = Value::str(&b);
+    let me = Value::str(&a);
+    let payload = Value::str(PAYLOAD);
+    let result = windowed(s, &received, |from| {
+        for i in from..from + s.batch {
+            let tuple: Tuple = vec![
+                me.clone(),
+                dest.clone(),
+                Value::Int(i as i64),
+                payload.clone(),
+            ]
+            .into();
+            sender.injector.inject("gen", tuple);
+        }
+    });
+    let stats = sender.stop();
+    receiver.stop();
+    (result, stats)
+}
+
+/// The frames Trellis sends for one batch: one frame of `batch` tuples.
+fn batch_frame(tuples: u64, from: &str, to: &str) -> Vec<u8> {
+    let messages: Vec<WireMessage> = (0..tuples)
+        .map(|i| WireMessage {
+            relation: Arc::from("data"),
+            tuple: vec![Value::str(to), Value::Int(i as i64), Value::str(PAYLOAD)].into(),
+            delete: false,
+        })
+        .collect();
+    trellis_wire::encode(from, &messages, None)
+}
+
+/// `per_frame`: tuples per frame; `s.batch` (the frames Trellis sends) or
+/// 1 (a plain program that sends each tuple as it comes).
+fn baseline_throughput(
+    s: &Settings,
+    transport: Transport,
+    ports: (u16, u16),
+    per_frame: u64,
+) -> Throughput {
+    let a = format!("127.0.0.1:{}", ports.0);
+    let b = format!("127.0.0.1:{}", ports.1);
+    let frame = Arc::new(batch_frame(per_frame, &a, &b));
+    let frames_per_batch = s.batch / per_frame;
+    let received = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    // Receiver thread: count frames, credit `batch` tuples per frame.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let rx = {
+        let received = received.clone();
+        let stop = stop.clone();
+        let b = b.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                match transport {
+                    Transport::Udp => {
+                        let sock = UdpSocket::bind(&b).await.unwrap();
+                        ready_tx.send(()).unwrap();
+                        let mut buf = vec![0u8; 65_536];
+                        while !stop.load(Ordering::Relaxed) {
+                            if let Ok(Ok(_)) = tokio::time::timeout(
+                                Duration::from_millis(50),
+                                sock.recv_from(&mut buf),
+                            )
+                            .await
+                            {
+                                received.fetch_add(per_frame, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                    Transport::Tcp => {
+                        let listener = TcpListener::bind(&b).await.unwrap();
+                        ready_tx.send(()).unwrap();
+                        let (stream, _) = listener.accept().await.unwrap();
+                        let mut r = tokio::io::BufReader::with_capacity(64 * 1024, stream);
+                        let mut len = [0u8; 4];
+                        let mut buf = Vec::new();
+                        while r.read_exact(&mut len).await.is_ok() {
+                            buf.resize(u32::from_be_bytes(len) as usize, 0);
+                            if r.read_exact(&mut buf).await.is_err() {
+                                break;
+                            }
+                            received.fetch_add(per_frame, Ordering::Relaxed);
+                        }
+                    }
+                }
+            });
+        })
+    };
+    ready_rx.recv().unwrap();
+    // Sender thread: sends a frame whenever told to.
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let tx = {
+        let frame = frame.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let (go_atx, mut go_arx) = tokio::sync::mpsc::unbounded_channel();
+                std::thread::spawn(move || {
+                    while go_rx.recv().is_ok() {
+                        if go_atx.send(()).is_err() {
+                            break;
+                        }
+                    }
+                });
+                match transport {
+                    Transport::Udp => {
+                        let sock = UdpSocket::bind(&a).await.unwrap();
+                        let to: SocketAddr = b.parse().unwrap();
+                        while go_arx.recv().await.is_some() {
+                            for _ in 0..frames_per_batch {
+                                let _ = sock.send_to(&frame, to).await;
+                            }
+                        }
+                    }
+                    Transport::Tcp => {
+                        let mut stream = TcpStream::connect(&b).await.unwrap();
+                        stream.set_nodelay(true).unwrap();
+                        // One write per frame, as a program that sends each
+                        // frame as it comes would.
+                        let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
+                        framed.extend_from_slice(&frame);
+                        while go_arx.recv().await.is_some() {
+                            for _ in 0..frames_per_batch {
+                                stream.write_all(&framed).await.unwrap();
+                            }
+                        }
+                    }
+                }
+            });
+        })
+    };
+    let result = windowed(s, &received, |_| {
+        let _ = go_tx.send(());
+    });
+    drop(go_tx);
+    let _ = tx.join();
+    stop.store(true, Ordering::Relaxed);
+    let _ = rx.join();
+    result
+}
+
+fn percentiles(mut rtts: Vec<Duration>) -> (Duration, Duration) {
+    rtts.sort();
+    if rtts.is_empty() {
+        return (Duration::ZERO, Duration::ZERO);
+    }
+    let at = |q: f64| rtts[((rtts.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+fn trellis_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (Duration, Duration) {
+    let plan = plan();
+    let a = format!("127.0.0.1:{}", ports.0);
+    let b = format!("127.0.0.1:{}", ports.1);
+    let shared = Shared::default();
+    let pongs = shared.pongs.clone();
+    let ponger = start_node(&plan, &b, transport, Shared::default());
+    let pinger = start_node(&plan, &a, transport, shared);
+    let total = s.rounds + s.warmup;
+    let start: Tuple = vec![Value::str(&a), Value::str(&b), Value::Int(total as i64 - 1)].into();
+    pinger.injector.inject("start", start);
+    let t0 = Instant::now();
+    while pongs.lock().unwrap().len() < total && t0.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pinger.stop();
+    ponger.stop();
+    let times = pongs.lock().unwrap().clone();
+    let rtts: Vec<Duration> = times
+        .windows(2)
+        .skip(s.warmup)
+        .map(|w| w[1] - w[0])
+        .collect();
+    percentiles(rtts)
+}
+
+fn baseline_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (Duration, Duration) {
+    let a = format!("127.0.0.1:{}", ports.0);
+    let b = format!("127.0.0.1:{}", ports.1);
+    let ping = trellis_wire::encode(
+        &a,
+        &[WireMessage {
+            relation: Arc::from("ping"),
+            tuple: vec![Value::str(&b), Value::str(&a), Value::Int(1000)].into(),
+            delete: false,
+        }],
+        None,
+    );
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let stop = Arc::new(AtomicBool::new(false));
+    let echo = {
+        let b = b.clone();
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                match transport {
+                    Transport::Udp => {
+                        let sock = UdpSocket::bind(&b).await.unwrap();
+                        ready_tx.send(()).unwrap();
+                        let mut buf = vec![0u8; 65_536];
+                        while !stop.load(Ordering::Relaxed) {
+                            if let Ok(Ok((n, from))) = tokio::time::timeout(
+                                Duration::from_millis(50),
+                                sock.recv_from(&mut buf),
+                            )
+                            .await
+                            {
+                                let _ = sock.send_to(&buf[..n], from).await;
+                            }
+                        }
+                    }
+                    Transport::Tcp => {
+                        let listener = TcpListener::bind(&b).await.unwrap();
+                        ready_tx.send(()).unwrap();
+                        let (mut stream, _) = listener.accept().await.unwrap();
+                        stream.set_nodelay(true).unwrap();
+                        let mut len = [0u8; 4];
+                        let mut buf = Vec::new();
+                        while stream.read_exact(&mut len).await.is_ok() {
+                            buf.resize(u32::from_be_bytes(len) as usize, 0);
+                            if stream.read_exact(&mut buf).await.is_err() {
+                                break;
+                            }
+                            let mut out = len.to_vec();
+                            out.extend_from_slice(&buf);
+                            if stream.write_all(&out).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        })
+    };
+    ready_rx.recv().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let rtts = rt.block_on(async {
+        let mut rtts = Vec::with_capacity(s.rounds);
+        match transport {
+            Transport::Udp => {
+                let sock = UdpSocket::bind(&a).await.unwrap();
+                let to: SocketAddr = b.parse().unwrap();
+                let mut buf = vec![0u8; 65_536];
+                for i in 0..s.rounds + s.warmup {
+                    let t = Instant::now();
+                    sock.send_to(&ping, to).await.unwrap();
+                    match tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf))
+                        .await
+                    {
+                        Ok(Ok(_)) if i >= s.warmup => rtts.push(t.elapsed()),
+                        _ => {}
+                    }
+                }
+            }
+            Transport::Tcp => {
+                let mut stream = TcpStream::connect(&b).await.unwrap();
+                stream.set_nodelay(true).unwrap();
+                let mut framed = (ping.len() as u32).to_be_bytes().to_vec();
+                framed.extend_from_slice(&ping);
+                let mut back = vec![0u8; framed.len()];
+                for i in 0..s.rounds + s.warmup {
+                    let t = Instant::now();
+                    stream.write_all(&framed).await.unwrap();
+                    stream.read_exact(&mut back).await.unwrap();
+                    if i >= s.warmup {
+                        rtts.push(t.elapsed());
+                    }
+                }
+            }
+        }
+        rtts
+    });
+    stop.store(true, Ordering::Relaxed);
+    drop(rt);
+    let _ = echo.join();
+    percentiles(rtts)
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let s = Settings {
+        tuples: if quick { 50_000 } else { 1_000_000 },
+        batch: 256,
+        window: 256 * 8,
+        rounds: if quick { 500 } else { 5_000 },
+        warmup: 100,
+    };
+    println!(
+        "netbench: {} tuples one way in batches of {} (window {}), {} ping-pong rounds; payload {} bytes",
+        s.tuples,
+        s.batch,
+        s.window,
+        s.rounds,
+        PAYLOAD.len()
+    );
+    let mut results = BTreeMap::new();
+    for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
+        let p = 24_000 + 10 * k as u16;
+        if std::env::var("NETBENCH_PROFILE").is_ok() {
+            // Only the Trellis throughput run, for a profiler.
+            let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3));
+            println!("{transport}: {:.0} tuples/s", t.rate());
+            continue;
+        }
+        let base = baseline_throughput(&s, transport, (p, p + 1), s.batch);
+        let single = baseline_throughput(&s, transport, (p + 8, p + 9), 1);
+        let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3));
+        let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5));
+        let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7));
+        println!("\n{transport}:");
+        for (what, t) in [
+            ("baseline, same frames", &base),
+            ("baseline, 1 tuple/frame", &single),
+        ] {
+            println!(
+                "  throughput  {what:<24} {:>10.0} tuples/s ({} of {} arrived, {:.2}s)",
+                t.rate(),
+                t.received,
+                t.sent,
+                t.seconds
+            );
+        }
+        println!(
+            "              {:<24} {:>10.0} tuples/s ({} of {} arrived, {:.2}s; {} frames, {:.0} tuples/frame)",
+            "trellis",
+            trel.rate(),
+            trel.received,
+            trel.sent,
+            trel.seconds,
+            stats.frames_sent,
+            stats.tuples_sent as f64 / stats.frames_sent.max(1) as f64,
+        );
+        println!(
+            "              ratio to same frames {:.2}, to 1 tuple/frame {:.2}",
+            trel.rate() / base.rate(),
+            trel.rate() / single.rate()
+        );
+        println!(
+            "  round trip  baseline p50 {:>7.1} us  p99 {:>7.1} us",
+            us(bl50),
+            us(bl99)
+        );
+        println!(
+            "              trellis  p50 {:>7.1} us  p99 {:>7.1} us   ratio p50 {:.2}  p99 {:.2}",
+            us(tl50),
+            us(tl99),
+            us(tl50) / us(bl50),
+            us(tl99) / us(bl99)
+        );
+        results.insert(
+            transport.as_str(),
+            (
+                base.rate(),
+                single.rate(),
+                trel.rate(),
+                bl50,
+                bl99,
+                tl50,
+                tl99,
+            ),
+        );
+    }
+    println!(
+        "\n| transport | baseline, same frames (tuples/s) | baseline, 1 tuple/frame (tuples/s) | trellis (tuples/s) | ratio to same frames / to 1 tuple/frame | baseline RTT p50 / p99 (us) | trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (t, (b, one, r, bl50, bl99, tl50, tl99)) in results {
+        println!(
+            "| {t} | {b:.0} | {one:.0} | {r:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} |",
+            r / b,
+            r / one,
+            us(bl50),
+            us(bl99),
+            us(tl50),
+            us(tl99),
+            us(tl50) / us(bl50),
+            us(tl99) / us(bl99)
+        );
+    }
+}
