@@ -181,10 +181,13 @@ impl Injector {
     }
 }
 
+/// Destination → address (or why not), and when a failure may be retried.
+type ResolveCache = HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>;
+
 enum Outbound {
     Udp {
         socket: Arc<UdpSocket>,
-        resolved: HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>,
+        resolved: ResolveCache,
     },
     Tcp {
         peers: HashMap<Arc<str>, tcp::Peer>,
@@ -293,6 +296,11 @@ impl Driver {
     /// The counters so far.
     pub fn stats(&self) -> NetStats {
         self.counters.snapshot()
+    }
+
+    /// A handle on the live counters, readable while the node runs.
+    pub fn counters(&self) -> Counters {
+        self.counters.clone()
     }
 
     /// Drive a started node until `stop` completes; returns the network
@@ -541,7 +549,7 @@ impl Driver {
 }
 
 async fn resolve_cached(
-    cache: &mut HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>,
+    cache: &mut ResolveCache,
     destination: &Arc<str>,
 ) -> Result<SocketAddr, String> {
     if let Some((r, expires)) = cache.get(destination)

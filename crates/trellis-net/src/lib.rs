@@ -51,7 +51,7 @@ pub use trellis_wire::ClusterKey;
 pub use batch::{Batcher, Packed};
 pub use client::send_once;
 pub use driver::{Driver, Injector, Observer, Warning};
-pub use stats::{Lost, NetStats};
+pub use stats::{Counters, Lost, NetStats};
 
 /// Frames sent over UDP stay under this many bytes (a datagram's payload
 /// can be at most 65,507 bytes; we leave room).

@@ -224,17 +224,18 @@ pub fn input_error_kind(e: &InputError) -> &'static str {
     }
 }
 
-/// Counters shared by the driver and its socket tasks.
+/// Counters shared by the driver and its socket tasks; a clone (from
+/// [`crate::Driver::counters`]) reads them while the node runs.
 #[derive(Debug, Clone)]
-pub(crate) struct Counters(Arc<Mutex<NetStats>>);
+pub struct Counters(Arc<Mutex<NetStats>>);
 
 impl Counters {
-    pub fn new(transport: Transport) -> Counters {
+    pub(crate) fn new(transport: Transport) -> Counters {
         Counters(Arc::new(Mutex::new(NetStats::new(transport))))
     }
 
     /// Never panics: a poisoned lock still holds valid counters.
-    pub fn lock(&self) -> MutexGuard<'_, NetStats> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, NetStats> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, timeout};
 use trellis_wire::{ClusterKey, Frame, MAX_FRAME};
 
@@ -64,7 +64,11 @@ pub(crate) async fn listen(
     counters: Counters,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_INBOUND));
+    // Readers live in a set, so stopping the listener stops them too.
+    let mut readers = JoinSet::new();
     loop {
+        // Reap finished readers as we go.
+        while readers.try_join_next().is_some() {}
         match listener.accept().await {
             Ok((stream, _from)) => match slots.clone().try_acquire_owned() {
                 Ok(permit) => {
@@ -73,7 +77,7 @@ pub(crate) async fn listen(
                     let key = key.clone();
                     let tx = tx.clone();
                     let counters = counters.clone();
-                    tokio::spawn(async move {
+                    readers.spawn(async move {
                         read_frames(stream, key, tx, counters).await;
                         drop(permit);
                     });

@@ -184,12 +184,12 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node:
             out.clear();
         }
         let next = node.next_wakeup();
-        if args.clock == Clock::Virtual {
-            if let Some(d) = deadline.filter(|d| next.is_none_or(|n| n > *d)) {
-                // Nothing more before the deadline: the run lasts until it.
-                virtual_now = d;
-                break;
-            }
+        if args.clock == Clock::Virtual
+            && let Some(d) = deadline.filter(|d| next.is_none_or(|n| n > *d))
+        {
+            // Nothing more before the deadline: the run lasts until it.
+            virtual_now = d;
+            break;
         }
         let Some(next) = next else {
             break;

@@ -58,8 +58,16 @@ fn collect(
 
 impl Proc {
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        let mut child = trellis()
-            .args(args)
+        Proc::from_command(name, trellis().args(args))
+    }
+
+    /// Another program (e.g. `ip netns exec NS trellis ...`).
+    pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
+        Proc::from_command(name, Command::new(program).args(args))
+    }
+
+    fn from_command(name: &str, command: &mut Command) -> Proc {
+        let mut child = command
             .current_dir(root())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
