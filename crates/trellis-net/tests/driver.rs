@@ -146,7 +146,8 @@ fn udp_splits_a_large_batch_into_datagrams_and_delivers_it() {
     let payload = Value::str(&"p".repeat(1000));
     let gens: Vec<(&'static str, Tuple)> = (0..120)
         .map(|i| {
-            let t: Tuple = vec![Value::str(a), Value::str(b), Value::Int(i), payload.clone()].into();
+            let t: Tuple =
+                vec![Value::str(a), Value::str(b), Value::Int(i), payload.clone()].into();
             ("gen", t)
         })
         .collect();
@@ -160,7 +161,10 @@ fn udp_splits_a_large_batch_into_datagrams_and_delivers_it() {
     assert!(na.bytes_sent / na.frames_sent <= 60_000);
     assert_eq!(nb.tuples_received, 120);
     assert_eq!(nb.frames_received, na.frames_sent);
-    assert_eq!(sends(&p, &sa, "data"), na.tuples_sent + na.lost_tuples_total());
+    assert_eq!(
+        sends(&p, &sa, "data"),
+        na.tuples_sent + na.lost_tuples_total()
+    );
 }
 
 #[test]
@@ -183,7 +187,9 @@ fn tcp_reconnects_with_backoff_and_counts_what_it_lost() {
     wait_until("beats at b", || wb.count("beat") >= 5);
     // B goes away: A notices the closed connection.
     let _ = rb.stop();
-    wait_until("a to notice", || ra.counters.snapshot().connections_lost >= 1);
+    wait_until("a to notice", || {
+        ra.counters.snapshot().connections_lost >= 1
+    });
     let lost_before = ra.counters.snapshot().lost_tuples_total();
     wait_until("more losses while b is down", || {
         ra.counters.snapshot().lost_tuples_total() > lost_before
@@ -206,11 +212,15 @@ fn tcp_reconnects_with_backoff_and_counts_what_it_lost() {
     );
     let warned = wa.warnings.lock().unwrap().clone();
     assert!(
-        warned.iter().any(|w| matches!(w, Warning::ConnectFailed { .. })),
+        warned
+            .iter()
+            .any(|w| matches!(w, Warning::ConnectFailed { .. })),
         "{warned:?}"
     );
     assert!(
-        warned.iter().any(|w| matches!(w, Warning::Reconnected { .. })),
+        warned
+            .iter()
+            .any(|w| matches!(w, Warning::Reconnected { .. })),
         "{warned:?}"
     );
 }
@@ -220,8 +230,14 @@ fn an_unresolvable_destination_is_counted_not_fatal() {
     let p = plan("t1 data(@D, I) :- gen(@X, D, I).\n");
     let a = "127.0.0.1:23820";
     let gens = vec![
-        ("gen", vec![Value::str(a), Value::str("127.0.0.1:99999"), Value::Int(1)].into()),
-        ("gen", vec![Value::str(a), Value::str("not an address"), Value::Int(2)].into()),
+        (
+            "gen",
+            vec![Value::str(a), Value::str("127.0.0.1:99999"), Value::Int(1)].into(),
+        ),
+        (
+            "gen",
+            vec![Value::str(a), Value::str("not an address"), Value::Int(2)].into(),
+        ),
     ];
     let w = Watch::default();
     let ra = run_node(&p, a, Transport::Udp, w.clone(), gens);
@@ -233,7 +249,10 @@ fn an_unresolvable_destination_is_counted_not_fatal() {
             .is_some_and(|l| l.tuples == 2)
     });
     let (na, sa) = ra.stop();
-    assert_eq!(sends(&p, &sa, "data"), na.tuples_sent + na.lost_tuples_total());
+    assert_eq!(
+        sends(&p, &sa, "data"),
+        na.tuples_sent + na.lost_tuples_total()
+    );
     assert_eq!(
         w.warnings
             .lock()

@@ -587,9 +587,9 @@ fn render(program: &[Statement]) -> String {
     let mut declared = Vec::new();
     for st in program {
         match st {
-            Statement::Materialize { sane: true, rel, .. }
-                if declared.contains(&pick(&RELATIONS, *rel).0) =>
-            {
+            Statement::Materialize {
+                sane: true, rel, ..
+            } if declared.contains(&pick(&RELATIONS, *rel).0) => {
                 continue;
             }
             Statement::Materialize {
@@ -877,5 +877,8 @@ fn random_programs_reach_the_engine() {
     );
     eprintln!("{counts}");
     assert!(compiled >= 80, "{counts}");
-    assert!(firing >= 40 && writing >= 40 && sending >= 15 && failing >= 40, "{counts}");
+    assert!(
+        firing >= 40 && writing >= 40 && sending >= 15 && failing >= 40,
+        "{counts}"
+    );
 }

@@ -82,6 +82,11 @@ fn random_id(state: &mut u64) -> Id {
     Id::from_be_bytes(id)
 }
 
+/// The generator state `--node-id random` starts from.
+pub fn id_state(args: &ClusterArgs) -> u64 {
+    args.seed ^ 0x7472_656c_6c69_7300
+}
+
 /// The `trellis run` arguments of node `index`.
 pub fn node_args(args: &ClusterArgs, index: usize, id_state: &mut u64) -> (String, Vec<String>) {
     let port = args.base_port as usize + index;
@@ -196,7 +201,7 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
 async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let mut members = Vec::new();
-    let mut id_state = args.seed ^ 0x7472_656c_6c69_7300;
+    let mut id_state = id_state(args);
     for index in 0..args.nodes {
         let (addr, argv) = node_args(args, index, &mut id_state);
         let spawned = Command::new(&exe)
@@ -433,5 +438,84 @@ fn print_line(json: bool, addr: &str, index: usize, stderr: bool, text: &str) {
         let _ = writeln!(std::io::stderr().lock(), "[{index}] {text}");
     } else {
         let _ = writeln!(std::io::stdout().lock(), "[{index}] {text}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn parse(args: &[&str]) -> ClusterArgs {
+        let mut argv = vec!["trellis", "cluster", "prog.olg"];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).expect("parses").command {
+            Command::Cluster(c) => c,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn value_of<'a>(argv: &'a [String], define: &str) -> Option<&'a str> {
+        argv.iter()
+            .filter_map(|a| a.strip_prefix(&format!("{define}=")))
+            .next_back()
+    }
+
+    #[test]
+    fn nodes_get_ports_landmark_ids_and_seeds() {
+        let args = parse(&[
+            "--nodes",
+            "3",
+            "--base-port",
+            "12000",
+            "--for",
+            "5",
+            "--json",
+        ]);
+        let mut state = 0;
+        let (addr, argv) = node_args(&args, 2, &mut state);
+        assert_eq!(addr, "127.0.0.1:12002");
+        let text = argv.join(" ");
+        assert!(text.starts_with("run prog.olg --addr 127.0.0.1:12002 --transport udp --seed 2"));
+        assert_eq!(value_of(&argv, "LANDMARK"), Some("\"127.0.0.1:12000\""));
+        let id = Value::Id(trellis_value::sha1_id("127.0.0.1:12002")).literal();
+        assert_eq!(value_of(&argv, "NODEID"), Some(id.as_str()));
+        assert!(text.contains("--for 5") && text.ends_with("--json"));
+    }
+
+    #[test]
+    fn user_defines_win_and_random_ids_follow_the_seed() {
+        let args = parse(&[
+            "--nodes",
+            "2",
+            "-D",
+            "LANDMARK=\"10.0.0.9:1\"",
+            "--node-id",
+            "random",
+            "--seed",
+            "4",
+            "--transport",
+            "tcp",
+        ]);
+        let ids = |args: &ClusterArgs| {
+            let mut state = id_state(args);
+            (0..2)
+                .map(|i| {
+                    let (_, argv) = node_args(args, i, &mut state);
+                    assert_eq!(value_of(&argv, "LANDMARK"), Some("\"10.0.0.9:1\""));
+                    assert!(argv.join(" ").contains("--transport tcp"));
+                    value_of(&argv, "NODEID").expect("an id").to_string()
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = ids(&args);
+        assert_ne!(first[0], first[1]);
+        assert!(first[0].starts_with("0x") && first[0].ends_with('I'));
+        assert_eq!(first, ids(&args), "same seed, same ids");
+        let none = parse(&["--nodes", "1", "--node-id", "none"]);
+        let (_, argv) = node_args(&none, 0, &mut 0);
+        assert_eq!(value_of(&argv, "NODEID"), None);
     }
 }

@@ -134,10 +134,7 @@ fn narada_mesh_of_five_converges() {
 type Successors = BTreeMap<String, (String, String)>;
 
 /// succ and succ2 per node, from the latest insert/refresh records.
-fn ring_state(
-    lines: &[Value],
-    nodes: &[String],
-) -> Option<(Successors, BTreeMap<String, String>)> {
+fn ring_state(lines: &[Value], nodes: &[String]) -> Option<(Successors, BTreeMap<String, String>)> {
     let mut succ = BTreeMap::new();
     let mut succ2 = BTreeMap::new();
     for n in nodes {

@@ -1,0 +1,241 @@
+//! The command line as a user meets it: exit codes, the plan printers, the
+//! simulator's outputs and its reproducibility, and the programs shown in
+//! the docs and examples.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn trellis(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .expect("the trellis binary runs")
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn check_exit_codes_and_diagnostics() {
+    let ok = trellis(&["check", "examples/chord.olg"]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert!(
+        text(&ok.stderr).contains("ok: 31 rules"),
+        "{}",
+        text(&ok.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.olg");
+    std::fs::write(&bad, "r1 out(@N, X) :- input(@N, Y).\n").unwrap();
+    let out = trellis(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("variable `X` in the head is not bound"),
+        "{err}"
+    );
+    assert!(err.contains("bad.olg:1:12"), "{err}");
+    assert!(err.contains("help:"), "{err}");
+
+    let missing = trellis(&["check", "no/such/file.olg"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(!text(&missing.stderr).is_empty());
+}
+
+#[test]
+fn explain_and_graph_describe_the_plan() {
+    let out = trellis(&["explain", "examples/chord.olg"]);
+    assert!(out.status.success());
+    let plan = text(&out.stdout);
+    for needle in [
+        "Strata (within a tick):",
+        "l1 (stratum 0): lookupResults(@R, K, S, SI, E)",
+        "strand triggered by new lookup:",
+        "send lookupResults to R at the end of the tick",
+        "succ (3 fields): table, key (1, 3), lifetime 16s",
+    ] {
+        assert!(plan.contains(needle), "missing {needle:?} in\n{plan}");
+    }
+    let dot = text(&trellis(&["graph", "examples/chord.olg"]).stdout);
+    assert!(dot.starts_with("digraph plan {") && dot.trim_end().ends_with('}'));
+    let mermaid = text(&trellis(&["graph", "examples/chord.olg", "--format", "mermaid"]).stdout);
+    assert!(mermaid.starts_with("flowchart LR"));
+}
+
+#[test]
+fn localization_is_visible_in_the_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("two.olg");
+    std::fs::write(
+        &prog,
+        "materialize(succ, infinity, 1, keys(1)).\n\
+         sb1 succ2(@N, S2) :- tick(@N), succ(@N, S), succ(@S, S2).\n",
+    )
+    .unwrap();
+    let plan = text(&trellis(&["explain", prog.to_str().unwrap()]).stdout);
+    assert!(plan.contains("sb1_loc1"), "{plan}");
+    assert!(plan.contains("sb1_loc2"), "{plan}");
+    assert!(plan.contains("send sb1_loc2 to S"), "{plan}");
+}
+
+/// The README's first command, smaller: it runs, checks its answers, and a
+/// replay from the saved run.toml gives the same trace hash.
+#[test]
+fn sim_reports_writes_files_and_replays() {
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let args = [
+        "sim",
+        "examples/chord.olg",
+        "--scenario",
+        "examples/chord/demo.toml",
+        "--nodes",
+        "40",
+        "--for",
+        "150",
+        "--quiet",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ];
+    let out = trellis(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let summary = text(&out.stdout);
+    assert!(summary.contains("ring: converged at"), "{summary}");
+    assert!(summary.contains("100.00% of"), "{summary}");
+    for f in [
+        "run.toml",
+        "summary.json",
+        "traffic.csv",
+        "ring.csv",
+        "measure-lookup.csv",
+        "ring.svg",
+        "latency-lookup.png",
+    ] {
+        assert!(out_dir.join(f).exists(), "{f} not written");
+    }
+    let hash = |s: &str| {
+        s.lines()
+            .find_map(|l| l.trim().strip_prefix("trace hash "))
+            .expect("a trace hash")
+            .to_string()
+    };
+    let replay = trellis(&[
+        "sim",
+        "examples/chord.olg",
+        "--scenario",
+        out_dir.join("run.toml").to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(replay.status.success(), "{}", text(&replay.stderr));
+    assert_eq!(hash(&summary), hash(&text(&replay.stdout)));
+}
+
+#[test]
+fn sim_json_lines_carry_their_node() {
+    let out = trellis(&[
+        "sim",
+        "examples/chord.olg",
+        "--nodes",
+        "5",
+        "--for",
+        "12",
+        "--json",
+        "--watch",
+        "bestSucc",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect();
+    let records: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l.get("relation").is_some())
+        .collect();
+    assert!(!records.is_empty());
+    for r in &records {
+        assert_eq!(r["relation"], "bestSucc");
+        assert!(r["node"].as_str().unwrap().starts_with("node"));
+        assert!(
+            r["tuple"][1].as_str().unwrap().ends_with('I'),
+            "IDs print as 0x...I"
+        );
+    }
+    assert!(lines.last().unwrap().get("summary").is_some());
+}
+
+#[test]
+fn bad_scenarios_are_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let sc = dir.path().join("bad.toml");
+    std::fs::write(&sc, "[network]\nloss = 2.0\n").unwrap();
+    let out = trellis(&[
+        "sim",
+        "examples/chord.olg",
+        "--scenario",
+        sc.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("network.loss must be between 0 and 1"));
+    std::fs::write(&sc, "[simulation]\nnodez = 3\n").unwrap();
+    let out = trellis(&[
+        "sim",
+        "examples/chord.olg",
+        "--scenario",
+        sc.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("unknown field `nodez`"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// Every OverLog block in the docs and every example program compiles.
+#[test]
+fn docs_and_examples_compile() {
+    let mut programs: Vec<(String, String)> = Vec::new();
+    for doc in [
+        "README.md",
+        "docs/tutorial.md",
+        "docs/language.md",
+        "docs/simulator.md",
+        "docs/cli.md",
+    ] {
+        let text = std::fs::read_to_string(root().join(doc)).unwrap();
+        for (i, block) in text.split("```olg\n").skip(1).enumerate() {
+            let code = block.split("```").next().unwrap();
+            programs.push((format!("{doc} block {}", i + 1), code.to_string()));
+        }
+    }
+    assert!(programs.len() >= 3, "the docs show programs");
+    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "olg") {
+            programs.push((
+                path.display().to_string(),
+                std::fs::read_to_string(&path).unwrap(),
+            ));
+        }
+    }
+    let options = trellis_syntax::ParseOptions {
+        defines: Vec::new(),
+        node_params: vec!["NODEID".into(), "LANDMARK".into()],
+    };
+    for (name, code) in programs {
+        if let Err(d) = trellis_plan::load_str(&name, &code, &options) {
+            panic!(
+                "{name} does not compile:\n{}",
+                d.render(trellis_syntax::Style::Plain)
+            );
+        }
+    }
+}
