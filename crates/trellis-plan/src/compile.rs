@@ -286,10 +286,10 @@ impl<'s> Compiler<'s> {
             }
         }
         self.never_derived(program);
-        if self.errors.is_empty() {
-            if let Err(e) = stratify(&mut self.plan) {
-                self.errors.push(e);
-            }
+        if self.errors.is_empty()
+            && let Err(e) = stratify(&mut self.plan)
+        {
+            self.errors.push(e);
         }
     }
 
@@ -555,14 +555,14 @@ impl<'s> Compiler<'s> {
             self.errors.push(PlanError::NoPredicate { span: rule.span });
             return;
         }
-        if let Some(d) = rule.delete {
-            if !matches!(self.plan.relation(head_rel).kind, RelationKind::Table(_)) {
-                self.errors.push(PlanError::DeleteEvent {
-                    relation: rule.head.relation.name.clone(),
-                    span: d.to(rule.head.relation.span),
-                });
-                return;
-            }
+        if let Some(d) = rule.delete
+            && !matches!(self.plan.relation(head_rel).kind, RelationKind::Table(_))
+        {
+            self.errors.push(PlanError::DeleteEvent {
+                relation: rule.head.relation.name.clone(),
+                span: d.to(rule.head.relation.span),
+            });
+            return;
         }
         for stage in self.localize(name, rule, atoms, conds) {
             self.build_rule(stage);
@@ -748,17 +748,16 @@ impl<'s> Compiler<'s> {
         // Each later stage's location must be bound by the stages before it.
         let mut before = BTreeSet::new();
         for k in 0..n {
-            if k > 0 {
-                if let LocTerm::Var(v) = &locations[k] {
-                    if !before.contains(v) {
-                        let span = stage_atoms[k][0].args[0].span;
-                        self.errors.push(PlanError::UnboundLocation {
-                            location: locations[k].describe(),
-                            span,
-                        });
-                        return Vec::new();
-                    }
-                }
+            if k > 0
+                && let LocTerm::Var(v) = &locations[k]
+                && !before.contains(v)
+            {
+                let span = stage_atoms[k][0].args[0].span;
+                self.errors.push(PlanError::UnboundLocation {
+                    location: locations[k].describe(),
+                    span,
+                });
+                return Vec::new();
             }
             before.extend(bound[k].iter().cloned());
         }
@@ -796,10 +795,10 @@ impl<'s> Compiler<'s> {
                 }
             }
             for c in &stage_conds[k] {
-                if let CondIr::Assign(var, _) = c {
-                    if !bound_so_far.contains(&var.name) {
-                        bound_so_far.push(var.name.clone());
-                    }
+                if let CondIr::Assign(var, _) = c
+                    && !bound_so_far.contains(&var.name)
+                {
+                    bound_so_far.push(var.name.clone());
                 }
             }
             let mut body = Vec::new();
@@ -950,13 +949,13 @@ impl<'c, 's> RuleBuilder<'c, 's> {
         }
         for a in ir.atoms.iter().filter(|a| a.negated) {
             for arg in &a.args {
-                if let ExprKind::Var(v) = &arg.kind {
-                    if !bound.contains(v) {
-                        return Err(PlanError::UnboundNotIn {
-                            var: v.clone(),
-                            span: arg.span,
-                        });
-                    }
+                if let ExprKind::Var(v) = &arg.kind
+                    && !bound.contains(v)
+                {
+                    return Err(PlanError::UnboundNotIn {
+                        var: v.clone(),
+                        span: arg.span,
+                    });
                 }
             }
         }

@@ -170,17 +170,16 @@ impl Measurements {
         for m in &mut self.measures {
             if m.start.matches(rel, kind) {
                 let key = tuple[m.start.key].clone();
-                if !m.pending.contains_key(&key) {
-                    m.pending.insert(key, (now, 0));
+                if let std::collections::btree_map::Entry::Vacant(e) = m.pending.entry(key) {
+                    e.insert((now, 0));
                     m.started += 1;
                 }
             }
-            if let Some(h) = &m.hops {
-                if h.matches(rel, kind) {
-                    if let Some(p) = m.pending.get_mut(&tuple[h.key]) {
-                        p.1 += 1;
-                    }
-                }
+            if let Some(h) = &m.hops
+                && h.matches(rel, kind)
+                && let Some(p) = m.pending.get_mut(&tuple[h.key])
+            {
+                p.1 += 1;
             }
             if m.end.matches(rel, kind) {
                 let key = &tuple[m.end.key];

@@ -391,10 +391,10 @@ impl Scenario {
                 source: Box::new(source),
             })?;
         // Relative files are relative to the scenario.
-        if let Latency::Matrix { file } = &mut scenario.network.latency {
-            if file.is_relative() {
-                *file = path.parent().unwrap_or(Path::new(".")).join(&*file);
-            }
+        if let Latency::Matrix { file } = &mut scenario.network.latency
+            && file.is_relative()
+        {
+            *file = path.parent().unwrap_or(Path::new(".")).join(&*file);
         }
         Ok(scenario)
     }
@@ -409,7 +409,7 @@ impl Scenario {
         if !self.simulation.address.contains("{i}") {
             return bad("simulation.address must contain {i}, e.g. \"node{i}:9000\"".into());
         }
-        if !(self.simulation.duration >= 0.0) {
+        if self.simulation.duration.is_nan() || self.simulation.duration < 0.0 {
             return bad("simulation.duration must be a non-negative number of seconds".into());
         }
         let prob = |p: f64, what: &str| -> Result<(), ScenarioError> {
@@ -446,35 +446,35 @@ impl Scenario {
                 }
                 Action::Heal { .. } => None,
             };
-            if let Some(NodeRef::Index(i)) = node {
-                if *i >= n {
-                    return bad(format!(
-                        "event at {}s names node {i}; there are {n} nodes",
-                        e.at
-                    ));
-                }
+            if let Some(NodeRef::Index(i)) = node
+                && *i >= n
+            {
+                return bad(format!(
+                    "event at {}s names node {i}; there are {n} nodes",
+                    e.at
+                ));
             }
         }
         if let Some(c) = &self.churn {
-            if !(c.median_session > 0.0) {
+            if c.median_session.is_nan() || c.median_session <= 0.0 {
                 return bad("churn.median_session must be positive".into());
             }
-            if c.model == ChurnModel::Pareto && !(c.shape > 0.0) {
+            if c.model == ChurnModel::Pareto && (c.shape.is_nan() || c.shape <= 0.0) {
                 return bad("churn.shape must be positive".into());
             }
         }
-        if let Some(r) = &self.ring {
-            if !(r.check_every > 0.0) {
-                return bad("ring.check_every must be positive".into());
-            }
+        if let Some(r) = &self.ring
+            && (r.check_every.is_nan() || r.check_every <= 0.0)
+        {
+            return bad("ring.check_every must be positive".into());
         }
-        if self.ring.is_none() {
-            if let Some(m) = self.measures.iter().find(|m| m.check.is_some()) {
-                return bad(format!(
-                    "measure {:?} checks results, which needs a [ring] section",
-                    m.name
-                ));
-            }
+        if self.ring.is_none()
+            && let Some(m) = self.measures.iter().find(|m| m.check.is_some())
+        {
+            return bad(format!(
+                "measure {:?} checks results, which needs a [ring] section",
+                m.name
+            ));
         }
         for w in &self.workloads {
             if w.per_node.is_none() == w.rate.is_none() {

@@ -674,10 +674,10 @@ impl Simulation {
         sn.node = Some(node);
         sn.live_pos = Some(self.live.len());
         self.live.push(i as u32);
-        if let (Some(ring), Some(name)) = (&mut self.ring, &self.ring_id) {
-            if let Some(Value::Id(id)) = sn.params.get(name) {
-                ring.live.insert(*id, i as u32);
-            }
+        if let (Some(ring), Some(name)) = (&mut self.ring, &self.ring_id)
+            && let Some(Value::Id(id)) = sn.params.get(name)
+        {
+            ring.live.insert(*id, i as u32);
         }
         if sn.incarnation > 1 {
             self.stats.restarts += 1;
@@ -700,10 +700,10 @@ impl Simulation {
             self.nodes[ms].live_pos = Some(pos);
         }
         self.stats.crashes += 1;
-        if let (Some(ring), Some(name)) = (&mut self.ring, &self.ring_id) {
-            if let Some(Value::Id(id)) = self.nodes[s].params.get(name) {
-                ring.live.remove(id);
-            }
+        if let (Some(ring), Some(name)) = (&mut self.ring, &self.ring_id)
+            && let Some(Value::Id(id)) = self.nodes[s].params.get(name)
+        {
+            ring.live.remove(id);
         }
         self.trace = mix(self.trace, 0xDEAD ^ (i as u64) << 8 ^ self.now);
     }

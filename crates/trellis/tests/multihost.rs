@@ -13,7 +13,7 @@ mod support;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{Proc, example, records};
+use support::{Proc, records, shell_words};
 
 struct Namespaces {
     a: String,
@@ -140,42 +140,29 @@ fn nodes_on_two_hosts_over_a_lossy_delayed_link() {
         );
         eprintln!("PARTLY SKIPPED: no tc netem ({why})");
     }
-    let file = example("pingpong.olg");
-    for (transport, port) in [("udp", "11000"), ("tcp", "11010")] {
-        let a = format!("10.231.0.1:{port}");
-        let b = format!("10.231.0.2:{port}");
-        let bind = format!("0.0.0.0:{port}");
-        let peer_a = format!("PEER=\"{a}\"");
-        let peer_b = format!("PEER=\"{b}\"");
-        // As in docs/networking.md: host A names itself and its peer.
-        let mut args_a = vec![
-            "run",
-            &file,
-            "--addr",
-            &a,
-            "-D",
-            &peer_b,
-            "--transport",
-            transport,
-            "--json",
-        ];
-        let mut args_b = vec![
-            "run",
-            &file,
-            "--addr",
-            &b,
-            "-D",
-            &peer_a,
-            "--transport",
-            transport,
-            "--json",
-        ];
-        if transport == "tcp" {
-            args_a.extend_from_slice(&["--bind", &bind]);
-            args_b.extend_from_slice(&["--bind", &bind]);
-        }
-        let mut na = ns.run(&ns.a, "host-a", &args_a);
-        let mut nb = ns.run(&ns.b, "host-b", &args_b);
+    // Exactly the commands docs/networking.md shows, plus --json.
+    for pair in support::MULTIHOST.chunks(2) {
+        let start = |(host, command): &(&str, &str)| {
+            let mut args = shell_words(command);
+            assert_eq!(args.remove(0), "trellis");
+            args.push("--json".into());
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let ns_name = if *host == "a" { &ns.a } else { &ns.b };
+            ns.run(ns_name, &format!("host-{host}"), &args)
+        };
+        let addr = |(_, command): &(&str, &str)| {
+            let words = shell_words(command);
+            let i = words.iter().position(|w| w == "--addr").expect("--addr");
+            words[i + 1].clone()
+        };
+        let transport = if pair[0].1.contains("tcp") {
+            "tcp"
+        } else {
+            "udp"
+        };
+        let (a, b) = (addr(&pair[0]), addr(&pair[1]));
+        let mut na = start(&pair[0]);
+        let mut nb = start(&pair[1]);
         na.wait_for("three round trips at a", |l| rtts(l, &a).len() >= 3);
         nb.wait_for("three round trips at b", |l| rtts(l, &b).len() >= 3);
         // The tuples really crossed the link: netem adds 20 ms each way.

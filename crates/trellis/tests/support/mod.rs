@@ -58,17 +58,21 @@ fn collect(
 
 impl Proc {
     pub fn spawn(name: &str, args: &[&str]) -> Proc {
-        Proc::from_command(name, trellis().args(args))
+        Proc::from_command(name, trellis().args(args).current_dir(root()))
+    }
+
+    /// `trellis ARGS` in `dir`.
+    pub fn spawn_in(dir: &std::path::Path, name: &str, args: &[&str]) -> Proc {
+        Proc::from_command(name, trellis().args(args).current_dir(dir))
     }
 
     /// Another program (e.g. `ip netns exec NS trellis ...`).
     pub fn spawn_program(name: &str, program: &str, args: &[&str]) -> Proc {
-        Proc::from_command(name, Command::new(program).args(args))
+        Proc::from_command(name, Command::new(program).args(args).current_dir(root()))
     }
 
     fn from_command(name: &str, command: &mut Command) -> Proc {
         let mut child = command
-            .current_dir(root())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -249,3 +253,84 @@ pub fn last_tuple<'a>(
         })
         .and_then(|l| l["tuple"].as_array())
 }
+
+/// Split a command line like a POSIX shell: whitespace separates words,
+/// `'...'` is literal, `"..."` allows `\"` and `\\`, a bare `\` escapes
+/// the next character.
+pub fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            '\'' => {
+                in_word = true;
+                for c in chars.by_ref() {
+                    if c == '\'' {
+                        break;
+                    }
+                    word.push(c);
+                }
+            }
+            '"' => {
+                in_word = true;
+                while let Some(c) = chars.next() {
+                    match c {
+                        '"' => break,
+                        '\\' => match chars.next() {
+                            Some(c @ ('"' | '\\')) => word.push(c),
+                            Some(c) => {
+                                word.push('\\');
+                                word.push(c);
+                            }
+                            None => {}
+                        },
+                        c => word.push(c),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                if let Some(c) = chars.next() {
+                    word.push(c);
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
+/// The multi-host commands of docs/networking.md, as the namespace test
+/// runs them: (host, command). The docs test checks the page shows these.
+pub const MULTIHOST: [(&str, &str); 4] = [
+    (
+        "a",
+        "trellis run examples/pingpong.olg --addr 10.231.0.1:11000 -D PEER=\\\"10.231.0.2:11000\\\"",
+    ),
+    (
+        "b",
+        "trellis run examples/pingpong.olg --addr 10.231.0.2:11000 -D PEER=\\\"10.231.0.1:11000\\\"",
+    ),
+    (
+        "a",
+        "trellis run examples/pingpong.olg --addr 10.231.0.1:11010 -D PEER=\\\"10.231.0.2:11010\\\" --transport tcp --bind 0.0.0.0:11010",
+    ),
+    (
+        "b",
+        "trellis run examples/pingpong.olg --addr 10.231.0.2:11010 -D PEER=\\\"10.231.0.1:11010\\\" --transport tcp --bind 0.0.0.0:11010",
+    ),
+];

@@ -1,0 +1,197 @@
+//! docs/networking.md is executable: this test checks that the page shows
+//! exactly the commands below, then runs each as written (in a scratch
+//! directory holding `examples/`; `--json` added so the output can be
+//! checked, and Ctrl-C sent where a person would press it). The multi-host
+//! commands run in tests/multihost.rs; here they are only compared.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use nix::sys::signal::Signal;
+use serde_json::Value;
+use support::{MULTIHOST, Proc, records, root, shell_words};
+
+/// The `sh` commands of the page, in order.
+const COMMANDS: [&str; 8] = [
+    "trellis run examples/pingpong.olg --addr 127.0.0.1:11000 -D PEER=\\\"127.0.0.1:11001\\\"",
+    "trellis run examples/pingpong.olg --addr 127.0.0.1:11001 -D PEER=\\\"127.0.0.1:11000\\\"",
+    "trellis run examples/pingpong.olg --addr 127.0.0.1:11002 -D PEER=\\\"127.0.0.1:11000\\\"",
+    "trellis inject 127.0.0.1:11000 'peer(@LOCALADDRESS, \"127.0.0.1:11002\")'",
+    "trellis cluster examples/ring.olg --nodes 8",
+    "trellis cluster examples/narada.olg --nodes 5",
+    "head -c 32 /dev/urandom > cluster.key",
+    "trellis cluster examples/narada.olg --nodes 5 --transport tcp --cluster-key cluster.key",
+];
+
+fn page_commands() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("docs/networking.md")).unwrap();
+    let mut commands = Vec::new();
+    let mut in_sh = false;
+    for line in text.lines() {
+        if line.starts_with("```") {
+            in_sh = line == "```sh";
+            continue;
+        }
+        if in_sh && !line.trim().is_empty() && !line.starts_with('#') {
+            commands.push(line.to_string());
+        }
+    }
+    commands
+}
+
+#[test]
+fn the_page_shows_exactly_the_tested_commands() {
+    let mut expected: Vec<String> = COMMANDS.iter().map(|c| c.to_string()).collect();
+    expected.extend(MULTIHOST.iter().map(|(_, c)| c.to_string()));
+    assert_eq!(page_commands(), expected);
+}
+
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(root().join("examples"), dir.path().join("examples")).unwrap();
+        Scratch { dir }
+    }
+
+    /// Start `trellis ...` (the command's words after `trellis`, plus
+    /// `extra`).
+    fn start(&self, name: &str, command: &str, extra: &[&str]) -> Proc {
+        let mut words = shell_words(command);
+        assert_eq!(words.remove(0), "trellis");
+        let mut args: Vec<&str> = words.iter().map(String::as_str).collect();
+        args.extend_from_slice(extra);
+        Proc::spawn_in(self.dir.path(), name, &args)
+    }
+
+    fn shell(&self, command: &str) {
+        let status = std::process::Command::new("sh")
+            .args(["-c", command])
+            .current_dir(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "{command}");
+    }
+}
+
+fn rtt_peers(lines: &[Value], node: &str) -> Vec<String> {
+    records(lines, node, "rtt", &["event"])
+        .filter_map(|r| r["tuple"][1].as_str().map(String::from))
+        .collect()
+}
+
+/// Ctrl-C: the node stops cleanly and prints its summary.
+fn interrupt(p: &mut Proc) -> Value {
+    p.signal(Signal::SIGINT);
+    let status = p.wait_exit();
+    assert!(status.success(), "{}: {status}\n{}", p.name, p.stderr());
+    let s = p.summary();
+    assert_eq!(s["stopped_by"], "interrupt");
+    s
+}
+
+fn member_counts(lines: &[Value]) -> BTreeMap<String, i64> {
+    let mut counts = BTreeMap::new();
+    for l in lines {
+        if l["relation"] == "members" && l["kind"] == "event" {
+            let t = l["tuple"].as_array().unwrap();
+            counts.insert(t[0].as_str().unwrap().to_string(), t[1].as_i64().unwrap());
+        }
+    }
+    counts
+}
+
+fn interrupt_cluster(p: &mut Proc, nodes: usize) {
+    p.signal(Signal::SIGINT);
+    let status = p.wait_exit();
+    assert!(status.success(), "{}\n{}", p.name, p.stderr());
+    let lines = p.json();
+    let stopped: Vec<&Value> = lines
+        .iter()
+        .filter_map(|l| l.get("summary"))
+        .filter(|s| s["stopped_by"] == "terminate")
+        .collect();
+    assert_eq!(stopped.len(), nodes, "every node stopped cleanly");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["cluster"] == "done" && l["failed"] == 0)
+    );
+}
+
+#[test]
+fn the_commands_on_the_page_work() {
+    let page = Scratch::new();
+    let [a, b, c, inject, ring, narada, keygen, narada_key] = COMMANDS;
+
+    // Two nodes ping each other.
+    let mut na = page.start("11000", a, &["--json"]);
+    let mut nb = page.start("11001", b, &["--json"]);
+    na.wait_for("round trips at 11000", |l| {
+        rtt_peers(l, "127.0.0.1:11000").len() >= 2
+    });
+    nb.wait_for("round trips at 11001", |l| {
+        rtt_peers(l, "127.0.0.1:11001").len() >= 2
+    });
+
+    // A third node; inject points 11000 at it.
+    let mut nc = page.start("11002", c, &["--json"]);
+    nc.wait_listening();
+    let mut words = shell_words(inject);
+    words.remove(0);
+    let out = support::trellis()
+        .args(&words)
+        .current_dir(page.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    na.wait_for("11000 to ping 11002", |l| {
+        rtt_peers(l, "127.0.0.1:11000")
+            .iter()
+            .any(|p| p == "127.0.0.1:11002")
+    });
+    for n in [&mut na, &mut nb, &mut nc] {
+        let s = interrupt(n);
+        assert_eq!(s["net"]["decode_errors_total"], 0);
+    }
+
+    // The ring.
+    let mut cluster = page.start("ring", ring, &["--json"]);
+    cluster.wait_for("every node's succ and succ2", |l| {
+        (0..8).all(|i| {
+            let n = format!("127.0.0.1:{}", 11000 + i);
+            records(l, &n, "succ", &["insert"]).count() > 0
+                && records(l, &n, "succ2", &["insert"]).count() > 0
+        })
+    });
+    interrupt_cluster(&mut cluster, 8);
+
+    // The membership mesh, then with a key over TCP.
+    let five: Vec<String> = (0..5).map(|i| format!("127.0.0.1:{}", 11000 + i)).collect();
+    let converged = |l: &[Value]| {
+        let counts = member_counts(l);
+        five.iter().all(|n| counts.get(n) == Some(&4))
+    };
+    let mut cluster = page.start("narada", narada, &["--json"]);
+    cluster.wait_for("4 members everywhere", converged);
+    interrupt_cluster(&mut cluster, 5);
+
+    page.shell(keygen);
+    let mut cluster = page.start("narada-key", narada_key, &["--json"]);
+    cluster.wait_for("4 members everywhere, authenticated", converged);
+    interrupt_cluster(&mut cluster, 5);
+    let authenticated = cluster
+        .json()
+        .iter()
+        .filter(|l| l["authenticated"] == true)
+        .count();
+    assert_eq!(authenticated, 5);
+}
