@@ -14,7 +14,7 @@ use trellis_plan::{Plan, RelId};
 
 pub use measure::{MeasureState, Measurements, Sample};
 pub use network::{MIN_LATENCY, NetworkError};
-pub use report::{Report, peak_memory_kib, write_outputs};
+pub use report::{Report, line_chart, peak_memory_kib, write_outputs};
 pub use scenario::*;
 pub use sim::{
     DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, RingState, Simulation, parse_options,

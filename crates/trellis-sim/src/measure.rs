@@ -73,6 +73,11 @@ pub struct MeasureState {
 }
 
 impl MeasureState {
+    /// How results are checked, if they are.
+    pub fn check(&self) -> Option<&Check> {
+        self.check.as_ref()
+    }
+
     /// Started but never ended (e.g. failed lookups).
     pub fn incomplete(&self) -> usize {
         self.pending.len()

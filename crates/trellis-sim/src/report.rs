@@ -41,6 +41,29 @@ fn mean(v: &[f64]) -> f64 {
     }
 }
 
+/// Keys looked up by several nodes (a workload with `copies`), and how many
+/// of them got one answer from all: the end tuples' `check.answer` fields
+/// grouped by their `check.key` fields.
+fn consistency(m: &crate::MeasureState) -> (usize, usize) {
+    let Some(check) = m.check() else {
+        return (0, 0);
+    };
+    let mut answers: std::collections::BTreeMap<&trellis_value::Value, Vec<&trellis_value::Value>> =
+        std::collections::BTreeMap::new();
+    for s in &m.samples {
+        answers
+            .entry(&s.result[check.key - 1])
+            .or_default()
+            .push(&s.result[check.answer - 1]);
+    }
+    let several: Vec<_> = answers.values().filter(|a| a.len() > 1).collect();
+    let consistent = several
+        .iter()
+        .filter(|a| a.iter().all(|x| *x == a[0]))
+        .count();
+    (several.len(), consistent)
+}
+
 /// Peak resident memory of this process (Linux), in KiB.
 pub fn peak_memory_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -80,6 +103,7 @@ impl Report {
                     .collect();
                 hops.sort_by(f64::total_cmp);
                 let checked = m.samples.iter().filter(|s| s.correct.is_some()).count();
+                let (groups, consistent) = consistency(m);
                 let correct = m.samples.iter().filter(|s| s.correct == Some(true)).count();
                 json!({
                     "name": m.name,
@@ -89,6 +113,9 @@ impl Report {
                     "checked": checked,
                     "correct": correct,
                     "correct_fraction": if checked > 0 { json!(correct as f64 / checked as f64) } else { serde_json::Value::Null },
+                    "keys_asked_by_several": groups,
+                    "consistent_keys": consistent,
+                    "consistent_fraction": if groups > 0 { json!(consistent as f64 / groups as f64) } else { serde_json::Value::Null },
                     "latency_ms": {"mean": mean(&lat), "p50": percentile(&lat, 50.0),
                                    "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0)},
                     "hops": if hops.is_empty() { serde_json::Value::Null } else {
@@ -256,6 +283,14 @@ impl Report {
                     "; {:.2}% of {} checked answers correct",
                     f * 100.0,
                     m["checked"]
+                );
+            }
+            if let Some(f) = m["consistent_fraction"].as_f64() {
+                let _ = write!(
+                    s,
+                    "; {:.2}% of {} keys asked by several nodes answered consistently",
+                    f * 100.0,
+                    m["keys_asked_by_several"]
                 );
             }
             if let Some(h) = m["hops"].as_object() {
@@ -462,48 +497,79 @@ fn line_plot(
     y: &str,
     points: &[(f64, f64)],
 ) -> Result<(), SimError> {
+    line_chart(path, title, x, y, &[("", points.to_vec())])
+}
+
+/// A line chart of several named series, as SVG or PNG by the file's
+/// extension (the evaluation draws its figures with it too).
+pub fn line_chart(
+    path: &Path,
+    title: &str,
+    x: &str,
+    y: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<(), SimError> {
     register_font();
     let result = if path.extension().is_some_and(|e| e == "svg") {
-        draw_line(
+        draw_lines(
             SVGBackend::new(path, (800, 480)).into_drawing_area(),
             title,
             x,
             y,
-            points,
+            series,
         )
     } else {
-        draw_line(
+        draw_lines(
             BitMapBackend::new(path, (800, 480)).into_drawing_area(),
             title,
             x,
             y,
-            points,
+            series,
         )
     };
     result.map_err(|e| plot_error(path, e))
 }
 
-fn draw_line<DB: DrawingBackend>(
+fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
     title: &str,
     x: &str,
     y: &str,
-    points: &[(f64, f64)],
+    series: &[(&str, Vec<(f64, f64)>)],
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
 {
     root.fill(&WHITE)?;
-    let xmax = points.iter().map(|p| p.0).fold(1.0_f64, f64::max);
-    let ymax = points.iter().map(|p| p.1).fold(1.0_f64, f64::max) * 1.1;
+    let (mut xmin, mut xmax, mut ymax) = (0.0_f64, 1.0_f64, 1e-9_f64);
+    for p in series.iter().flat_map(|(_, p)| p.iter()) {
+        xmin = xmin.min(p.0);
+        xmax = xmax.max(p.0);
+        ymax = ymax.max(p.1);
+    }
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..xmax, 0.0..ymax)?;
+        .build_cartesian_2d(xmin..xmax, 0.0..ymax * 1.1)?;
     chart.configure_mesh().x_desc(x).y_desc(y).draw()?;
-    chart.draw_series(LineSeries::new(points.iter().copied(), &BLUE))?;
+    for (i, (name, points)) in series.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let drawn = chart.draw_series(LineSeries::new(points.iter().copied(), color))?;
+        if !name.is_empty() {
+            drawn
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+    }
+    if series.iter().any(|(n, _)| !n.is_empty()) {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
     root.present()?;
     Ok(())
 }

@@ -290,7 +290,8 @@ impl<'de> Deserialize<'de> for NodeRef {
 }
 
 /// Inject tuples at a rate: `per_node` per second at every live node, or
-/// `rate` per second at random live nodes, from `start` to `stop`. In the
+/// `rate` per second at random live nodes, from `start` to `stop`; each
+/// injection goes to `copies` distinct nodes. In the
 /// tuple, `ADDR` is the chosen node's address, `RANDID` a random ID, `SEQ` a
 /// number unique in the run, `NOW` the time in seconds.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -305,6 +306,14 @@ pub struct Workload {
     pub start: f64,
     #[serde(default)]
     pub stop: Option<f64>,
+    /// Inject each tuple at this many distinct live nodes at once, with the
+    /// same `RANDID` (to measure whether they get the same answer).
+    #[serde(default = "one")]
+    pub copies: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// A user measurement from watched relations: a *start* tuple and an *end*
@@ -477,6 +486,9 @@ impl Scenario {
             ));
         }
         for w in &self.workloads {
+            if w.copies == 0 {
+                return bad(format!("workload {:?}: copies must be at least 1", w.tuple));
+            }
             if w.per_node.is_none() == w.rate.is_none() {
                 return bad(format!(
                     "workload {:?}: give exactly one of per_node or rate",

@@ -879,7 +879,7 @@ impl Simulation {
                         .event_templates
                         .remove(&i)
                         .expect("parsed at build time");
-                    self.inject(n, &template, observer);
+                    self.inject(n, &template, None, observer);
                     self.event_templates.insert(i, template);
                 }
             }
@@ -914,17 +914,29 @@ impl Simulation {
             (None, Some(r)) => r,
             (None, None) => unreachable!("validated"),
         };
-        if let Some(n) = self.resolve(&NodeRef::Random) {
-            let template = std::mem::replace(
-                &mut self.templates[i],
-                Template {
-                    relation: String::new(),
-                    fields: Vec::new(),
-                },
-            );
-            self.inject(n, &template, observer);
-            self.templates[i] = template;
+        // With copies > 1, the same random ID goes to several distinct live
+        // nodes at once (do different nodes get the same answer?).
+        let copies = w.copies.min(self.live.len());
+        let shared = (copies > 1).then(|| random_id(&mut self.rng));
+        let mut chosen: Vec<usize> = Vec::with_capacity(copies);
+        while chosen.len() < copies {
+            let k = self.rng.random_range(0..self.live.len());
+            let n = self.live[k] as usize;
+            if !chosen.contains(&n) {
+                chosen.push(n);
+            }
         }
+        let template = std::mem::replace(
+            &mut self.templates[i],
+            Template {
+                relation: String::new(),
+                fields: Vec::new(),
+            },
+        );
+        for n in chosen {
+            self.inject(n, &template, shared, observer);
+        }
+        self.templates[i] = template;
         if rate > 0.0 {
             let next = self.now + to_time(1.0 / rate).max(1);
             self.push(
@@ -937,7 +949,14 @@ impl Simulation {
         }
     }
 
-    fn inject(&mut self, i: usize, template: &Template, observer: &mut dyn Observer) {
+    /// Inject a template tuple at node `i`; `RANDID` is `shared` when given.
+    fn inject(
+        &mut self,
+        i: usize,
+        template: &Template,
+        shared: Option<Id>,
+        observer: &mut dyn Observer,
+    ) {
         let s = self.slot[i];
         let address = self.nodes[s].address.clone();
         if self.nodes[s].node.is_none() {
@@ -950,7 +969,9 @@ impl Simulation {
             .map(|f| match f {
                 TemplateField::Value(v) => v.clone(),
                 TemplateField::Addr => Value::Str(address.clone()),
-                TemplateField::RandId => Value::Id(random_id(&mut self.rng)),
+                TemplateField::RandId => {
+                    Value::Id(shared.unwrap_or_else(|| random_id(&mut self.rng)))
+                }
                 TemplateField::Seq => Value::Int(seq as i64),
                 TemplateField::Now => Value::Float(self.now as f64 / NANOS),
             })
