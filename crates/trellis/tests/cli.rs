@@ -26,7 +26,7 @@ fn check_exit_codes_and_diagnostics() {
     let ok = trellis(&["check", "examples/chord.olg"]);
     assert!(ok.status.success(), "{}", text(&ok.stderr));
     assert!(
-        text(&ok.stderr).contains("ok: 31 rules"),
+        text(&ok.stderr).contains("ok: 33 rules"),
         "{}",
         text(&ok.stderr)
     );
