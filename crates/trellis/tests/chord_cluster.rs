@@ -1,0 +1,182 @@
+//! Chord as 16 real processes on 127.0.0.1 (`trellis cluster`): wait until
+//! every node holds its true successor, then issue lookups with
+//! `trellis inject` from several nodes and check every answer against the
+//! true successor of its key.
+//!
+//! The protocol's periods are shortened with `-D` so the ring forms in
+//! seconds; nothing is asserted about time, only about what the nodes say,
+//! with generous deadlines.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::{Duration, Instant};
+
+use trellis_value::{Id, Value};
+
+const NODES: usize = 16;
+const BASE_PORT: u16 = 23_100;
+
+struct Cluster(Child);
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn address(i: usize) -> String {
+    format!("127.0.0.1:{}", BASE_PORT + i as u16)
+}
+
+fn id_of(address: &str) -> Id {
+    trellis_value::sha1_id(address)
+}
+
+fn parse_id(v: &serde_json::Value) -> Option<Id> {
+    let s = v.as_str()?.strip_prefix("0x")?.strip_suffix('I')?;
+    Id::parse_hex(s)
+}
+
+/// The true successor of `key` among the nodes: the first ID at or after it.
+fn successor(ids: &[(Id, String)], key: Id) -> &(Id, String) {
+    ids.iter().find(|(id, _)| *id >= key).unwrap_or(&ids[0])
+}
+
+fn start() -> (Cluster, Receiver<serde_json::Value>) {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .current_dir(root)
+        .args([
+            "cluster",
+            "examples/chord.olg",
+            "--nodes",
+            &NODES.to_string(),
+            "--base-port",
+            &BASE_PORT.to_string(),
+            "--transport",
+            "udp",
+            "--json",
+            "--watch",
+            "bestSucc",
+            "--watch",
+            "lookupResults",
+            "--for",
+            "300",
+            "-D",
+            "STABILIZE=1",
+            "-D",
+            "PING=1",
+            "-D",
+            "FIX=1",
+            "-D",
+            "JOIN=1",
+            "-D",
+            "RECHECK=3",
+            "-D",
+            "TTL=5",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("trellis cluster starts");
+    let stdout = child.stdout.take().expect("piped");
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (Cluster(child), rx)
+}
+
+#[test]
+fn chord_on_sixteen_processes_answers_every_lookup_correctly() {
+    let mut ids: Vec<(Id, String)> = (0..NODES)
+        .map(|i| (id_of(&address(i)), address(i)))
+        .collect();
+    ids.sort();
+    let (_cluster, records) = start();
+
+    // Convergence: every node's latest bestSucc is its true successor.
+    let mut best: BTreeMap<String, Id> = BTreeMap::new();
+    let converged = |best: &BTreeMap<String, Id>| {
+        ids.iter().enumerate().all(|(k, (_, addr))| {
+            let next = &ids[(k + 1) % ids.len()].0;
+            best.get(addr) == Some(next)
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while !converged(&best) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the ring did not converge: {best:?}");
+        let Ok(r) = records.recv_timeout(left) else {
+            continue;
+        };
+        if r["relation"] == "bestSucc" && matches!(r["kind"].as_str(), Some("insert" | "refresh")) {
+            if let (Some(node), Some(s)) = (r["node"].as_str(), parse_id(&r["tuple"][1])) {
+                best.insert(node.to_string(), s);
+            }
+        }
+    }
+
+    // Lookups from four nodes for eight keys each, with request ids 1000+.
+    let mut expected: BTreeMap<i64, Id> = BTreeMap::new();
+    let mut request = 1000i64;
+    for from in [0, 5, 10, 15] {
+        for k in 0..8u64 {
+            let key = Id::from_u64(k.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ from as u64)
+                .wrapping_mul(Id::from_u64(0x1_0000_0001))
+                .wrapping_shl(80);
+            let tuple = format!(
+                "lookup(@LOCALADDRESS, {}, \"{}\", {request})",
+                Value::Id(key).literal(),
+                address(from)
+            );
+            let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
+                .args(["inject", &address(from), &tuple, "--transport", "udp"])
+                .output()
+                .expect("trellis inject runs");
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            expected.insert(request, successor(&ids, key).0);
+            request += 1;
+        }
+    }
+
+    // Every lookup is answered, at its requester, with the true successor.
+    let mut answered: BTreeMap<i64, Id> = BTreeMap::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while answered.len() < expected.len() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "only {} of {} lookups were answered",
+            answered.len(),
+            expected.len()
+        );
+        let Ok(r) = records.recv_timeout(left) else {
+            continue;
+        };
+        if r["relation"] == "lookupResults" && r["kind"] == "recv" {
+            if let (Some(e), Some(s)) = (r["tuple"][4].as_i64(), parse_id(&r["tuple"][2])) {
+                if expected.contains_key(&e) {
+                    answered.insert(e, s);
+                }
+            }
+        }
+    }
+    for (e, truth) in &expected {
+        assert_eq!(answered.get(e), Some(truth), "lookup {e} answered wrongly");
+    }
+}
