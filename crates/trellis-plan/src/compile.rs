@@ -115,26 +115,11 @@ impl CondIr {
 }
 
 fn expr_vars(e: &ast::Expr, out: &mut Vec<(String, Span)>) {
-    match &e.kind {
-        ExprKind::Var(v) => out.push((v.clone(), e.span)),
-        ExprKind::Wildcard | ExprKind::Literal(_) | ExprKind::NodeParam(_) => {}
-        ExprKind::Unary(_, a) => expr_vars(a, out),
-        ExprKind::Binary(_, a, b) => {
-            expr_vars(a, out);
-            expr_vars(b, out);
-        }
-        ExprKind::Call(_, args) => args.iter().for_each(|a| expr_vars(a, out)),
-        ExprKind::In {
-            value, low, high, ..
-        } => {
-            expr_vars(value, out);
-            expr_vars(low, out);
-            expr_vars(high, out);
-        }
-        ExprKind::Aggregate(_, var) => {
-            if let Some(v) = var {
-                out.push((v.name.clone(), v.span));
-            }
+    for sub in e.subexpressions() {
+        match &sub.kind {
+            ExprKind::Var(v) => out.push((v.clone(), sub.span)),
+            ExprKind::Aggregate(_, Some(v)) => out.push((v.name.clone(), v.span)),
+            _ => {}
         }
     }
 }
@@ -1392,18 +1377,10 @@ fn plan_expr_vars(e: &Expr, out: &mut BTreeSet<VarId>) {
 }
 
 fn find_wildcard(e: &ast::Expr) -> Option<Span> {
-    match &e.kind {
-        ExprKind::Wildcard => Some(e.span),
-        ExprKind::Unary(_, a) => find_wildcard(a),
-        ExprKind::Binary(_, a, b) => find_wildcard(a).or_else(|| find_wildcard(b)),
-        ExprKind::Call(_, args) => args.iter().find_map(find_wildcard),
-        ExprKind::In {
-            value, low, high, ..
-        } => find_wildcard(value)
-            .or_else(|| find_wildcard(low))
-            .or_else(|| find_wildcard(high)),
-        _ => None,
-    }
+    e.subexpressions()
+        .into_iter()
+        .find(|e| matches!(e.kind, ExprKind::Wildcard))
+        .map(|e| e.span)
 }
 
 fn wildcard_in(c: &CondIr) -> Option<Span> {

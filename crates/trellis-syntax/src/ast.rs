@@ -146,6 +146,31 @@ pub struct Expr {
     pub span: Span,
 }
 
+impl Expr {
+    /// Every sub-expression, this one first, depth first, left to right.
+    pub fn subexpressions(&self) -> Vec<&Expr> {
+        let mut out = Vec::new();
+        let mut stack = vec![self];
+        while let Some(e) = stack.pop() {
+            out.push(e);
+            match &e.kind {
+                ExprKind::Unary(_, a) => stack.push(a),
+                ExprKind::Binary(_, a, b) => stack.extend([&**b, &**a]),
+                ExprKind::Call(_, args) => stack.extend(args.iter().rev()),
+                ExprKind::In {
+                    value, low, high, ..
+                } => stack.extend([&**high, &**low, &**value]),
+                ExprKind::Var(_)
+                | ExprKind::Wildcard
+                | ExprKind::Literal(_)
+                | ExprKind::NodeParam(_)
+                | ExprKind::Aggregate(..) => {}
+            }
+        }
+        out
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprKind {
     /// A variable (upper-case or `_`-prefixed identifier, not `_` alone).

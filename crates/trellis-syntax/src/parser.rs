@@ -166,20 +166,10 @@ fn is_expression_word(name: &str) -> bool {
 
 /// The first aggregate inside an expression, if any.
 fn find_aggregate(expr: &Expr) -> Option<Span> {
-    match &expr.kind {
-        ExprKind::Aggregate(..) => Some(expr.span),
-        ExprKind::Var(_) | ExprKind::Wildcard | ExprKind::Literal(_) | ExprKind::NodeParam(_) => {
-            None
-        }
-        ExprKind::Unary(_, e) => find_aggregate(e),
-        ExprKind::Binary(_, a, b) => find_aggregate(a).or_else(|| find_aggregate(b)),
-        ExprKind::Call(_, args) => args.iter().find_map(find_aggregate),
-        ExprKind::In {
-            value, low, high, ..
-        } => find_aggregate(value)
-            .or_else(|| find_aggregate(low))
-            .or_else(|| find_aggregate(high)),
-    }
+    expr.subexpressions()
+        .into_iter()
+        .find(|e| matches!(e.kind, ExprKind::Aggregate(..)))
+        .map(|e| e.span)
 }
 
 /// A number or `infinity`, as `materialize` takes them.
