@@ -17,7 +17,6 @@
 //! Each node runs on its own thread with its own tokio runtime, as two
 //! processes would.
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -97,43 +96,47 @@ fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared
     let addr = addr.to_string();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = if std::env::var("NETBENCH_MULTI").is_ok() {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .enable_all()
-                .build()
-        } else {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-        }
-        .expect("runtime");
-        rt.block_on(async move {
-            let clock = WallClock::start();
-            let bind: SocketAddr = addr.parse().expect("address");
-            let config = NetConfig {
-                address: addr.clone(),
-                bind,
-                transport,
-                key: None,
-            };
-            let driver = Driver::bind(config, clock).await.expect("bind");
-            let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");
-            node.start(clock.now());
-            ready_tx.send(driver.injector()).expect("ready");
-            let mut observer = shared;
-            driver
-                .run(
-                    &mut node,
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                    &mut observer,
-                )
-                .await
+    let thread_name = format!("node-{addr}");
+    let thread = std::thread::Builder::new()
+        .name(thread_name)
+        .spawn(move || {
+            let rt = if std::env::var("NETBENCH_MULTI").is_ok() {
+                tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+            } else {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+            }
+            .expect("runtime");
+            rt.block_on(async move {
+                let clock = WallClock::start();
+                let bind: SocketAddr = addr.parse().expect("address");
+                let config = NetConfig {
+                    address: addr.clone(),
+                    bind,
+                    transport,
+                    key: None,
+                };
+                let driver = Driver::bind(config, clock).await.expect("bind");
+                let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");
+                node.start(clock.now());
+                ready_tx.send(driver.injector()).expect("ready");
+                let mut observer = shared;
+                driver
+                    .run(
+                        &mut node,
+                        async {
+                            let _ = stop_rx.await;
+                        },
+                        &mut observer,
+                    )
+                    .await
+            })
         })
-    });
+        .expect("thread");
     let injector = ready_rx.recv().expect("node started");
     NodeHandle {
         injector,
@@ -520,24 +523,48 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// One run's figures for one transport.
+struct Run {
+    same_frames: f64,
+    one_per_frame: f64,
+    trellis: f64,
+    tuples_per_frame: f64,
+    base_p50: f64,
+    base_p99: f64,
+    trellis_p50: f64,
+    trellis_p99: f64,
+}
+
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if quick { 1 } else { 3 });
     let s = Settings {
         tuples: if quick { 50_000 } else { 1_000_000 },
         batch: 256,
         window: 256 * 8,
-        rounds: if quick { 500 } else { 5_000 },
-        warmup: 100,
+        rounds: if quick { 500 } else { 10_000 },
+        warmup: 200,
     };
     println!(
-        "netbench: {} tuples one way in batches of {} (window {}), {} ping-pong rounds; payload {} bytes",
+        "netbench: {} tuples one way in batches of {} (window {}), {} ping-pong rounds; payload {} bytes; median of {runs} runs",
         s.tuples,
         s.batch,
         s.window,
         s.rounds,
         PAYLOAD.len()
     );
-    let mut results = BTreeMap::new();
+    let mut table = Vec::new();
     for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
         let p = 24_000 + 10 * k as u16;
         if std::env::var("NETBENCH_PROFILE").is_ok() {
@@ -546,79 +573,65 @@ fn main() {
             println!("{transport}: {:.0} tuples/s", t.rate());
             continue;
         }
-        let base = baseline_throughput(&s, transport, (p, p + 1), s.batch);
-        let single = baseline_throughput(&s, transport, (p + 8, p + 9), 1);
-        let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3));
-        let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5));
-        let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7));
-        println!("\n{transport}:");
-        for (what, t) in [
-            ("baseline, same frames", &base),
-            ("baseline, 1 tuple/frame", &single),
-        ] {
+        let mut all = Vec::new();
+        for r in 0..runs {
+            let base = baseline_throughput(&s, transport, (p, p + 1), s.batch);
+            let single = baseline_throughput(&s, transport, (p + 8, p + 9), 1);
+            let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3));
+            let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5));
+            let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7));
+            let run = Run {
+                same_frames: base.rate(),
+                one_per_frame: single.rate(),
+                trellis: trel.rate(),
+                tuples_per_frame: stats.tuples_sent as f64 / stats.frames_sent.max(1) as f64,
+                base_p50: us(bl50),
+                base_p99: us(bl99),
+                trellis_p50: us(tl50),
+                trellis_p99: us(tl99),
+            };
             println!(
-                "  throughput  {what:<24} {:>10.0} tuples/s ({} of {} arrived, {:.2}s)",
-                t.rate(),
-                t.received,
-                t.sent,
-                t.seconds
+                "{transport} run {}: throughput baseline same frames {:.0}, 1 tuple/frame {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame); RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
+                r + 1,
+                run.same_frames,
+                run.one_per_frame,
+                run.trellis,
+                trel.received,
+                trel.sent,
+                run.tuples_per_frame,
+                run.base_p50,
+                run.base_p99,
+                run.trellis_p50,
+                run.trellis_p99
             );
+            all.push(run);
         }
-        println!(
-            "              {:<24} {:>10.0} tuples/s ({} of {} arrived, {:.2}s; {} frames, {:.0} tuples/frame)",
-            "trellis",
-            trel.rate(),
-            trel.received,
-            trel.sent,
-            trel.seconds,
-            stats.frames_sent,
-            stats.tuples_sent as f64 / stats.frames_sent.max(1) as f64,
-        );
-        println!(
-            "              ratio to same frames {:.2}, to 1 tuple/frame {:.2}",
-            trel.rate() / base.rate(),
-            trel.rate() / single.rate()
-        );
-        println!(
-            "  round trip  baseline p50 {:>7.1} us  p99 {:>7.1} us",
-            us(bl50),
-            us(bl99)
-        );
-        println!(
-            "              trellis  p50 {:>7.1} us  p99 {:>7.1} us   ratio p50 {:.2}  p99 {:.2}",
-            us(tl50),
-            us(tl99),
-            us(tl50) / us(bl50),
-            us(tl99) / us(bl99)
-        );
-        results.insert(
-            transport.as_str(),
-            (
-                base.rate(),
-                single.rate(),
-                trel.rate(),
-                bl50,
-                bl99,
-                tl50,
-                tl99,
-            ),
-        );
+        let m = |f: fn(&Run) -> f64| median(all.iter().map(f).collect());
+        table.push((
+            transport,
+            [
+                m(|r| r.same_frames),
+                m(|r| r.one_per_frame),
+                m(|r| r.trellis),
+                m(|r| r.tuples_per_frame),
+                m(|r| r.base_p50),
+                m(|r| r.base_p99),
+                m(|r| r.trellis_p50),
+                m(|r| r.trellis_p99),
+            ],
+        ));
     }
     println!(
-        "\n| transport | baseline, same frames (tuples/s) | baseline, 1 tuple/frame (tuples/s) | trellis (tuples/s) | ratio to same frames / to 1 tuple/frame | baseline RTT p50 / p99 (us) | trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
+        "\n| transport | baseline, same frames (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / 1 per frame | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for (t, (b, one, r, bl50, bl99, tl50, tl99)) in results {
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (t, [b, one, r, tpf, bl50, bl99, tl50, tl99]) in table {
         println!(
-            "| {t} | {b:.0} | {one:.0} | {r:.0} | {:.2} / {:.2} | {:.1} / {:.1} | {:.1} / {:.1} | {:.2} / {:.2} |",
+            "| {t} | {b:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {:.2} / {:.2} |",
             r / b,
             r / one,
-            us(bl50),
-            us(bl99),
-            us(tl50),
-            us(tl99),
-            us(tl50) / us(bl50),
-            us(tl99) / us(bl99)
+            tl50 / bl50,
+            tl99 / bl99
         );
     }
 }

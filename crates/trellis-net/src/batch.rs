@@ -59,9 +59,16 @@ impl Batcher {
     /// Frames for `sends`, destinations in order of first appearance and
     /// tuples in the order the node produced them.
     pub fn pack(&mut self, sends: &[Message], out: &mut Vec<Packed>) {
+        let mut last: Option<usize> = None;
         for m in sends {
-            let slot = match self.index.get(&m.destination) {
-                Some(&i) => i,
+            // Runs of sends to one destination are the common case: check
+            // the previous destination before hashing.
+            let same = last.filter(|&i| {
+                let d = &self.groups[i].0;
+                Arc::ptr_eq(d, &m.destination) || **d == *m.destination
+            });
+            let slot = match same.or_else(|| self.index.get(&m.destination).copied()) {
+                Some(i) => i,
                 None => {
                     self.groups.push((m.destination.clone(), Vec::new()));
                     self.index
@@ -74,6 +81,7 @@ impl Batcher {
                 .get(m.relation.0 as usize)
                 .cloned()
                 .unwrap_or_else(|| Arc::from("?"));
+            last = Some(slot);
             self.groups[slot].1.push(WireMessage {
                 relation,
                 tuple: m.tuple.clone(),

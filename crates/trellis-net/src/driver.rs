@@ -27,6 +27,8 @@ const INJECTED_PER_TICK: usize = 65_536;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Failed name resolutions are retried after this long.
 const NEGATIVE_CACHE: Duration = Duration::from_secs(5);
+/// Distinct refused-tuple warnings reported (all are counted).
+const REFUSED_WARNINGS: usize = 32;
 /// Distinct warnings remembered for de-duplication.
 const WARNINGS_REMEMBERED: usize = 1024;
 
@@ -206,6 +208,7 @@ pub struct Driver {
     warnings: mpsc::UnboundedReceiver<Warning>,
     warn_tx: mpsc::UnboundedSender<Warning>,
     warned: HashSet<String>,
+    refused_warnings: usize,
     outbound: Outbound,
     tasks: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
@@ -274,6 +277,7 @@ impl Driver {
             warnings,
             warn_tx,
             warned: HashSet::new(),
+            refused_warnings: 0,
             outbound,
             tasks,
             local_addr,
@@ -343,6 +347,16 @@ impl Driver {
             tokio::select! {
                 biased;
                 _ = &mut stop => break,
+                Some(w) = self.warnings.recv() => self.warn(node, observer, w),
+                Some(first) = self.injected.recv() => {
+                    self.inject(node, first, observer);
+                    for _ in 1..INJECTED_PER_TICK {
+                        match self.injected.try_recv() {
+                            Ok(next) => self.inject(node, next, observer),
+                            Err(_) => break,
+                        }
+                    }
+                }
                 frame = self.incoming.recv() => {
                     if let Some(frame) = frame {
                         self.deliver(node, frame, observer);
@@ -354,16 +368,6 @@ impl Driver {
                         }
                     }
                 }
-                Some(first) = self.injected.recv() => {
-                    self.inject(node, first, observer);
-                    for _ in 1..INJECTED_PER_TICK {
-                        match self.injected.try_recv() {
-                            Ok(next) => self.inject(node, next, observer),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                Some(w) = self.warnings.recv() => self.warn(node, observer, w),
                 _ = sleep => {}
             }
         }
@@ -373,6 +377,15 @@ impl Driver {
     }
 
     fn warn(&mut self, node: &Node, observer: &mut impl Observer, w: Warning) {
+        if let Warning::Refused { .. } = w {
+            // Senders choose relation names: report a few, count them all.
+            if self.refused_warnings >= REFUSED_WARNINGS {
+                return;
+            }
+            if !self.warned.contains(&w.key()) {
+                self.refused_warnings += 1;
+            }
+        }
         if let Warning::Reconnected { destination } = &w {
             // Trouble with this destination is news again.
             let key = Warning::ConnectionLost {

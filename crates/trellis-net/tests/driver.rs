@@ -140,7 +140,7 @@ fn sends(plan: &Plan, stats: &Stats, relation: &str) -> u64 {
 #[test]
 fn udp_splits_a_large_batch_into_datagrams_and_delivers_it() {
     let p = plan("t1 data(@D, I, P) :- gen(@X, D, I, P).\nwatchmod(data, \"r\").\n");
-    let (a, b) = ("127.0.0.1:23800", "127.0.0.1:23801");
+    let (a, b) = ("127.0.0.1:25800", "127.0.0.1:25801");
     let wb = Watch::default();
     let rb = run_node(&p, b, Transport::Udp, wb.clone(), vec![]);
     let payload = Value::str(&"p".repeat(1000));
@@ -174,7 +174,7 @@ fn tcp_reconnects_with_backoff_and_counts_what_it_lost() {
          watchmod(beat, \"r\").\n\
          b1 beat(@P, X, E) :- periodic(@X, E, 0.05), peer(@X, P).\n",
     );
-    let (a, b) = ("127.0.0.1:23810", "127.0.0.1:23811");
+    let (a, b) = ("127.0.0.1:25810", "127.0.0.1:25811");
     let peer: Tuple = vec![Value::str(a), Value::str(b)].into();
     let wa = Watch::default();
     // A starts alone: B is not there yet, so its beats are lost (counted).
@@ -228,7 +228,7 @@ fn tcp_reconnects_with_backoff_and_counts_what_it_lost() {
 #[test]
 fn an_unresolvable_destination_is_counted_not_fatal() {
     let p = plan("t1 data(@D, I) :- gen(@X, D, I).\n");
-    let a = "127.0.0.1:23820";
+    let a = "127.0.0.1:25820";
     let gens = vec![
         (
             "gen",

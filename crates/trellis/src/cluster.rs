@@ -170,6 +170,12 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if let Some(s) = args.duration
+        && !(s.is_finite() && s >= 0.0)
+    {
+        eprintln!("error: --for {s}: expected a number of seconds, 0 or more");
+        return ExitCode::from(2);
+    }
     if args.transport == TransportArg::None {
         eprintln!("error: a cluster needs a network transport: --transport udp or tcp");
         return ExitCode::from(2);
@@ -206,6 +212,7 @@ async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
         let (addr, argv) = node_args(args, index, &mut id_state);
         let spawned = Command::new(&exe)
             .args(&argv)
+            .env(crate::run::CLUSTER_PARENT, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

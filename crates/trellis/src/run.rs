@@ -280,6 +280,24 @@ impl Observer for Printer {
     }
 }
 
+/// Set by `trellis cluster` for its nodes: the cluster's pid.
+pub const CLUSTER_PARENT: &str = "TRELLIS_CLUSTER_PARENT";
+
+/// A node started by `trellis cluster` gets SIGTERM when the cluster
+/// process ends, however it ends (even killed), so no node outlives it.
+/// False if the cluster is already gone.
+fn follow_cluster() -> bool {
+    #[cfg(target_os = "linux")]
+    if let Some(parent) = std::env::var(CLUSTER_PARENT)
+        .ok()
+        .and_then(|p| p.parse::<i32>().ok())
+    {
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM);
+        return nix::unistd::getppid().as_raw() == parent;
+    }
+    true
+}
+
 /// A node on the network, until Ctrl-C, SIGTERM or `--for`.
 fn run_network(
     args: &RunArgs,
@@ -288,6 +306,16 @@ fn run_network(
     mut node: Node,
     transport: Transport,
 ) -> ExitCode {
+    if let Some(s) = args.duration
+        && !(s.is_finite() && s >= 0.0)
+    {
+        eprintln!("error: --for {s}: expected a number of seconds, 0 or more");
+        return ExitCode::from(2);
+    }
+    if !follow_cluster() {
+        eprintln!("error: the cluster that started this node is gone");
+        return ExitCode::FAILURE;
+    }
     let key = match &args.net.cluster_key {
         Some(path) => match read_key(path) {
             Ok(k) => Some(k),

@@ -312,12 +312,12 @@ fn tcp_faults(addr: &str, key_file: Option<&str>, key: Option<&ClusterKey>) {
 
 #[test]
 fn garbage_at_the_udp_port() {
-    udp_faults("127.0.0.1:23700", None, None);
+    udp_faults("127.0.0.1:25700", None, None);
 }
 
 #[test]
 fn garbage_at_the_tcp_port() {
-    tcp_faults("127.0.0.1:23710", None, None);
+    tcp_faults("127.0.0.1:25710", None, None);
 }
 
 fn key_file(name: &str) -> (String, ClusterKey) {
@@ -332,11 +332,11 @@ fn key_file(name: &str) -> (String, ClusterKey) {
 #[test]
 fn garbage_and_wrong_keys_at_an_authenticated_udp_port() {
     let (file, key) = key_file("udp");
-    udp_faults("127.0.0.1:23720", Some(&file), Some(&key));
+    udp_faults("127.0.0.1:25720", Some(&file), Some(&key));
 }
 
 #[test]
 fn garbage_and_wrong_keys_at_an_authenticated_tcp_port() {
     let (file, key) = key_file("tcp");
-    tcp_faults("127.0.0.1:23730", Some(&file), Some(&key));
+    tcp_faults("127.0.0.1:25730", Some(&file), Some(&key));
 }

@@ -43,12 +43,12 @@ fn ping_pong(transport: &str, a: &str, b: &str, extra: &[&str]) {
 
 #[test]
 fn ping_pong_over_udp() {
-    ping_pong("udp", "127.0.0.1:23100", "127.0.0.1:23101", &[]);
+    ping_pong("udp", "127.0.0.1:25100", "127.0.0.1:25101", &[]);
 }
 
 #[test]
 fn ping_pong_over_tcp() {
-    ping_pong("tcp", "127.0.0.1:23110", "127.0.0.1:23111", &[]);
+    ping_pong("tcp", "127.0.0.1:25110", "127.0.0.1:25111", &[]);
 }
 
 #[test]
@@ -59,14 +59,14 @@ fn ping_pong_with_a_cluster_key() {
     let key = key.display().to_string();
     ping_pong(
         "udp",
-        "127.0.0.1:23120",
-        "127.0.0.1:23121",
+        "127.0.0.1:25120",
+        "127.0.0.1:25121",
         &["--cluster-key", &key],
     );
     ping_pong(
         "tcp",
-        "127.0.0.1:23122",
-        "127.0.0.1:23123",
+        "127.0.0.1:25122",
+        "127.0.0.1:25123",
         &["--cluster-key", &key],
     );
 }
@@ -103,13 +103,13 @@ fn narada_mesh_of_five_converges() {
             "--nodes",
             "5",
             "--base-port",
-            "23200",
+            "25200",
             "--transport",
             "tcp",
             "--json",
         ],
     );
-    let nodes = addrs(23200, 5);
+    let nodes = addrs(25200, 5);
     cluster.wait_for("every node to know 4 live members", |l| {
         all_have(l, &nodes, 4)
     });
@@ -196,11 +196,11 @@ fn ring_of_eight_converges_with_a_localized_rule() {
             "--nodes",
             "8",
             "--base-port",
-            "23300",
+            "25300",
             "--json",
         ],
     );
-    let nodes = addrs(23300, 8);
+    let nodes = addrs(25300, 8);
     cluster.wait_for("the ring to form, succ2 included", |l| {
         ring_converged(l, &nodes)
     });
@@ -227,11 +227,11 @@ fn a_killed_node_is_reported_and_the_others_carry_on() {
             "--nodes",
             "4",
             "--base-port",
-            "23400",
+            "25400",
             "--json",
         ],
     );
-    let nodes = addrs(23400, 4);
+    let nodes = addrs(25400, 4);
     cluster.wait_for("every node to know 3 live members", |l| {
         all_have(l, &nodes, 3)
     });
@@ -279,7 +279,7 @@ fn a_killed_node_is_reported_and_the_others_carry_on() {
 
 #[test]
 fn inject_drives_a_live_node() {
-    for (transport, port) in [("udp", 23500), ("tcp", 23510)] {
+    for (transport, port) in [("udp", 25500), ("tcp", 25510)] {
         let addr = format!("127.0.0.1:{port}");
         let file = example("pingpong.olg");
         // A node alone (its own peer): it only answers pings.
@@ -330,7 +330,7 @@ fn inject_drives_a_live_node() {
     let out = support::trellis()
         .args([
             "inject",
-            "127.0.0.1:23520",
+            "127.0.0.1:25520",
             "ping(\"127.0.0.1:9\", \"x\", 1)",
         ])
         .output()
@@ -356,8 +356,8 @@ fn a_tuple_too_large_for_a_datagram_is_refused_and_counted() {
     .unwrap();
     let prog = prog.display().to_string();
     for (transport, a, b) in [
-        ("udp", "127.0.0.1:23600", "127.0.0.1:23601"),
-        ("tcp", "127.0.0.1:23602", "127.0.0.1:23603"),
+        ("udp", "127.0.0.1:25600", "127.0.0.1:25601"),
+        ("tcp", "127.0.0.1:25602", "127.0.0.1:25603"),
     ] {
         let peer_b = format!("PEER=\"{b}\"");
         let peer_a = format!("PEER=\"{a}\"");
@@ -421,5 +421,51 @@ fn a_tuple_too_large_for_a_datagram_is_refused_and_counted() {
         } else {
             assert_eq!(sb["relations"]["huge"]["receives"], 1, "{sb}");
         }
+    }
+}
+
+/// Alive, not a zombie.
+fn running(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|rest| rest.trim().to_string()))
+        .is_some_and(|rest| !rest.starts_with('Z'))
+}
+
+#[test]
+fn nodes_do_not_outlive_a_killed_cluster() {
+    let file = example("pingpong.olg");
+    let mut cluster = Proc::spawn(
+        "cluster",
+        &[
+            "cluster",
+            &file,
+            "--nodes",
+            "2",
+            "--base-port",
+            "25900",
+            "--json",
+        ],
+    );
+    cluster.wait_for("both nodes listening", |l| {
+        l.iter().filter(|l| l.get("listening").is_some()).count() == 2
+    });
+    let pids: Vec<i32> = cluster
+        .json()
+        .iter()
+        .filter(|l| l["cluster"] == "started")
+        .filter_map(|l| l["pid"].as_i64())
+        .map(|p| p as i32)
+        .collect();
+    assert_eq!(pids.len(), 2);
+    cluster.signal(nix::sys::signal::Signal::SIGKILL);
+    cluster.wait_exit();
+    let start = std::time::Instant::now();
+    while pids.iter().any(|&p| running(p)) {
+        assert!(
+            start.elapsed() < support::TIMEOUT,
+            "nodes outlived the cluster"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
