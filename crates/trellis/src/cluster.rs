@@ -6,6 +6,8 @@ use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -63,32 +65,19 @@ pub struct ClusterArgs {
     pub json: bool,
 }
 
-/// SplitMix64: a tiny, well-known generator; enough for seeded IDs.
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
+fn random_id(rng: &mut ChaCha8Rng) -> Id {
+    let mut bytes = [0u8; 20];
+    rng.fill(&mut bytes[..]);
+    Id::from_be_bytes(bytes)
 }
 
-fn random_id(state: &mut u64) -> Id {
-    let mut bytes = [0u8; 24];
-    for chunk in bytes.chunks_mut(8) {
-        chunk.copy_from_slice(&splitmix(state).to_be_bytes());
-    }
-    let mut id = [0u8; 20];
-    id.copy_from_slice(&bytes[..20]);
-    Id::from_be_bytes(id)
-}
-
-/// The generator state `--node-id random` starts from.
-pub fn id_state(args: &ClusterArgs) -> u64 {
-    args.seed ^ 0x7472_656c_6c69_7300
+/// The generator `--node-id random` draws from, seeded by `--seed`.
+pub fn id_rng(args: &ClusterArgs) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(args.seed)
 }
 
 /// The `trellis run` arguments of node `index`.
-pub fn node_args(args: &ClusterArgs, index: usize, id_state: &mut u64) -> (String, Vec<String>) {
+pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (String, Vec<String>) {
     let port = args.base_port as usize + index;
     let addr = format!("127.0.0.1:{port}");
     let mut argv = vec![
@@ -112,7 +101,7 @@ pub fn node_args(args: &ClusterArgs, index: usize, id_state: &mut u64) -> (Strin
     }
     let id = match args.node_id {
         NodeIdMode::Sha1 => Some(trellis_value::sha1_id(&addr)),
-        NodeIdMode::Random => Some(random_id(id_state)),
+        NodeIdMode::Random => Some(random_id(ids)),
         NodeIdMode::None => None,
     };
     if let Some(id) = id
@@ -207,9 +196,9 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
 async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let mut members = Vec::new();
-    let mut id_state = id_state(args);
+    let mut ids = id_rng(args);
     for index in 0..args.nodes {
-        let (addr, argv) = node_args(args, index, &mut id_state);
+        let (addr, argv) = node_args(args, index, &mut ids);
         let spawned = Command::new(&exe)
             .args(&argv)
             .env(crate::run::CLUSTER_PARENT, std::process::id().to_string())
@@ -481,8 +470,7 @@ mod tests {
             "5",
             "--json",
         ]);
-        let mut state = 0;
-        let (addr, argv) = node_args(&args, 2, &mut state);
+        let (addr, argv) = node_args(&args, 2, &mut id_rng(&args));
         assert_eq!(addr, "127.0.0.1:12002");
         let text = argv.join(" ");
         assert!(text.starts_with("run prog.olg --addr 127.0.0.1:12002 --transport udp --seed 2"));
@@ -507,7 +495,7 @@ mod tests {
             "tcp",
         ]);
         let ids = |args: &ClusterArgs| {
-            let mut state = id_state(args);
+            let mut state = id_rng(args);
             (0..2)
                 .map(|i| {
                     let (_, argv) = node_args(args, i, &mut state);
@@ -522,7 +510,7 @@ mod tests {
         assert!(first[0].starts_with("0x") && first[0].ends_with('I'));
         assert_eq!(first, ids(&args), "same seed, same ids");
         let none = parse(&["--nodes", "1", "--node-id", "none"]);
-        let (_, argv) = node_args(&none, 0, &mut 0);
+        let (_, argv) = node_args(&none, 0, &mut id_rng(&none));
         assert_eq!(value_of(&argv, "NODEID"), None);
     }
 }

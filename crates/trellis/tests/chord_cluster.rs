@@ -87,10 +87,10 @@ fn start() -> (Cluster, Receiver<serde_json::Value>) {
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if tx.send(v).is_err() {
-                    break;
-                }
+            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line)
+                && tx.send(v).is_err()
+            {
+                break;
             }
         }
     });
@@ -120,10 +120,11 @@ fn chord_on_sixteen_processes_answers_every_lookup_correctly() {
         let Ok(r) = records.recv_timeout(left) else {
             continue;
         };
-        if r["relation"] == "bestSucc" && matches!(r["kind"].as_str(), Some("insert" | "refresh")) {
-            if let (Some(node), Some(s)) = (r["node"].as_str(), parse_id(&r["tuple"][1])) {
-                best.insert(node.to_string(), s);
-            }
+        if r["relation"] == "bestSucc"
+            && matches!(r["kind"].as_str(), Some("insert" | "refresh"))
+            && let (Some(node), Some(s)) = (r["node"].as_str(), parse_id(&r["tuple"][1]))
+        {
+            best.insert(node.to_string(), s);
         }
     }
 
@@ -168,12 +169,12 @@ fn chord_on_sixteen_processes_answers_every_lookup_correctly() {
         let Ok(r) = records.recv_timeout(left) else {
             continue;
         };
-        if r["relation"] == "lookupResults" && r["kind"] == "recv" {
-            if let (Some(e), Some(s)) = (r["tuple"][4].as_i64(), parse_id(&r["tuple"][2])) {
-                if expected.contains_key(&e) {
-                    answered.insert(e, s);
-                }
-            }
+        if r["relation"] == "lookupResults"
+            && r["kind"] == "recv"
+            && let (Some(e), Some(s)) = (r["tuple"][4].as_i64(), parse_id(&r["tuple"][2]))
+            && expected.contains_key(&e)
+        {
+            answered.insert(e, s);
         }
     }
     for (e, truth) in &expected {
