@@ -105,6 +105,15 @@ enum CondIr {
 }
 
 impl CondIr {
+    /// Whether it calls a built-in that draws from the random source.
+    fn draws_random(&self) -> bool {
+        let (CondIr::Filter(e) | CondIr::Assign(_, e)) = self;
+        e.subexpressions().into_iter().any(|sub| {
+            matches!(&sub.kind, ExprKind::Call(f, _)
+                if trellis_value::builtin(&f.name).is_some_and(|b| b.is_random()))
+        })
+    }
+
     fn vars(&self) -> Vec<(String, Span)> {
         let mut out = Vec::new();
         match self {
@@ -455,13 +464,7 @@ impl<'s> Compiler<'s> {
             match &arg.kind {
                 ExprKind::Literal(v) => fields.push(Expr::Const(v.clone())),
                 ExprKind::NodeParam(p) => fields.push(Expr::Param(self.param(p))),
-                _ => {
-                    self.errors.push(PlanError::Fact {
-                        problem: "only constants and macros may appear".into(),
-                        span: arg.span,
-                    });
-                    return;
-                }
+                _ => unreachable!("the parser admits only constants and macros in facts"),
             }
         }
         self.plan.facts.push(FactPlan {
@@ -623,7 +626,7 @@ impl<'s> Compiler<'s> {
         };
         if seconds == 0.0 && count == 0 {
             self.errors.push(fail(
-                "a period of 0 with no count would fire forever at one instant",
+                "a period of 0 fires at one instant, so it needs a count (a count of 0 is forever)",
                 args[2].span,
             ));
             return None;
@@ -1133,15 +1136,13 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 if args.len() < f.arity.min || args.len() > f.arity.max {
                     let expected = match (f.arity.min, f.arity.max) {
                         (0, 0) => "no arguments".to_string(),
-                        (a, b) if a == b => {
-                            format!("{a} argument{}", if a == 1 { "" } else { "s" })
-                        }
+                        (a, b) if a == b => arguments(a),
                         (a, b) => format!("{a} to {b} arguments"),
                     };
                     return Err(PlanError::FunctionArity {
                         name: name.name.clone(),
                         expected,
-                        found: args.len(),
+                        given: arguments(args.len()),
                         summary: f.summary.to_string(),
                         span: e.span,
                     });
@@ -1237,8 +1238,12 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                     }
                 }
                 // Selections first: they prune before assignments compute.
+                // A random draw waits for every join, so each derivation
+                // draws its own (not one draw shared by all).
+                let all_joined = (0..ir.atoms.len()).all(|i| done_atoms[i] || ir.atoms[i].negated);
                 let ready = |c: &CondIr, bound: &BTreeSet<String>| {
                     c.vars().iter().all(|(v, _)| bound.contains(v))
+                        && (all_joined || !c.draws_random())
                 };
                 let filters_ready = ir.conds.iter().enumerate().any(|(i, c)| {
                     !done_conds[i] && matches!(c, CondIr::Filter(_)) && ready(c, &bound)
@@ -1387,6 +1392,11 @@ fn wildcard_in(c: &CondIr) -> Option<Span> {
     match c {
         CondIr::Filter(e) | CondIr::Assign(_, e) => find_wildcard(e),
     }
+}
+
+/// "1 argument", "2 arguments".
+fn arguments(n: usize) -> String {
+    format!("{n} argument{}", if n == 1 { "" } else { "s" })
 }
 
 /// "did you mean ...?" for an unknown function.

@@ -104,14 +104,15 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("`{name}` takes {expected} but is given {found}")]
+    #[error("`{name}` takes {expected} but is given {given}")]
     #[diagnostic(code(trellis::plan::function_arity), help("{name}: {summary}"))]
     FunctionArity {
         name: String,
         expected: String,
-        found: usize,
+        /// "1 argument", "3 arguments".
+        given: String,
         summary: String,
-        #[label("{found} arguments")]
+        #[label("{given}")]
         span: Span,
     },
 
@@ -260,17 +261,6 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("a fact must be ground: {problem}")]
-    #[diagnostic(
-        code(trellis::plan::fact),
-        help("facts hold constants and macros only")
-    )]
-    Fact {
-        problem: String,
-        #[label("not a constant")]
-        span: Span,
-    },
-
     #[error("an aggregate's variable `{var}` is not bound by the body")]
     #[diagnostic(
         code(trellis::plan::aggregate_unbound),
@@ -344,7 +334,6 @@ impl PlanError {
             | KeyPosition { span, .. }
             | BuiltinRelation { span, .. }
             | Periodic { span, .. }
-            | Fact { span, .. }
             | AggregateUnbound { span, .. }
             | DuplicateRuleName { span, .. }
             | NeverDerived { span, .. }

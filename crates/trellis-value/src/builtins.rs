@@ -31,6 +31,14 @@ pub struct Builtin {
     pub eval: fn(&[Value], &mut dyn Env) -> Result<Value, EvalError>,
 }
 
+impl Builtin {
+    /// Draws from the node's random source: every derivation must call it
+    /// afresh, so the planner never evaluates it once for many.
+    pub fn is_random(&self) -> bool {
+        matches!(self.name, "f_coinFlip" | "f_drand" | "f_idgen" | "f_rand")
+    }
+}
+
 /// Every built-in, sorted by name so [`builtin`] can binary-search.
 pub fn builtins() -> &'static [Builtin] {
     &BUILTINS
@@ -213,7 +221,7 @@ fn coin_flip(a: &[Value], env: &mut dyn Env) -> Result<Value, EvalError> {
 
 fn sha1(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [x] = args("f_sha1", a)?;
-    Ok(Value::Id(sha1_id(&x.to_string())))
+    Ok(Value::Id(sha1_id(&crate::bounded_string(&[x])?)))
 }
 
 /// The ID `f_sha1` gives for a string: drivers use it for a node's default
@@ -234,7 +242,7 @@ fn idgen(a: &[Value], env: &mut dyn Env) -> Result<Value, EvalError> {
 
 fn tostr(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [x] = args("f_tostr", a)?;
-    Ok(Value::Str(x.to_string().into()))
+    Ok(Value::Str(crate::bounded_string(&[x])?.into()))
 }
 
 fn size(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
@@ -249,15 +257,13 @@ fn size(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
 
 fn append(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [x] = args("f_append", a)?;
-    Ok(Value::List(Arc::new([x.clone()])))
+    crate::bounded_list(vec![x.clone()])
 }
 
 fn cons(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [x, l] = args("f_cons", a)?;
     let rest = list_arg("f_cons", 2, l)?;
-    Ok(Value::List(
-        std::iter::once(x).chain(rest).cloned().collect(),
-    ))
+    crate::bounded_list(std::iter::once(x).chain(rest).cloned().collect())
 }
 
 fn car(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
@@ -285,9 +291,13 @@ fn concat(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
             other => std::slice::from_ref(other),
         }
     }
-    Ok(Value::List(
-        items(x).iter().chain(items(y)).cloned().collect(),
-    ))
+    if items(x).len() + items(y).len() > crate::MAX_LIST_LEN {
+        return Err(EvalError::TooLarge {
+            what: "the list",
+            limit: "65,536 elements",
+        });
+    }
+    crate::bounded_list(items(x).iter().chain(items(y)).cloned().collect())
 }
 
 fn member(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
@@ -452,6 +462,36 @@ mod tests {
                 found: "string"
             })
         );
+    }
+
+    #[test]
+    fn values_that_double_stop_at_the_limits() {
+        let mut v = s("ab");
+        let mut steps = 0;
+        while let Ok(next) = crate::binary(crate::BinaryOp::Add, &v, &v) {
+            v = next;
+            steps += 1;
+        }
+        assert_eq!(steps, 19, "1 MiB reached by doubling a 2-byte string");
+        let mut l = call("f_append", &[int(1)]);
+        while let Ok(next) = call_with(&[], "f_concat", &[l.clone(), l.clone()]) {
+            l = next;
+        }
+        assert!(matches!(&l, Value::List(items) if items.len() == crate::MAX_LIST_LEN));
+        let mut nested = int(0);
+        let mut depth = 0;
+        while let Ok(next) = call_with(&[], "f_append", &[nested.clone()]) {
+            nested = next;
+            depth += 1;
+        }
+        assert_eq!(depth, crate::MAX_LIST_DEPTH);
+        let mut t = s("x");
+        let mut grew = 0;
+        while let Ok(next) = call_with(&[], "f_tostr", &[call("f_append", &[t.clone()])]) {
+            t = next;
+            grew += 1;
+        }
+        assert!(grew > 5 && grew < 40, "{grew}");
     }
 
     #[test]

@@ -19,6 +19,13 @@ pub use id::{Id, U160};
 pub use ops::{BinaryOp, UnaryOp, binary, in_interval, unary};
 pub use value::Value;
 
+/// The longest string a derivation may build (`+`, `f_tostr`), in bytes.
+pub const MAX_STRING_BYTES: usize = 1 << 20;
+/// The longest list a derivation may build.
+pub const MAX_LIST_LEN: usize = 1 << 16;
+/// How deeply lists may nest (the wire format allows the same).
+pub const MAX_LIST_DEPTH: usize = 32;
+
 /// A runtime type error: the derivation that hit it is dropped, counted and
 /// reported with its rule; the node keeps running.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -54,4 +61,57 @@ pub enum EvalError {
     NotBoolean { found: &'static str },
     #[error("interval bounds must be numbers, found {found}")]
     IntervalType { found: &'static str },
+    /// A value past the size limits: a rule that doubles a value at every
+    /// derivation stops here instead of exhausting memory.
+    #[error("{what} would exceed {limit}")]
+    TooLarge {
+        what: &'static str,
+        limit: &'static str,
+    },
+}
+
+/// The string form of `parts`, one after another, unless it grows past
+/// [`MAX_STRING_BYTES`] (checked while writing, so nothing huge is built).
+pub(crate) fn bounded_string(parts: &[&dyn std::fmt::Display]) -> Result<String, EvalError> {
+    struct Limited(String);
+    impl std::fmt::Write for Limited {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            if self.0.len() + s.len() > MAX_STRING_BYTES {
+                return Err(std::fmt::Error);
+            }
+            self.0.push_str(s);
+            Ok(())
+        }
+    }
+    let mut out = Limited(String::new());
+    for p in parts {
+        std::fmt::write(&mut out, format_args!("{p}")).map_err(|_| EvalError::TooLarge {
+            what: "the string",
+            limit: "1 MiB",
+        })?;
+    }
+    Ok(out.0)
+}
+
+/// Check a list about to be built against the length and nesting limits.
+pub(crate) fn bounded_list(items: Vec<Value>) -> Result<Value, EvalError> {
+    if items.len() > MAX_LIST_LEN {
+        return Err(EvalError::TooLarge {
+            what: "the list",
+            limit: "65,536 elements",
+        });
+    }
+    fn deeper_than(v: &Value, depth: usize) -> bool {
+        match v {
+            Value::List(items) => depth == 0 || items.iter().any(|i| deeper_than(i, depth - 1)),
+            _ => false,
+        }
+    }
+    if items.iter().any(|i| deeper_than(i, MAX_LIST_DEPTH - 1)) {
+        return Err(EvalError::TooLarge {
+            what: "the list's nesting",
+            limit: "32 levels",
+        });
+    }
+    Ok(Value::List(items.into()))
 }

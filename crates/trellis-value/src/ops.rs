@@ -97,7 +97,7 @@ pub fn binary(op: BinaryOp, a: &Value, b: &Value) -> Result<Value, EvalError> {
         BinaryOp::Ge => compare(Ordering::is_ge),
         _ if is_null(a) || is_null(b) => Ok(Value::Null),
         BinaryOp::Add if matches!(a, Value::Str(_)) || matches!(b, Value::Str(_)) => {
-            Ok(Value::Str(format!("{a}{b}").into()))
+            Ok(Value::Str(crate::bounded_string(&[a, b])?.into()))
         }
         BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul | BinaryOp::Div | BinaryOp::Mod => {
             match promote(a, b).ok_or_else(|| mismatch(op, a, b))? {
