@@ -371,7 +371,8 @@ fn write_report(
         "The simulator knows every live node's identifier, so it knows the true successor of every key: \
          a lookup is **correct** when its answer is the true successor of the key among the live nodes \
          when the answer arrives; two lookups for one key issued at the same time from two different nodes \
-         are **consistent** when they get the same answer; a lookup **failed** when no answer ever arrived. \
+         are **consistent** when they get the same answer; a lookup **failed** when no answer arrived before the run ended \
+         (this includes the lookups still in flight at the end, a few tenths of a percent here). \
          The ring has **converged** when every live node's `bestSucc` is its true successor.\n"
     );
     let _ = writeln!(w, "Protocol parameters: {PARAMETERS}.\n");
