@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -15,7 +16,7 @@ use trellis_plan::{
 };
 use trellis_value::{BinaryOp, EvalError, Value, binary, in_interval, unary};
 
-use crate::table::{Table, hash_columns};
+use crate::table::{Row, Table, hash_columns, same};
 use crate::{Time, Tuple};
 
 /// Why a derivation was dropped.
@@ -74,6 +75,8 @@ pub(crate) struct Ctx<'a> {
     pub tables: &'a [Option<Table>],
     pub events: &'a [EventSet],
     pub params: &'a [Value],
+    /// Per rule: which registers anything reads (see [`read_registers`]).
+    pub read: &'a [Vec<bool>],
     pub tick: u64,
     /// Events up to this stamp are "old" in this round (`None`: none are).
     pub old_hi: Option<u32>,
@@ -82,26 +85,42 @@ pub(crate) struct Ctx<'a> {
 }
 
 /// A table write of this tick, applied when the tick's fixpoint is reached.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct Write {
     /// The rule that derived it: writes apply in (stratum, program) order,
     /// so the later rule wins a key conflict whatever round it fired in.
     pub rule: u32,
     pub relation: RelId,
-    pub tuple: Tuple,
     pub delete: bool,
+    /// Dropped before it is applied if it would change nothing (see
+    /// [`drop_noop_writes`]).
+    pub check: bool,
+    /// Its key's hash in its table.
+    pub hash: u64,
+    /// Where its fields start in the tick's `write_fields` (one flat buffer
+    /// rather than a tuple allocated per write).
+    pub start: usize,
 }
+
+/// Writes probed at a time: enough for the cache misses of their probes to
+/// overlap.
+pub(crate) const WRITE_BATCH: usize = 64;
 
 /// What strands produce.
 pub(crate) struct Sink<'a> {
     pub env: &'a mut NodeEnv,
     pub new_events: Vec<(RelId, Tuple)>,
     pub writes: Vec<Write>,
+    pub write_fields: Vec<Value>,
+    /// `writes` before this one are checked for no-ops.
+    pub checked: usize,
     pub sends: Vec<(RelId, Tuple, bool)>,
     pub errors: Vec<(u32, RuleError)>,
     pub firings: &'a mut [u64],
-    pub groups: BTreeMap<Vec<Value>, Accumulator>,
+    pub groups: Groups,
     /// The register file strands bind variables in.
     pub registers: Vec<Value>,
+    /// The head tuple being derived.
     scratch: Vec<Value>,
 }
 
@@ -111,10 +130,12 @@ impl<'a> Sink<'a> {
             env,
             new_events: Vec::new(),
             writes: Vec::new(),
+            write_fields: Vec::new(),
+            checked: 0,
             sends: Vec::new(),
             errors: Vec::new(),
             firings,
-            groups: BTreeMap::new(),
+            groups: Groups::default(),
             registers: Vec::new(),
             scratch: Vec::new(),
         }
@@ -130,87 +151,197 @@ pub(crate) fn eval(
     eval_ref(e, regs, params, env).map(Cow::into_owned)
 }
 
+/// Variables, constants and parameters, read in place (without a call:
+/// most operands are one of these).
+#[inline]
+fn operand<'v>(e: &'v Expr, regs: &'v [Value], params: &'v [Value]) -> Option<&'v Value> {
+    match e {
+        Expr::Var(v) => Some(&regs[*v as usize]),
+        Expr::Const(c) => Some(c),
+        Expr::Param(p) => Some(&params[*p as usize]),
+        _ => None,
+    }
+}
+
 /// Evaluate, borrowing variables and constants instead of cloning them.
+#[inline]
 fn eval_ref<'v>(
     e: &'v Expr,
     regs: &'v [Value],
     params: &'v [Value],
     env: &mut NodeEnv,
 ) -> Result<Cow<'v, Value>, EvalError> {
+    match operand(e, regs, params) {
+        Some(v) => Ok(Cow::Borrowed(v)),
+        None => eval_compound(e, regs, params, env).map(Cow::Owned),
+    }
+}
+
+/// Evaluate an operator, a call or an interval test.
+fn eval_compound(
+    e: &Expr,
+    regs: &[Value],
+    params: &[Value],
+    env: &mut NodeEnv,
+) -> Result<Value, EvalError> {
     Ok(match e {
-        Expr::Var(v) => Cow::Borrowed(&regs[*v as usize]),
-        Expr::Const(c) => Cow::Borrowed(c),
-        Expr::Param(p) => Cow::Borrowed(&params[*p as usize]),
-        Expr::Unary(op, a) => Cow::Owned(unary(*op, &*eval_ref(a, regs, params, env)?)?),
+        Expr::Var(_) | Expr::Const(_) | Expr::Param(_) => {
+            unreachable!("operands are read in place")
+        }
+        Expr::Unary(op, a) => unary(*op, &*eval_ref(a, regs, params, env)?)?,
         Expr::Binary(op, a, b) => {
+            if let (Some(a), Some(b)) = (operand(a, regs, params), operand(b, regs, params)) {
+                return binary(*op, a, b);
+            }
             let a = eval_ref(a, regs, params, env)?;
             let b = eval_ref(b, regs, params, env)?;
-            Cow::Owned(binary(*op, &a, &b)?)
+            binary(*op, &a, &b)?
         }
-        Expr::And(a, b) => Cow::Owned(Value::Bool(
+        Expr::And(a, b) => Value::Bool(
             eval_ref(a, regs, params, env)?.truthy()?
                 && eval_ref(b, regs, params, env)?.truthy()?,
-        )),
-        Expr::Or(a, b) => Cow::Owned(Value::Bool(
+        ),
+        Expr::Or(a, b) => Value::Bool(
             eval_ref(a, regs, params, env)?.truthy()?
                 || eval_ref(b, regs, params, env)?.truthy()?,
-        )),
+        ),
         Expr::Call(f, args) => {
             let mut values = smallvec::SmallVec::<[Value; 4]>::new();
             for a in args {
                 values.push(eval(a, regs, params, env)?);
             }
-            Cow::Owned((f.0.eval)(&values, env)?)
+            (f.0.eval)(&values, env)?
         }
-        Expr::In {
-            value,
-            low,
-            high,
-            low_closed,
-            high_closed,
-        } => {
-            let x = eval_ref(value, regs, params, env)?;
-            let lo = eval_ref(low, regs, params, env)?;
-            let hi = eval_ref(high, regs, params, env)?;
-            Cow::Owned(Value::Bool(in_interval(
-                &x,
-                &lo,
-                &hi,
-                *low_closed,
-                *high_closed,
-            )?))
-        }
+        Expr::In { .. } => Value::Bool(interval(e, regs, params, env)?),
     })
+}
+
+/// `X in (L, H]` and the like.
+fn interval(
+    e: &Expr,
+    regs: &[Value],
+    params: &[Value],
+    env: &mut NodeEnv,
+) -> Result<bool, EvalError> {
+    let Expr::In {
+        value,
+        low,
+        high,
+        low_closed,
+        high_closed,
+    } = e
+    else {
+        unreachable!("called on interval tests")
+    };
+    let (lc, hc) = (*low_closed, *high_closed);
+    if let (Some(x), Some(lo), Some(hi)) = (
+        operand(value, regs, params),
+        operand(low, regs, params),
+        operand(high, regs, params),
+    ) {
+        return in_interval(x, lo, hi, lc, hc);
+    }
+    let x = eval_ref(value, regs, params, env)?;
+    let lo = eval_ref(low, regs, params, env)?;
+    let hi = eval_ref(high, regs, params, env)?;
+    in_interval(&x, &lo, &hi, lc, hc)
 }
 
 /// Evaluate a condition.
 fn holds(e: &Expr, regs: &[Value], params: &[Value], env: &mut NodeEnv) -> Result<bool, EvalError> {
-    eval_ref(e, regs, params, env)?.truthy()
+    match e {
+        // The commonest condition in ring protocols, without a `Value`.
+        Expr::In { .. } => interval(e, regs, params, env),
+        e => eval_ref(e, regs, params, env)?.truthy(),
+    }
 }
 
-/// Match a tuple against a pattern, binding first occurrences.
+/// Which of a rule's registers are ever read: binding the others (a
+/// finger's address, an unused field) would be wasted work.
+pub(crate) fn read_registers(rule: &RulePlan) -> Vec<bool> {
+    fn expr(e: &Expr, read: &mut [bool]) {
+        match e {
+            Expr::Var(v) => read[*v as usize] = true,
+            Expr::Const(_) | Expr::Param(_) => {}
+            Expr::Unary(_, a) => expr(a, read),
+            Expr::Binary(_, a, b) | Expr::And(a, b) | Expr::Or(a, b) => {
+                expr(a, read);
+                expr(b, read);
+            }
+            Expr::Call(_, args) => args.iter().for_each(|a| expr(a, read)),
+            Expr::In {
+                value, low, high, ..
+            } => [value, low, high].into_iter().for_each(|a| expr(a, read)),
+        }
+    }
+    fn pattern(p: &[Field], read: &mut [bool]) {
+        for f in p {
+            if let Field::Check(v) = f {
+                read[*v as usize] = true;
+            }
+        }
+    }
+    let mut read = vec![false; rule.var_names.len()];
+    for step in rule.strands.iter().flat_map(|s| &s.steps) {
+        match step {
+            Step::Scan { pattern: p, .. } => pattern(p, &mut read),
+            Step::Join {
+                key, pattern: p, ..
+            }
+            | Step::NotIn {
+                key, pattern: p, ..
+            } => {
+                key.iter().for_each(|k| expr(k, &mut read));
+                pattern(p, &mut read);
+            }
+            Step::Filter(e) | Step::Assign(_, e) => expr(e, &mut read),
+            Step::MarkGroup => {}
+        }
+    }
+    rule.head.fields.iter().for_each(|f| expr(f, &mut read));
+    if let Some(v) = rule.head.aggregate.as_ref().and_then(|a| a.var) {
+        read[v as usize] = true;
+    }
+    read
+}
+
+/// Are both the same shared string?
+fn same_str(a: &Value, b: &Value) -> bool {
+    matches!((a, b), (Value::Str(x), Value::Str(y)) if Arc::ptr_eq(x, y))
+}
+
+/// Match a tuple against a pattern, binding first occurrences that
+/// something reads (`read`, from [`read_registers`]).
 #[inline]
 pub(crate) fn matches(
     pattern: &[Field],
     tuple: &[Value],
     regs: &mut [Value],
     params: &[Value],
+    read: &[bool],
 ) -> bool {
     for (f, v) in pattern.iter().zip(tuple) {
         match f {
-            Field::Bind(r) => regs[*r as usize] = v.clone(),
+            Field::Bind(r) => {
+                let reg = &mut regs[*r as usize];
+                // Rebinding the same string (the location, row after row)
+                // would only move its reference count up and down.
+                if read[*r as usize] && !same_str(reg, v) {
+                    *reg = v.clone();
+                }
+            }
             Field::Check(r) => {
-                if regs[*r as usize] != *v {
+                if !same(&regs[*r as usize], v) {
                     return false;
                 }
             }
             Field::Const(c) => {
-                if c != v {
+                if !same(c, v) {
                     return false;
                 }
             }
             Field::Param(p) => {
-                if params[*p as usize] != *v {
+                if !same(&params[*p as usize], v) {
                     return false;
                 }
             }
@@ -244,6 +375,7 @@ pub(crate) fn exec(
         finish(ctx, sink, rule, regs, fresh);
         return;
     };
+    let read = &ctx.read[rule.id.0 as usize];
     match step {
         Step::Scan { .. } => unreachable!("a strand's scan is run by the tick"),
         Step::Join {
@@ -256,12 +388,12 @@ pub(crate) fn exec(
             let rel = rule.body[*atom].relation;
             match &ctx.tables[rel.0 as usize] {
                 Some(table) => {
-                    let visit = |row: &crate::table::Row, regs: &mut [Value], sink: &mut Sink| {
+                    let visit = |row: Row, regs: &mut [Value], sink: &mut Sink| {
                         let is_delta = row.stamp == ctx.tick;
                         if *rows == Rows::Old && is_delta {
                             return;
                         }
-                        if matches(pattern, &row.tuple, regs, ctx.params) {
+                        if matches(pattern, row.fields, regs, ctx.params, read) {
                             exec(ctx, sink, rule, rest, regs, fresh || is_delta);
                         }
                     };
@@ -269,7 +401,13 @@ pub(crate) fn exec(
                         Some(ix) => {
                             let h =
                                 hash_columns(key.iter().map(|k| key_value(k, regs, ctx.params)));
-                            for &slot in table.index_candidates(ix.0 as usize, h) {
+                            let candidates = table.index_candidates(ix.0 as usize, h);
+                            // Rows scattered over the table: start loading the
+                            // others while the first is read.
+                            for &slot in candidates.iter().skip(1) {
+                                table.prefetch_slot(slot);
+                            }
+                            for &slot in candidates {
                                 if let Some(row) = table.row(slot) {
                                     visit(row, regs, sink);
                                 }
@@ -289,7 +427,7 @@ pub(crate) fn exec(
                     };
                     let Some(hi) = lo_hi else { return };
                     for (tuple, _) in ctx.events[rel.0 as usize].window(None, hi) {
-                        if matches(pattern, tuple, regs, ctx.params) {
+                        if matches(pattern, tuple, regs, ctx.params, read) {
                             exec(ctx, sink, rule, rest, regs, true);
                         }
                     }
@@ -310,17 +448,17 @@ pub(crate) fn exec(
                         table.index_candidates(ix.0 as usize, h).iter().any(|&s| {
                             table
                                 .row(s)
-                                .is_some_and(|r| matches(pattern, &r.tuple, regs, ctx.params))
+                                .is_some_and(|r| matches(pattern, r.fields, regs, ctx.params, read))
                         })
                     }
                     None => table
                         .rows()
-                        .any(|r| matches(pattern, &r.tuple, regs, ctx.params)),
+                        .any(|r| matches(pattern, r.fields, regs, ctx.params, read)),
                 },
                 None => ctx.events[rel.0 as usize]
                     .window(None, ctx.all_hi)
                     .iter()
-                    .any(|(t, _)| matches(pattern, t, regs, ctx.params)),
+                    .any(|(t, _)| matches(pattern, t, regs, ctx.params, read)),
             };
             if !found {
                 exec(ctx, sink, rule, rest, regs, fresh);
@@ -339,18 +477,41 @@ pub(crate) fn exec(
             Err(err) => sink.errors.push((rule.id.0, err.into())),
         },
         Step::MarkGroup => {
-            match group_key(ctx, sink, rule, regs) {
-                Ok(key) => sink.groups.entry(key).or_default().triggered = true,
+            let key = match group_key(ctx, sink, rule, regs) {
+                Ok(key) => key,
                 Err(err) => {
                     sink.errors.push((rule.id.0, err.into()));
                     return;
                 }
-            }
+            };
+            let group = sink.groups.find_owned(key);
+            sink.groups.accs[group].triggered = true;
+            // Every combination below has this key, unless evaluating the
+            // key has effects (`f_rand()`): then `finish` evaluates it again.
+            let fixed = rule.head.fields.iter().enumerate().all(|(i, f)| {
+                Some(i) == rule.head.aggregate.as_ref().map(|a| a.position) || !calls(f)
+            });
+            let outer = std::mem::replace(&mut sink.groups.open, fixed.then_some(group));
             exec(ctx, sink, rule, rest, regs, fresh);
+            sink.groups.open = outer;
         }
     }
 }
 
+/// Does evaluating `e` call a built-in function?
+fn calls(e: &Expr) -> bool {
+    match e {
+        Expr::Var(_) | Expr::Const(_) | Expr::Param(_) => false,
+        Expr::Call(..) => true,
+        Expr::Unary(_, a) => calls(a),
+        Expr::Binary(_, a, b) | Expr::And(a, b) | Expr::Or(a, b) => calls(a) || calls(b),
+        Expr::In {
+            value, low, high, ..
+        } => calls(value) || calls(low) || calls(high),
+    }
+}
+
+/// The group-by fields of an aggregate rule's head, in a reused buffer.
 fn group_key(
     ctx: &Ctx,
     sink: &mut Sink,
@@ -358,7 +519,8 @@ fn group_key(
     regs: &[Value],
 ) -> Result<Vec<Value>, EvalError> {
     let agg = rule.head.aggregate.as_ref().expect("an aggregate rule");
-    let mut key = Vec::with_capacity(rule.head.fields.len() - 1);
+    let mut key = std::mem::take(&mut sink.groups.spare);
+    key.clear();
     for (i, f) in rule.head.fields.iter().enumerate() {
         if i != agg.position {
             key.push(eval(f, regs, ctx.params, sink.env)?);
@@ -370,21 +532,32 @@ fn group_key(
 /// The end of a strand: fold into the aggregate, or derive the head.
 fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bool) {
     if let Some(agg) = &rule.head.aggregate {
-        let key = match group_key(ctx, sink, rule, regs) {
-            Ok(k) => k,
-            Err(err) => {
-                sink.errors.push((rule.id.0, err.into()));
-                return;
+        let group = match sink.groups.open {
+            Some(group) => group,
+            None => {
+                let mut key = match group_key(ctx, sink, rule, regs) {
+                    Ok(k) => k,
+                    Err(err) => {
+                        sink.errors.push((rule.id.0, err.into()));
+                        return;
+                    }
+                };
+                let group = sink.groups.find(&mut key);
+                sink.groups.spare = key;
+                group
             }
         };
-        let value = agg.var.map(|v| &regs[v as usize]);
-        let acc = sink.groups.entry(key).or_default();
+        let acc = &mut sink.groups.accs[group];
         acc.triggered |= fresh;
-        acc.add(agg.function, value);
+        acc.add(agg.function, agg.var.map(|v| &regs[v as usize]));
         return;
     }
     sink.scratch.clear();
     for f in &rule.head.fields {
+        if let Expr::Var(v) = f {
+            sink.scratch.push(regs[*v as usize].clone());
+            continue;
+        }
         match eval(f, regs, ctx.params, sink.env) {
             Ok(v) => sink.scratch.push(v),
             Err(err) => {
@@ -393,36 +566,108 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
             }
         }
     }
-    // A write that changes nothing is skipped before allocating a tuple
-    // (recursive queries re-derive known facts many times over).
-    if rule.head.route == Route::LocalTable && !rule.head.delete {
-        let rel = rule.head.relation;
-        let watched = ctx.plan.relation(rel).watch.is_some();
-        if let Some(table) = &ctx.tables[rel.0 as usize] {
-            if !watched && table.write_is_noop(&sink.scratch) {
-                sink.firings[rule.id.0 as usize] += 1;
-                return;
-            }
-        }
+    // A write that changes nothing is dropped (recursive queries re-derive
+    // known facts many times over).
+    let rel = rule.head.relation;
+    let check = rule.head.route == Route::LocalTable
+        && !rule.head.delete
+        && ctx.plan.relation(rel).watch.is_none()
+        && ctx.tables[rel.0 as usize]
+            .as_ref()
+            .is_some_and(Table::noop_writes);
+    derive(ctx.plan, ctx.tables, sink, rule, check);
+    if check && sink.writes.len() - sink.checked >= WRITE_BATCH {
+        drop_noop_writes(ctx.plan, ctx.tables, sink);
     }
-    let tuple: Tuple = Tuple::from(&sink.scratch[..]);
-    derive(ctx.plan, sink, rule, tuple);
 }
 
-/// Route a derived head tuple.
-pub(crate) fn derive(plan: &Plan, sink: &mut Sink, rule: &RulePlan, tuple: Tuple) {
+/// Drop the writes since `sink.checked` that would change nothing (see
+/// [`Table::write_is_noop`]). Tables do not change until the tick's
+/// fixpoint is reached, so checking after the fact gives the answer of
+/// derivation time, and checking many writes at once lets their cache
+/// misses overlap.
+pub(crate) fn drop_noop_writes(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink) {
+    let Sink {
+        writes,
+        write_fields,
+        checked,
+        ..
+    } = sink;
+    let Some(first) = writes.get(*checked) else {
+        return;
+    };
+    let arity = |w: &Write| plan.relation(w.relation).arity;
+    let table = |w: &Write| tables[w.relation.0 as usize].as_ref().expect("a table");
+    // Kept writes and their fields move down over the dropped ones.
+    let mut kept = *checked;
+    let mut kept_fields = first.start;
+    let end = writes.len();
+    for batch in (*checked..end).step_by(WRITE_BATCH) {
+        let batch = batch..end.min(batch + WRITE_BATCH);
+        prefetch_probes(tables, &writes[batch.clone()], |w| w.check);
+        for index in batch {
+            let mut w = writes[index];
+            let n = arity(&w);
+            if w.check && table(&w).write_is_noop(&write_fields[w.start..w.start + n], w.hash) {
+                continue;
+            }
+            if kept_fields != w.start {
+                // Element by element upwards: the source is never behind.
+                for j in 0..n {
+                    write_fields.swap(kept_fields + j, w.start + j);
+                }
+                w.start = kept_fields;
+            }
+            writes[kept] = w;
+            kept += 1;
+            kept_fields += n;
+        }
+    }
+    writes.truncate(kept);
+    write_fields.truncate(kept_fields);
+    *checked = kept;
+}
+
+/// Start loading what probing the tables for the `writes` that `probed`
+/// selects will read, before the first probe: their cache misses overlap
+/// instead of following one another.
+pub(crate) fn prefetch_probes(
+    tables: &[Option<Table>],
+    writes: &[Write],
+    probed: impl Fn(&Write) -> bool,
+) {
+    let table = |w: &Write| tables[w.relation.0 as usize].as_ref().expect("a table");
+    for w in writes.iter().filter(|w| probed(w)) {
+        table(w).prefetch_entry(w.hash);
+    }
+    for w in writes.iter().filter(|w| probed(w)) {
+        table(w).prefetch_row(w.hash);
+    }
+}
+
+/// Route the head tuple derived in `sink.scratch` (which this empties).
+fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePlan, check: bool) {
     let head = &rule.head;
     match head.route {
-        Route::LocalTable => sink.writes.push(Write {
-            rule: rule.id.0,
-            relation: head.relation,
-            tuple,
-            delete: head.delete,
-        }),
-        Route::LocalEvent => sink.new_events.push((head.relation, tuple)),
+        Route::LocalTable => {
+            let table = tables[head.relation.0 as usize].as_ref().expect("a table");
+            sink.writes.push(Write {
+                rule: rule.id.0,
+                relation: head.relation,
+                delete: head.delete,
+                check,
+                hash: table.key_hash(&sink.scratch),
+                start: sink.write_fields.len(),
+            });
+            sink.write_fields.append(&mut sink.scratch);
+        }
+        Route::LocalEvent => {
+            let tuple = sink.scratch.drain(..).collect();
+            sink.new_events.push((head.relation, tuple));
+        }
         Route::Send => {
-            if !matches!(tuple[0], Value::Str(_)) {
-                let found = tuple[0].type_name();
+            if !matches!(sink.scratch[0], Value::Str(_)) {
+                let found = sink.scratch[0].type_name();
                 sink.errors.push((rule.id.0, RuleError::Address { found }));
                 return;
             }
@@ -433,10 +678,62 @@ pub(crate) fn derive(plan: &Plan, sink: &mut Sink, rule: &RulePlan, tuple: Tuple
                 ),
                 "periodic is never a head"
             );
+            let tuple = sink.scratch.drain(..).collect();
             sink.sends.push((head.relation, tuple, head.delete));
         }
     }
     sink.firings[rule.id.0 as usize] += 1;
+}
+
+/// The groups of the aggregate rule being evaluated.
+#[derive(Debug, Default)]
+pub(crate) struct Groups {
+    /// Each key's accumulator in `accs`; groups are emitted in key order.
+    index: BTreeMap<Vec<Value>, usize>,
+    accs: Vec<Accumulator>,
+    /// The group `MarkGroup` opened for the combinations below it, when
+    /// `finish` need not evaluate the key again.
+    open: Option<usize>,
+    /// The key found last and its group: a join yields runs of
+    /// combinations in one group.
+    last_key: Vec<Value>,
+    last: Option<usize>,
+    /// A spare key buffer.
+    spare: Vec<Value>,
+}
+
+impl Groups {
+    /// The group of `key`, created if new; `key` comes back as a spare
+    /// buffer.
+    fn find(&mut self, key: &mut Vec<Value>) -> usize {
+        if let Some(group) = self.last
+            && self.last_key == *key
+        {
+            return group;
+        }
+        let group = match self.index.get(key.as_slice()) {
+            Some(&group) => group,
+            None => {
+                self.accs.push(Accumulator::default());
+                self.index.insert(key.clone(), self.accs.len() - 1);
+                self.accs.len() - 1
+            }
+        };
+        std::mem::swap(&mut self.last_key, key);
+        self.last = Some(group);
+        group
+    }
+
+    /// The group of `key`, created if new, with one search of the map (a
+    /// key opened by `MarkGroup` is usually new).
+    fn find_owned(&mut self, key: Vec<Value>) -> usize {
+        let new = self.accs.len();
+        let group = *self.index.entry(key).or_insert(new);
+        if group == new {
+            self.accs.push(Accumulator::default());
+        }
+        group
+    }
 }
 
 /// One group of an aggregate rule.
@@ -513,10 +810,11 @@ fn lang_lt(a: &Value, b: &Value) -> bool {
 }
 
 /// Emit the triggered groups of an aggregate rule.
-pub(crate) fn emit_groups(plan: &Plan, sink: &mut Sink, rule: &RulePlan) {
+pub(crate) fn emit_groups(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePlan) {
     let agg = rule.head.aggregate.as_ref().expect("an aggregate rule");
-    let groups = std::mem::take(&mut sink.groups);
-    for (key, acc) in groups {
+    let Groups { index, accs, .. } = std::mem::take(&mut sink.groups);
+    for (key, group) in index {
+        let acc = &accs[group];
         if !acc.triggered {
             continue;
         }
@@ -527,8 +825,9 @@ pub(crate) fn emit_groups(plan: &Plan, sink: &mut Sink, rule: &RulePlan) {
                 continue;
             }
         };
-        let mut fields = key;
-        fields.insert(agg.position, value);
-        derive(plan, sink, rule, Tuple::from(fields));
+        sink.scratch.clear();
+        sink.scratch.extend(key);
+        sink.scratch.insert(agg.position, value);
+        derive(plan, tables, sink, rule, false);
     }
 }

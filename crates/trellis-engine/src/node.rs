@@ -7,7 +7,10 @@ use rand::RngExt;
 use trellis_plan::{LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
 use trellis_value::Value;
 
-use crate::eval::{Ctx, EventSet, NodeEnv, Sink, Write, emit_groups, eval, exec, matches};
+use crate::eval::{
+    Ctx, EventSet, NodeEnv, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
+    matches, prefetch_probes, read_registers,
+};
 use crate::stats::Stats;
 use crate::table::{Insert, Table};
 use crate::{Message, Output, Problem, Record, RecordKind, Time, Tuple};
@@ -106,8 +109,14 @@ pub struct Node {
     config: NodeConfig,
     /// Strands' register file, kept between ticks to avoid reallocating.
     registers: Vec<Value>,
+    /// A tick's table writes and their fields, kept between ticks for the
+    /// same reason (a recursive query writes millions).
+    writes: Vec<Write>,
+    write_fields: Vec<Value>,
     /// Per relation: the (rule, strand) pairs its new events trigger.
     triggers: Vec<Vec<(RuleId, usize)>>,
+    /// Per rule: the registers something reads.
+    read: Vec<Vec<bool>>,
 }
 
 impl Node {
@@ -132,7 +141,7 @@ impl Node {
             .relations
             .iter()
             .map(|r| match &r.kind {
-                RelationKind::Table(spec) => Some(Table::new(spec.clone(), &r.indexes)),
+                RelationKind::Table(spec) => Some(Table::new(spec.clone(), r.arity, &r.indexes)),
                 _ => None,
             })
             .collect();
@@ -145,6 +154,7 @@ impl Node {
                 }
             }
         }
+        let read = plan.rules.iter().map(read_registers).collect();
         Ok(Node {
             stats: Stats::new(&plan),
             env: NodeEnv::new(config.seed),
@@ -163,7 +173,10 @@ impl Node {
             last_tick_time: None,
             rules_last_tick: Vec::new(),
             config,
+            read,
             registers: Vec::new(),
+            writes: Vec::new(),
+            write_fields: Vec::new(),
             triggers,
         })
     }
@@ -189,7 +202,7 @@ impl Node {
     pub fn table(&self, name: &str) -> Option<Vec<Tuple>> {
         let rel = self.plan.lookup(name)?;
         let table = self.tables[rel.0 as usize].as_ref()?;
-        Some(table.rows().map(|r| r.tuple.clone()).collect())
+        Some(table.rows().map(|r| Tuple::from(r.fields)).collect())
     }
 
     /// Install the facts addressed to this node and start the timers. The
@@ -422,7 +435,11 @@ impl Node {
                 if input.delete {
                     self.delete_row(rel, &input.tuple, out);
                 } else {
-                    self.insert_row(rel, input.tuple, now, tick, out);
+                    let hash = self.tables[rel.0 as usize]
+                        .as_ref()
+                        .expect("a table")
+                        .key_hash(&input.tuple);
+                    self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, tick, out);
                 }
             } else if self.add_event(rel, input.tuple.clone(), 0) {
                 touched.push(rel);
@@ -455,7 +472,8 @@ impl Node {
         }
 
         // 3. Rules, stratum by stratum, each to a fixpoint over events.
-        let mut writes = Vec::new();
+        let mut writes = std::mem::take(&mut self.writes);
+        let mut write_fields = std::mem::take(&mut self.write_fields);
         let mut sends = Vec::new();
         let mut errors = Vec::new();
         let mut fired = vec![false; plan.rules.len()];
@@ -471,11 +489,15 @@ impl Node {
             loop {
                 let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
                 sink.registers = std::mem::take(&mut self.registers);
+                sink.writes = std::mem::take(&mut writes);
+                sink.write_fields = std::mem::take(&mut write_fields);
+                sink.checked = sink.writes.len();
                 let ctx = Ctx {
                     plan: &plan,
                     tables: &self.tables,
                     events: &self.events,
                     params: &self.params,
+                    read: &self.read,
                     tick,
                     old_hi,
                     all_hi,
@@ -488,7 +510,7 @@ impl Node {
                             run_strand(&ctx, &mut sink, rule, strand);
                         }
                         if rule.head.aggregate.is_some() {
-                            emit_groups(&plan, &mut sink, rule);
+                            emit_groups(&plan, &self.tables, &mut sink, rule);
                         }
                         if sink.firings[rid.0 as usize] != before {
                             fired[rid.0 as usize] = true;
@@ -504,16 +526,19 @@ impl Node {
                         }
                     }
                 }
+                drop_noop_writes(&plan, &self.tables, &mut sink);
                 let Sink {
                     new_events,
                     writes: w,
+                    write_fields: f,
                     sends: s,
                     errors: e,
                     registers,
                     ..
                 } = sink;
                 self.registers = registers;
-                writes.extend(w);
+                writes = w;
+                write_fields = f;
                 sends.extend(s);
                 errors.extend(e);
                 if new_events.is_empty() {
@@ -581,12 +606,19 @@ impl Node {
         // in evaluation order (strata, then rules in program order).
         let next = tick + 1;
         writes.sort_by_key(|w: &Write| (plan.rule(RuleId(w.rule)).stratum, w.rule));
-        for w in writes.iter().filter(|w| !w.delete) {
-            self.insert_row(w.relation, w.tuple.clone(), now, next, out);
+        let fields = |w: &Write| w.start..w.start + plan.relation(w.relation).arity;
+        for batch in writes.chunks(WRITE_BATCH) {
+            prefetch_probes(&self.tables, batch, |w| !w.delete);
+            for w in batch.iter().filter(|w| !w.delete) {
+                let tuple = &mut write_fields[fields(w)];
+                self.insert_row(w.relation, tuple, w.hash, now, next, out);
+            }
         }
         for w in writes.iter().filter(|w| w.delete) {
-            self.delete_row(w.relation, &w.tuple, out);
+            self.delete_row(w.relation, &write_fields[fields(w)], out);
         }
+        self.writes = recycle(writes);
+        self.write_fields = recycle(write_fields);
 
         // 5. Sends: to ourselves through the local queue, else out. A tuple
         // derived twice in one tick is sent once (derived tuples are sets).
@@ -639,10 +671,22 @@ impl Node {
         }
     }
 
-    fn insert_row(&mut self, rel: RelId, tuple: Tuple, now: Time, stamp: u64, out: &mut Output) {
+    /// Write a row; `hash` is its key's hash. The table may take the
+    /// fields, leaving nulls.
+    fn insert_row(
+        &mut self,
+        rel: RelId,
+        tuple: &mut [Value],
+        hash: u64,
+        now: Time,
+        stamp: u64,
+        out: &mut Output,
+    ) {
         let i = rel.0 as usize;
+        let watched = self.plan.relation(rel).watch.is_some_and(|w| w.insert);
+        let record = watched.then(|| Tuple::from(&*tuple));
         let table = self.tables[i].as_mut().expect("a table");
-        let outcome = table.insert(tuple.clone(), now, stamp);
+        let outcome = table.insert(tuple, hash, now, stamp);
         let mut evicted = Vec::new();
         table.evict(&mut evicted);
         let stats = &mut self.stats.relations[i];
@@ -663,14 +707,16 @@ impl Node {
             Insert::Refreshed { .. } => RecordKind::Refresh,
             _ => RecordKind::Insert,
         };
-        self.record(out, kind, rel, &tuple);
+        if let Some(tuple) = record {
+            self.record(out, kind, rel, &tuple);
+        }
         for t in evicted {
             self.stats.relations[i].evictions += 1;
             self.record(out, RecordKind::Delete, rel, &t);
         }
     }
 
-    fn delete_row(&mut self, rel: RelId, tuple: &Tuple, out: &mut Output) {
+    fn delete_row(&mut self, rel: RelId, tuple: &[Value], out: &mut Output) {
         let i = rel.0 as usize;
         if let Some(old) = self.tables[i].as_mut().expect("a table").delete_key(tuple) {
             self.stats.relations[i].deletes += 1;
@@ -697,6 +743,16 @@ impl Node {
             });
         }
     }
+}
+
+/// An emptied buffer, holding on to about the capacity this tick needed.
+fn recycle<T>(mut buffer: Vec<T>) -> Vec<T> {
+    let used = buffer.len();
+    buffer.clear();
+    if buffer.capacity() > 4 * used.max(1024) {
+        buffer.shrink_to(2 * used);
+    }
+    buffer
 }
 
 fn value_str(v: &Value) -> Option<&str> {
@@ -748,6 +804,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     let mut regs = std::mem::take(&mut sink.registers);
     regs.clear();
     regs.resize(rule.var_names.len(), Value::Null);
+    let read = &ctx.read[rule.id.0 as usize];
     match &ctx.tables[rel.0 as usize] {
         Some(table) => {
             if aggregate {
@@ -760,14 +817,14 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
                     if *rows == Rows::Old && fresh {
                         continue;
                     }
-                    if matches(pattern, &row.tuple, &mut regs, ctx.params) {
+                    if matches(pattern, row.fields, &mut regs, ctx.params, read) {
                         exec(ctx, sink, rule, rest, &mut regs, fresh);
                     }
                 }
             } else if ctx.old_hi.is_none() {
                 // Table deltas trigger once per tick, in the first round.
                 for row in table.deltas(ctx.tick) {
-                    if matches(pattern, &row.tuple, &mut regs, ctx.params) {
+                    if matches(pattern, row.fields, &mut regs, ctx.params, read) {
                         exec(ctx, sink, rule, rest, &mut regs, true);
                     }
                 }
@@ -784,7 +841,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
                 events.window(ctx.old_hi, ctx.all_hi)
             };
             for (tuple, _) in window {
-                if matches(pattern, tuple, &mut regs, ctx.params) {
+                if matches(pattern, tuple, &mut regs, ctx.params, read) {
                     exec(ctx, sink, rule, rest, &mut regs, true);
                 }
             }
