@@ -120,7 +120,7 @@ fn compile(name: &str, text: &str) -> Arc<Plan> {
 fn new_node(plan: &Arc<Plan>) -> Node {
     let mut config = NodeConfig::new("n", 1);
     config.max_ticks_per_instant = u32::MAX;
-    config.max_events_per_tick = usize::MAX;
+    config.max_derivations_per_tick = usize::MAX;
     let mut node = Node::new(plan.clone(), config).expect("no node parameters");
     node.start(0);
     node

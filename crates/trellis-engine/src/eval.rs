@@ -122,6 +122,11 @@ pub(crate) struct Sink<'a> {
     pub registers: Vec<Value>,
     /// The head tuple being derived.
     scratch: Vec<Value>,
+    /// Derivations (body matches reaching the head, aggregate inputs
+    /// included) this tick may still make before its fixpoint is stopped.
+    pub budget: usize,
+    /// The budget ran out: strands stop where they are.
+    pub exhausted: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -138,6 +143,8 @@ impl<'a> Sink<'a> {
             groups: Groups::default(),
             registers: Vec::new(),
             scratch: Vec::new(),
+            budget: usize::MAX,
+            exhausted: false,
         }
     }
 }
@@ -411,11 +418,17 @@ pub(crate) fn exec(
                                 if let Some(row) = table.row(slot) {
                                     visit(row, regs, sink);
                                 }
+                                if sink.exhausted {
+                                    break;
+                                }
                             }
                         }
                         None => {
                             for row in table.rows() {
                                 visit(row, regs, sink);
+                                if sink.exhausted {
+                                    break;
+                                }
                             }
                         }
                     }
@@ -429,6 +442,9 @@ pub(crate) fn exec(
                     for (tuple, _) in ctx.events[rel.0 as usize].window(None, hi) {
                         if matches(pattern, tuple, regs, ctx.params, read) {
                             exec(ctx, sink, rule, rest, regs, true);
+                            if sink.exhausted {
+                                break;
+                            }
                         }
                     }
                 }
@@ -531,6 +547,11 @@ fn group_key(
 
 /// The end of a strand: fold into the aggregate, or derive the head.
 fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bool) {
+    if sink.budget == 0 {
+        sink.exhausted = true;
+        return;
+    }
+    sink.budget -= 1;
     if let Some(agg) = &rule.head.aggregate {
         let group = match sink.groups.open {
             Some(group) => group,

@@ -26,8 +26,9 @@ pub struct NodeConfig {
     pub params: BTreeMap<String, Value>,
     /// Ticks at one clock instant before a cascade is stopped (5.9).
     pub max_ticks_per_instant: u32,
-    /// Events one tick may derive before its fixpoint is stopped.
-    pub max_events_per_tick: usize,
+    /// Derivations one tick may make (events, writes and sends derived, and
+    /// aggregate inputs) before its fixpoint is stopped (5.9).
+    pub max_derivations_per_tick: usize,
 }
 
 impl NodeConfig {
@@ -37,7 +38,7 @@ impl NodeConfig {
             seed,
             params: BTreeMap::new(),
             max_ticks_per_instant: 10_000,
-            max_events_per_tick: 1_000_000,
+            max_derivations_per_tick: 1_000_000,
         }
     }
 }
@@ -247,66 +248,65 @@ impl Node {
         tuple: Tuple,
         delete: bool,
     ) -> Result<(), InputError> {
-        self.accept(relation, tuple, delete, Origin::Network)
+        let rel = self.resolve(relation)?;
+        self.accept(rel, tuple, delete, Origin::Network)
     }
 
-    /// A tuple from the network whose relation the driver already resolved.
+    /// A tuple from the network whose relation the driver already resolved
+    /// (with [`Plan::lookup`]).
     pub fn receive_id(
         &mut self,
         relation: RelId,
         tuple: Tuple,
         delete: bool,
     ) -> Result<(), InputError> {
-        let name = self.plan.relation(relation).name.clone();
-        self.accept(&name, tuple, delete, Origin::Network)
+        self.accept(relation, tuple, delete, Origin::Network)
     }
 
     /// A tuple injected by the user (`--fact`, `trellis inject`), for the
     /// next tick.
     pub fn inject(&mut self, relation: &str, tuple: Tuple) -> Result<(), InputError> {
-        self.accept(relation, tuple, false, Origin::Injected)
+        let rel = self.resolve(relation)?;
+        self.accept(rel, tuple, false, Origin::Injected)
+    }
+
+    fn resolve(&mut self, relation: &str) -> Result<RelId, InputError> {
+        self.plan.lookup(relation).ok_or_else(|| {
+            self.stats.dropped_inputs += 1;
+            InputError::UnknownRelation(relation.to_string())
+        })
     }
 
     fn accept(
         &mut self,
-        relation: &str,
+        rel: RelId,
         tuple: Tuple,
         delete: bool,
         origin: Origin,
     ) -> Result<(), InputError> {
-        let result = (|| {
-            let rel = self
-                .plan
-                .lookup(relation)
-                .ok_or_else(|| InputError::UnknownRelation(relation.to_string()))?;
-            let r = self.plan.relation(rel);
-            if r.kind == RelationKind::Periodic {
-                return Err(InputError::Periodic);
-            }
-            if r.arity != tuple.len() {
-                return Err(InputError::Arity {
-                    relation: relation.to_string(),
-                    expected: r.arity,
-                    found: tuple.len(),
-                });
-            }
-            Ok(rel)
-        })();
-        match result {
-            Ok(rel) => {
-                self.inbox.push(Input {
-                    relation: rel,
-                    tuple,
-                    delete,
-                    origin,
-                });
-                Ok(())
-            }
-            Err(e) => {
-                self.stats.dropped_inputs += 1;
-                Err(e)
-            }
+        let r = self.plan.relation(rel);
+        let refused = if r.kind == RelationKind::Periodic {
+            Some(InputError::Periodic)
+        } else if r.arity != tuple.len() {
+            Some(InputError::Arity {
+                relation: r.name.to_string(),
+                expected: r.arity,
+                found: tuple.len(),
+            })
+        } else {
+            None
+        };
+        if let Some(e) = refused {
+            self.stats.dropped_inputs += 1;
+            return Err(e);
         }
+        self.inbox.push(Input {
+            relation: rel,
+            tuple,
+            delete,
+            origin,
+        });
+        Ok(())
     }
 
     /// When the node next has work: now (inputs or deltas waiting), the next
@@ -478,7 +478,7 @@ impl Node {
         let mut errors = Vec::new();
         let mut fired = vec![false; plan.rules.len()];
         let mut stamp: u32 = 0;
-        let mut events_this_tick = 0usize;
+        let mut budget = self.config.max_derivations_per_tick;
         let mut bound_hit = false;
         for (stratum_index, stratum) in plan.strata.iter().enumerate() {
             let mut old_hi: Option<u32> = None;
@@ -488,6 +488,7 @@ impl Node {
             let mut round_strands: Vec<(RuleId, usize)> = Vec::new();
             loop {
                 let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
+                sink.budget = budget;
                 sink.registers = std::mem::take(&mut self.registers);
                 sink.writes = std::mem::take(&mut writes);
                 sink.write_fields = std::mem::take(&mut write_fields);
@@ -509,6 +510,11 @@ impl Node {
                         for strand in &rule.strands {
                             run_strand(&ctx, &mut sink, rule, strand);
                         }
+                        if sink.exhausted {
+                            // A partial fold is no aggregate to emit.
+                            fired[rid.0 as usize] = true;
+                            break;
+                        }
                         if rule.head.aggregate.is_some() {
                             emit_groups(&plan, &self.tables, &mut sink, rule);
                         }
@@ -521,12 +527,17 @@ impl Node {
                         let rule = plan.rule(rid);
                         let before = sink.firings[rid.0 as usize];
                         run_strand(&ctx, &mut sink, rule, &rule.strands[strand]);
-                        if sink.firings[rid.0 as usize] != before {
+                        if sink.firings[rid.0 as usize] != before || sink.exhausted {
                             fired[rid.0 as usize] = true;
+                        }
+                        if sink.exhausted {
+                            break;
                         }
                     }
                 }
                 drop_noop_writes(&plan, &self.tables, &mut sink);
+                budget = sink.budget;
+                bound_hit = sink.exhausted;
                 let Sink {
                     new_events,
                     writes: w,
@@ -541,7 +552,7 @@ impl Node {
                 write_fields = f;
                 sends.extend(s);
                 errors.extend(e);
-                if new_events.is_empty() {
+                if bound_hit || new_events.is_empty() {
                     break;
                 }
                 stamp += 1;
@@ -555,7 +566,6 @@ impl Node {
                                 round_strands.push((rid, strand));
                             }
                         }
-                        events_this_tick += 1;
                         touched.push(rel);
                         self.stats.relations[rel.0 as usize].events += 1;
                         self.record(out, RecordKind::Event, rel, &tuple);
@@ -566,10 +576,6 @@ impl Node {
                 }
                 round_strands.sort_unstable();
                 round_strands.dedup();
-                if events_this_tick > self.config.max_events_per_tick {
-                    bound_hit = true;
-                    break;
-                }
                 old_hi = Some(all_hi);
                 all_hi = stamp;
             }
@@ -584,6 +590,11 @@ impl Node {
             .map(|(i, _)| RuleId(i as u32))
             .collect();
         if bound_hit {
+            // The stopped tick's outputs are partial: none of them leave it,
+            // so the cascade ends here (its events were watched already).
+            writes.clear();
+            write_fields.clear();
+            sends.clear();
             self.stats.runaways += 1;
             out.problems.push(Problem::Runaway {
                 time: now,
@@ -819,6 +830,9 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
                     }
                     if matches(pattern, row.fields, &mut regs, ctx.params, read) {
                         exec(ctx, sink, rule, rest, &mut regs, fresh);
+                        if sink.exhausted {
+                            break;
+                        }
                     }
                 }
             } else if ctx.old_hi.is_none() {
@@ -826,6 +840,9 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
                 for row in table.deltas(ctx.tick) {
                     if matches(pattern, row.fields, &mut regs, ctx.params, read) {
                         exec(ctx, sink, rule, rest, &mut regs, true);
+                        if sink.exhausted {
+                            break;
+                        }
                     }
                 }
             }
@@ -843,6 +860,9 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
             for (tuple, _) in window {
                 if matches(pattern, tuple, &mut regs, ctx.params, read) {
                     exec(ctx, sink, rule, rest, &mut regs, true);
+                    if sink.exhausted {
+                        break;
+                    }
                 }
             }
         }

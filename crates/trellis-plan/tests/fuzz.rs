@@ -797,7 +797,7 @@ fn run(plan: Plan) -> Stats {
     let plan = Arc::new(plan);
     let mut config = NodeConfig::new("n", 1);
     config.max_ticks_per_instant = 100;
-    config.max_events_per_tick = 10_000;
+    config.max_derivations_per_tick = 10_000;
     for p in &plan.node_params {
         let value = match p.as_str() {
             LOCAL_ADDRESS => continue,
@@ -951,10 +951,10 @@ fn random_programs_reach_the_engine() {
     );
 }
 
-/// Found by this fuzz (KNOWN TO FAIL until the engine bounds the size of
-/// values): a recursive rule whose value doubles at each derivation exhausts
-/// memory long before the runaway bound (10,000 events in a tick here, as in
-/// the fuzz; 1,000,000 by default) stops it: 2^40 bytes after 40 events.
+/// Found by this fuzz: a recursive rule whose value doubles at each
+/// derivation would exhaust memory long before the runaway bound (10,000
+/// derivations in a tick here, as in the fuzz; 1,000,000 by default) stops
+/// it, 2^40 bytes after 40 steps; the size limits on values stop it.
 /// The third program doubles without saying so: the string form of a list
 /// quotes the strings in it, so the escaping backslashes double at each turn.
 #[test]
@@ -980,7 +980,7 @@ fn a_value_that_doubles_at_each_step_does_not_exhaust_memory() {
         eprintln!("{program}");
         let loaded = load_str("grow.olg", program, &options()).expect("compiles");
         let mut config = NodeConfig::new("n", 1);
-        config.max_events_per_tick = 10_000;
+        config.max_derivations_per_tick = 10_000;
         let mut node = Node::new(Arc::new(loaded.plan), config).expect("no parameters");
         node.start(0);
         node.inject("ev", vec![Value::from("n"), start].into())
@@ -994,10 +994,10 @@ fn a_value_that_doubles_at_each_step_does_not_exhaust_memory() {
     }
 }
 
-/// Found by this fuzz (KNOWN TO FAIL until the engine bounds it): a rule that
-/// joins a table with itself and writes a fresh row per pair squares the
-/// table at every tick, all at one instant. The bounds on ticks per instant
-/// and events per tick do not stop it: its derivations are table writes.
+/// Found by this fuzz: a rule that joins a table with itself and writes a
+/// fresh row per pair squares the table at every tick, all at one instant.
+/// Its derivations are table writes, not events: the per-tick bound counts
+/// every derivation, and stops a strand in the middle of its join.
 #[test]
 fn a_table_that_squares_itself_at_each_tick_does_not_exhaust_memory() {
     if in_child(
@@ -1017,7 +1017,7 @@ fn a_table_that_squares_itself_at_each_tick_does_not_exhaust_memory() {
     .expect("compiles");
     let mut config = NodeConfig::new("n", 1);
     config.max_ticks_per_instant = 100;
-    config.max_events_per_tick = 10_000;
+    config.max_derivations_per_tick = 10_000;
     let mut node = Node::new(Arc::new(loaded.plan), config).expect("no parameters");
     node.start(0);
     let mut out = Output::default();
