@@ -17,6 +17,12 @@
 //! Each node runs on its own thread with its own tokio runtime, as two
 //! processes would.
 
+// Tuples are allocated and freed per derivation: glibc's malloc was a
+// quarter of the CPU in profiles; mimalloc's thread-local free lists are
+// much cheaper.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -120,7 +126,7 @@ fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared
                     transport,
                     key: None,
                 };
-                let driver = Driver::bind(config, clock).await.expect("bind");
+                let driver = Driver::bind(config, &plan, clock).await.expect("bind");
                 let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");
                 node.start(clock.now());
                 ready_tx.send(driver.injector()).expect("ready");

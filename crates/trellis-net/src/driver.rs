@@ -11,6 +11,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use trellis_engine::{Node, Output, Tuple};
+use trellis_plan::Plan;
 use trellis_wire::Frame;
 
 use crate::batch::{Batcher, Packed};
@@ -186,14 +187,17 @@ impl Injector {
 /// Destination → address (or why not), and when a failure may be retried.
 type ResolveCache = HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>;
 
-enum Outbound {
-    Udp {
-        socket: Arc<UdpSocket>,
-        resolved: ResolveCache,
-    },
-    Tcp {
-        peers: HashMap<Arc<str>, tcp::Peer>,
-    },
+/// The sending side of the transports this node uses.
+#[derive(Default)]
+struct Outbound {
+    udp: Option<UdpOut>,
+    /// TCP connections by destination.
+    tcp: Option<HashMap<Arc<str>, tcp::Peer>>,
+}
+
+struct UdpOut {
+    socket: Arc<UdpSocket>,
+    resolved: ResolveCache,
 }
 
 /// A node's network runtime: bound sockets, ready to drive a node.
@@ -215,57 +219,66 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Bind the transport's socket(s) at `config.bind` and start receiving.
-    /// Must be called inside a tokio runtime.
-    pub async fn bind(config: NetConfig, clock: WallClock) -> Result<Driver, NetError> {
+    /// Bind the run's transport at `config.bind`, and the other one too
+    /// when `plan` declares a relation on it (`channel(name, tcp).`), at the
+    /// same address; start receiving. Must be called inside a tokio runtime.
+    pub async fn bind(
+        config: NetConfig,
+        plan: &Plan,
+        clock: WallClock,
+    ) -> Result<Driver, NetError> {
         let counters = Counters::new(config.transport);
         let (incoming_tx, incoming) = mpsc::channel(INCOMING_QUEUE);
         let (inject_tx, injected) = mpsc::unbounded_channel();
         let (warn_tx, warnings) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
-        let (outbound, local_addr) = match config.transport {
-            Transport::Udp => {
-                let socket = Arc::new(udp::bind(config.bind)?);
-                let local_addr = socket.local_addr().map_err(|source| NetError::Bind {
-                    transport: Transport::Udp,
-                    addr: config.bind,
-                    source,
-                })?;
-                tasks.push(tokio::spawn(udp::receive(
-                    socket.clone(),
-                    config.key.clone(),
-                    incoming_tx.clone(),
-                    counters.clone(),
-                )));
-                (
-                    Outbound::Udp {
+        let mut transports = vec![config.transport];
+        for r in &plan.relations {
+            if let Some(t) = r.channel.map(Transport::from)
+                && !transports.contains(&t)
+            {
+                transports.push(t);
+            }
+        }
+        let mut outbound = Outbound::default();
+        // The first bind fixes the port (it may be 0); the second takes the
+        // same one.
+        let mut addr = config.bind;
+        for transport in transports {
+            let err = |source| NetError::Bind {
+                transport,
+                addr,
+                source,
+            };
+            match transport {
+                Transport::Udp => {
+                    let socket = Arc::new(udp::bind(addr)?);
+                    addr = socket.local_addr().map_err(err)?;
+                    tasks.push(tokio::spawn(udp::receive(
+                        socket.clone(),
+                        config.key.clone(),
+                        incoming_tx.clone(),
+                        counters.clone(),
+                    )));
+                    outbound.udp = Some(UdpOut {
                         socket,
                         resolved: HashMap::new(),
-                    },
-                    local_addr,
-                )
+                    });
+                }
+                Transport::Tcp => {
+                    let listener = tcp::bind(addr).await?;
+                    addr = listener.local_addr().map_err(err)?;
+                    tasks.push(tokio::spawn(tcp::listen(
+                        listener,
+                        config.key.clone(),
+                        incoming_tx.clone(),
+                        counters.clone(),
+                    )));
+                    outbound.tcp = Some(HashMap::new());
+                }
             }
-            Transport::Tcp => {
-                let listener = tcp::bind(config.bind).await?;
-                let local_addr = listener.local_addr().map_err(|source| NetError::Bind {
-                    transport: Transport::Tcp,
-                    addr: config.bind,
-                    source,
-                })?;
-                tasks.push(tokio::spawn(tcp::listen(
-                    listener,
-                    config.key.clone(),
-                    incoming_tx.clone(),
-                    counters.clone(),
-                )));
-                (
-                    Outbound::Tcp {
-                        peers: HashMap::new(),
-                    },
-                    local_addr,
-                )
-            }
-        };
+        }
+        let local_addr = addr;
         Ok(Driver {
             config,
             clock,
@@ -316,24 +329,52 @@ impl Driver {
         observer: &mut impl Observer,
     ) -> NetStats {
         tokio::pin!(stop);
-        let limit = self.config.transport.frame_limit();
-        let mut batcher = Batcher::new(
-            node.plan(),
-            &self.config.address,
-            self.config.key.clone(),
-            limit,
-        );
+        let plan = node.plan().clone();
+        // Each relation's transport: its `channel`, or the run's.
+        let route: Vec<Transport> = plan
+            .relations
+            .iter()
+            .map(|r| r.channel.map_or(self.config.transport, Transport::from))
+            .collect();
+        let mixed = route.iter().any(|t| *t != self.config.transport);
+        let mut batchers: Vec<(Transport, Batcher)> = [Transport::Udp, Transport::Tcp]
+            .into_iter()
+            .filter(|t| *t == self.config.transport || route.contains(t))
+            .map(|t| {
+                let b = Batcher::new(
+                    &plan,
+                    &self.config.address,
+                    self.config.key.clone(),
+                    t.frame_limit(),
+                );
+                (t, b)
+            })
+            .collect();
         let mut out = Output::default();
         let mut packed = Vec::new();
+        let mut sends = Vec::new();
         loop {
             let now = self.clock.now();
             while node.step(now, &mut out) {}
             if !out.records.is_empty() || !out.problems.is_empty() {
                 observer.output(node, &out);
             }
-            if !out.sends.is_empty() {
-                batcher.pack(&out.sends, &mut packed);
-                self.transmit(&mut packed, node, observer).await;
+            for (transport, batcher) in &mut batchers {
+                if !mixed {
+                    batcher.pack(&out.sends, &mut packed);
+                } else {
+                    sends.clear();
+                    sends.extend(
+                        out.sends
+                            .iter()
+                            .filter(|m| route[m.relation.0 as usize] == *transport)
+                            .cloned(),
+                    );
+                    batcher.pack(&sends, &mut packed);
+                }
+                if !packed.is_empty() {
+                    self.transmit(*transport, &mut packed, node, observer).await;
+                }
             }
             out.clear();
 
@@ -449,11 +490,11 @@ impl Driver {
 
     async fn transmit(
         &mut self,
+        transport: Transport,
         packed: &mut Vec<Packed>,
         node: &Node,
         observer: &mut impl Observer,
     ) {
-        let transport = self.config.transport;
         for p in packed.drain(..) {
             let (destination, bytes, tuples) = match p {
                 Packed::Frame {
@@ -484,8 +525,10 @@ impl Driver {
                     continue;
                 }
             };
-            let warning = match &mut self.outbound {
-                Outbound::Udp { socket, resolved } => {
+            let warning = match transport {
+                Transport::Udp => {
+                    let UdpOut { socket, resolved } =
+                        self.outbound.udp.as_mut().expect("bound for its relations");
                     match resolve_cached(resolved, &destination).await {
                         Err(reason) => {
                             self.counters.lock().lose("unresolvable", 1, tuples);
@@ -512,7 +555,8 @@ impl Driver {
                         },
                     }
                 }
-                Outbound::Tcp { peers } => {
+                Transport::Tcp => {
+                    let peers = self.outbound.tcp.as_mut().expect("bound for its relations");
                     let peer = peers.entry(destination.clone()).or_insert_with(|| {
                         tcp::Peer::spawn(
                             destination.clone(),
@@ -533,7 +577,7 @@ impl Driver {
     /// Let TCP writers finish what is queued (briefly), count the rest as
     /// lost, and stop the socket tasks.
     async fn shutdown(mut self) {
-        if let Outbound::Tcp { peers } = &mut self.outbound {
+        if let Some(peers) = &mut self.outbound.tcp {
             let deadline = Instant::now() + SHUTDOWN_GRACE;
             let mut waiting = Vec::new();
             for (_, peer) in peers.drain() {

@@ -87,6 +87,15 @@ impl Transport {
     }
 }
 
+impl From<trellis_plan::Channel> for Transport {
+    fn from(c: trellis_plan::Channel) -> Transport {
+        match c {
+            trellis_plan::Channel::Udp => Transport::Udp,
+            trellis_plan::Channel::Tcp => Transport::Tcp,
+        }
+    }
+}
+
 impl std::fmt::Display for Transport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -169,17 +169,15 @@ impl NetStats {
         }
         for (rel, n) in &self.oversize_by_relation {
             out.push_str(&format!(
-                "  {n} `{rel}` tuples were too large for a {} frame\n",
-                self.transport
+                "  {n} `{rel}` tuples were too large for one frame\n"
             ));
         }
-        if self.transport == Transport::Tcp
-            && (self.connections_opened
-                + self.connect_failures
-                + self.connections_lost
-                + self.inbound_connections
-                + self.inbound_refused)
-                > 0
+        if (self.connections_opened
+            + self.connect_failures
+            + self.connections_lost
+            + self.inbound_connections
+            + self.inbound_refused)
+            > 0
         {
             out.push_str(&format!(
                 "  connections: {} opened, {} failed attempts, {} broke; {} inbound, {} refused\n",

@@ -96,7 +96,7 @@ fn run_node(
                 transport,
                 key: None,
             };
-            let driver = Driver::bind(config, clock).await.expect("bind");
+            let driver = Driver::bind(config, &plan, clock).await.expect("bind");
             let mut node = Node::new(plan, NodeConfig::new(addr, 1)).unwrap();
             node.start(clock.now());
             for (rel, t) in inject {
@@ -262,4 +262,36 @@ fn an_unresolvable_destination_is_counted_not_fatal() {
             .count(),
         2
     );
+}
+
+/// `channel(big, tcp).` in a UDP run: `big` travels over TCP (a connection
+/// is opened; one tuple too large for a datagram arrives whole), `small`
+/// over UDP, and both nodes listen on both at one port.
+#[test]
+fn a_relation_declared_on_tcp_travels_on_tcp_in_a_udp_run() {
+    let p = plan(
+        "channel(big, tcp).\n\
+         watchmod(big, \"r\").\n\
+         watchmod(small, \"r\").\n\
+         t1 big(@D, P) :- go(@X, D, P).\n\
+         t2 small(@D, 1) :- go(@X, D, P).\n",
+    );
+    let (a, b) = ("127.0.0.1:25830", "127.0.0.1:25831");
+    let wb = Watch::default();
+    let rb = run_node(&p, b, Transport::Udp, wb.clone(), vec![]);
+    // Larger than any datagram: over UDP it would be refused as oversize.
+    let payload = Value::str(&"p".repeat(100_000));
+    let go: Tuple = vec![Value::str(a), Value::str(b), payload].into();
+    let ra = run_node(&p, a, Transport::Udp, Watch::default(), vec![("go", go)]);
+    wait_until("both tuples at b", || {
+        wb.count("big") == 1 && wb.count("small") == 1
+    });
+    let (na, _) = ra.stop();
+    let (nb, _) = rb.stop();
+    assert_eq!(na.connections_opened, 1, "big went over a TCP connection");
+    assert_eq!(nb.inbound_connections, 1);
+    assert_eq!(na.frames_sent, 2, "one frame per transport");
+    assert_eq!(na.tuples_sent, 2);
+    assert!(na.lost.is_empty(), "{:?}", na.lost);
+    assert!(na.bytes_sent > 100_000);
 }

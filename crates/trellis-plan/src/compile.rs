@@ -192,6 +192,7 @@ impl<'s> Compiler<'s> {
             kind,
             watch: None,
             trace: false,
+            channel: None,
             generated,
             indexes: Vec::new(),
             stratum: 0,
@@ -259,13 +260,17 @@ impl<'s> Compiler<'s> {
             match st {
                 Statement::Fact(f) => self.fact(f),
                 Statement::Rule(r) => self.rule(r),
-                Statement::Materialize(_) | Statement::Watch(_) | Statement::Trace(_) => {}
+                Statement::Materialize(_)
+                | Statement::Watch(_)
+                | Statement::Trace(_)
+                | Statement::Channel(_) => {}
             }
         }
         self.check_tables(program);
         for st in &program.statements {
             match st {
                 Statement::Watch(w) => self.watch(w),
+                Statement::Channel(c) => self.channel(c),
                 Statement::Trace(t) => {
                     if let Some(id) = self.plan.lookup(&t.relation.name) {
                         self.plan.relations[id.0 as usize].trace = true;
@@ -412,6 +417,36 @@ impl<'s> Compiler<'s> {
             },
         };
         self.plan.relations[id.0 as usize].watch = Some(modes);
+    }
+
+    fn channel(&mut self, c: &ast::ChannelDecl) {
+        // A misspelt name would silently keep the run's transport: an error.
+        let Some(id) = self.plan.lookup(&c.relation.name) else {
+            self.errors.push(PlanError::ChannelUnknown {
+                relation: c.relation.name.clone(),
+                span: c.relation.span,
+            });
+            return;
+        };
+        let relation = &mut self.plan.relations[id.0 as usize];
+        if relation.kind == RelationKind::Periodic {
+            self.errors.push(PlanError::BuiltinRelation {
+                relation: PERIODIC.into(),
+                what: "given a channel",
+                span: c.relation.span,
+            });
+            return;
+        }
+        match relation.channel {
+            Some(earlier) if earlier != c.channel => {
+                self.errors.push(PlanError::ChannelConflict {
+                    relation: c.relation.name.clone(),
+                    earlier,
+                    span: c.channel_span,
+                });
+            }
+            _ => relation.channel = Some(c.channel),
+        }
     }
 
     fn never_derived(&mut self, program: &ast::Program) {

@@ -5,6 +5,8 @@ use miette::Diagnostic;
 use thiserror::Error;
 use trellis_syntax::{FileId, SourceDiagnostic, Span};
 
+use crate::Channel;
+
 #[derive(Debug, Clone, Error, Diagnostic)]
 pub enum PlanError {
     #[error(
@@ -240,7 +242,10 @@ pub enum PlanError {
     },
 
     #[error("`{relation}` is built in and cannot be {what}")]
-    #[diagnostic(code(trellis::plan::builtin_relation), help("choose another name"))]
+    #[diagnostic(
+        code(trellis::plan::builtin_relation),
+        help("`periodic` is the node's timer: rules read it, nothing else; use another name")
+    )]
     BuiltinRelation {
         relation: String,
         what: &'static str,
@@ -306,6 +311,29 @@ pub enum PlanError {
         #[label("no such relation")]
         span: Span,
     },
+
+    #[error("a channel for `{relation}`, which no rule or fact uses")]
+    #[diagnostic(
+        code(trellis::plan::channel_unknown),
+        help("declare the channel of a relation the program sends; check the spelling")
+    )]
+    ChannelUnknown {
+        relation: String,
+        #[label("no such relation")]
+        span: Span,
+    },
+
+    #[error("`{relation}` already has channel `{earlier}`")]
+    #[diagnostic(
+        code(trellis::plan::channel_conflict),
+        help("a relation travels on one transport; keep one `channel` declaration")
+    )]
+    ChannelConflict {
+        relation: String,
+        earlier: Channel,
+        #[label("a different channel")]
+        span: Span,
+    },
 }
 
 impl PlanError {
@@ -337,7 +365,9 @@ impl PlanError {
             | AggregateUnbound { span, .. }
             | DuplicateRuleName { span, .. }
             | NeverDerived { span, .. }
-            | WatchUnknown { span, .. } => *span,
+            | WatchUnknown { span, .. }
+            | ChannelUnknown { span, .. }
+            | ChannelConflict { span, .. } => *span,
         }
     }
 

@@ -219,6 +219,9 @@ pub fn explain(plan: &Plan) -> String {
         if r.watch.is_some() {
             let _ = write!(w, "; watched");
         }
+        if let Some(c) = r.channel {
+            let _ = write!(w, "; sent on {c}");
+        }
         let _ = writeln!(w);
     }
     if !plan.timers.is_empty() {

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+pub use trellis_syntax::ast::Channel;
+
 use trellis_syntax::Span;
 use trellis_value::{BinaryOp, Builtin, UnaryOp, Value};
 
@@ -59,6 +61,9 @@ pub struct Relation {
     /// Watch modes, when watched.
     pub watch: Option<WatchModes>,
     pub trace: bool,
+    /// The transport its tuples travel on when the program declares one
+    /// (`channel(name, tcp).`); otherwise the run's.
+    pub channel: Option<Channel>,
     /// Made by the localization rewrite, not written by the user.
     pub generated: bool,
     /// Secondary indexes the rule strands need, each a sorted column list.

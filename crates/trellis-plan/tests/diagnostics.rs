@@ -457,3 +457,31 @@ fn trace_of_an_unknown_relation() {
          p1 ping(@X, E) :- periodic(@X, E, 1).\n"
     ));
 }
+
+#[test]
+fn channel_of_an_unknown_relation() {
+    assert_snapshot!(error(
+        "channel_unknown",
+        "channel(lookups, tcp).\n\
+         l1 lookup(@Y, K) :- lookup(@X, K), Y := X.\n"
+    ));
+}
+
+#[test]
+fn two_channels_for_one_relation() {
+    assert_snapshot!(error(
+        "channel_conflict",
+        "channel(ping, udp).\n\
+         channel(ping, tcp).\n\
+         p1 ping(@X, E) :- periodic(@X, E, 1).\n"
+    ));
+}
+
+#[test]
+fn channel_for_periodic() {
+    assert_snapshot!(error(
+        "builtin_relation",
+        "channel(periodic, tcp).\n\
+         p1 ping(@X, E) :- periodic(@X, E, 1).\n"
+    ));
+}

@@ -222,4 +222,16 @@ impl NetworkModel {
             Fate::Deliver(first, dup.then_some(second))
         }
     }
+
+    /// A frame on a reliable channel (`channel(name, tcp)`): never lost or
+    /// duplicated, only cut by a partition; its delay before FIFO order is
+    /// imposed by the caller.
+    pub fn reliable_fate(&self, from: usize, to: usize, rng: &mut ChaCha8Rng) -> Fate {
+        if self.cut(from, to) {
+            return Fate::Cut;
+        }
+        let link = self.links.get(&(from, to)).unwrap_or(&self.default);
+        let ms = link.latency.sample_ms(from, to, rng);
+        Fate::Deliver(((ms.max(0.0) * 1e6) as Time).max(MIN_LATENCY), None)
+    }
 }

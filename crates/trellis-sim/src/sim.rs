@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Pareto};
 use rustc_hash::FxHasher;
 use trellis_engine::{Node, NodeConfig, Output, Problem, Record, RecordKind, Time, Tuple};
-use trellis_plan::{Plan, RelId, WatchModes};
+use trellis_plan::{Channel, Plan, RelId, WatchModes};
 use trellis_syntax::ast::{ExprKind, Statement};
 use trellis_syntax::{ParseOptions, SourceMap};
 use trellis_value::{Id, Value};
@@ -101,7 +101,7 @@ enum Payload {
     SessionEnd,
     Rejoin,
     Start,
-    Deliver(Arc<[(RelId, Tuple, bool)]>),
+    Deliver(Arc<[SentTuple]>),
     Workload(usize),
     Wake(u32),
     Checkpoint,
@@ -156,6 +156,9 @@ enum TemplateField {
     Now,
 }
 
+/// A tuple in a frame: its relation, fields, and whether it deletes.
+type SentTuple = (RelId, Tuple, bool);
+
 pub struct Simulation {
     plan: Arc<Plan>,
     /// Watch modes as the program wrote them (what gets printed); the plan
@@ -184,6 +187,8 @@ pub struct Simulation {
     ring: Option<RingState>,
     /// The parameter holding ring identifiers, with a `[ring]`.
     ring_id: Option<String>,
+    /// Per link, when its last frame on a reliable channel arrives.
+    fifo: rustc_hash::FxHashMap<(u32, u32), Time>,
 }
 
 /// What the simulator knows about a ring of identifiers: every live node's
@@ -391,6 +396,7 @@ impl Simulation {
             out: Output::default(),
             ring,
             ring_id,
+            fifo: Default::default(),
             scenario,
         };
         sim.schedule_initial();
@@ -712,7 +718,7 @@ impl Simulation {
         &mut self,
         from: usize,
         to: usize,
-        messages: &[(RelId, Tuple, bool)],
+        messages: &[SentTuple],
         observer: &mut dyn Observer,
     ) {
         let s = self.slot[to];
@@ -785,16 +791,18 @@ impl Simulation {
         if out.sends.is_empty() {
             return;
         }
-        let mut frames: BTreeMap<Arc<str>, Vec<(RelId, Tuple, bool)>> = BTreeMap::new();
+        // Per destination, and apart for relations on a reliable channel.
+        let mut frames: BTreeMap<(Arc<str>, bool), Vec<SentTuple>> = BTreeMap::new();
         for m in out.sends.drain(..) {
+            let reliable = self.plan.relation(m.relation).channel == Some(Channel::Tcp);
             frames
-                .entry(m.destination)
+                .entry((m.destination, reliable))
                 .or_default()
                 .push((m.relation, m.tuple, m.delete));
         }
         let second = (self.now / NANOS as Time) as usize;
         let sender = self.nodes[self.slot[from]].address.clone();
-        for (dest, messages) in frames {
+        for ((dest, reliable), messages) in frames {
             let mut body = 0;
             for (rel, tuple, delete) in &messages {
                 let len = self.sizer.message_len(&WireMessage {
@@ -813,14 +821,26 @@ impl Simulation {
             };
             let sn = &mut self.nodes[self.slot[from]];
             sn.sent += 1;
-            let fate = self.net.fate(from, to, &mut sn.rng);
-            let messages: Arc<[(RelId, Tuple, bool)]> = messages.into();
+            let fate = if reliable {
+                self.net.reliable_fate(from, to, &mut sn.rng)
+            } else {
+                self.net.fate(from, to, &mut sn.rng)
+            };
+            let messages: Arc<[SentTuple]> = messages.into();
             match fate {
                 Fate::Cut => self.stats.frames_cut += 1,
                 Fate::Lost => self.stats.frames_lost += 1,
                 Fate::Deliver(first, dup) => {
+                    let mut at = self.now + first;
+                    if reliable {
+                        // FIFO per link: never before the previous frame
+                        // (the queue breaks ties in push order).
+                        let last = self.fifo.entry((from as u32, to as u32)).or_default();
+                        at = at.max(*last);
+                        *last = at;
+                    }
                     self.push(
-                        self.now + first,
+                        at,
                         to as u32,
                         Class::Deliver,
                         from as u32,

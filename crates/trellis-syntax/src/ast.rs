@@ -20,6 +20,7 @@ pub enum Statement {
     Materialize(Materialize),
     Watch(Watch),
     Trace(Trace),
+    Channel(ChannelDecl),
     Fact(Fact),
     Rule(Rule),
 }
@@ -73,6 +74,39 @@ pub struct Watch {
     /// `None` for plain `watch`: every kind of event is printed.
     pub modes: Option<(String, Span)>,
     pub span: Span,
+}
+
+/// `channel(name, udp|tcp)`: the transport a relation's tuples travel on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChannelDecl {
+    pub relation: Ident,
+    pub channel: Channel,
+    pub channel_span: Span,
+    pub span: Span,
+}
+
+/// A transport, in Lampson's terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Channel {
+    /// `udp`: unreliable: may lose, duplicate and reorder.
+    Udp,
+    /// `tcp`: reliable and FIFO while a connection is up.
+    Tcp,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Udp => "udp",
+            Channel::Tcp => "tcp",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// `trace(name)`.

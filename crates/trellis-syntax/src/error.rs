@@ -535,6 +535,20 @@ pub enum SyntaxError {
         span: Span,
     },
 
+    #[error("unknown channel `{name}`")]
+    #[diagnostic(
+        code(trellis::syntax::unknown_channel),
+        help(
+            "a relation's channel is `udp` (unreliable: may lose, duplicate, reorder) or \
+             `tcp` (reliable and in order while a connection is up)"
+        )
+    )]
+    UnknownChannel {
+        name: String,
+        #[label("not a channel")]
+        span: Span,
+    },
+
     #[error("expression nested too deeply")]
     #[diagnostic(
         code(trellis::syntax::nesting_too_deep),
@@ -622,6 +636,7 @@ impl SyntaxError {
             | BadMaxSize { span }
             | BadKeys { span }
             | UnknownWatchmodLetter { span, .. }
+            | UnknownChannel { span, .. }
             | NestingTooDeep { span } => *span,
         }
     }

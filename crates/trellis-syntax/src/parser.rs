@@ -7,8 +7,9 @@ use std::path::Path;
 use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
-    AggregateKind, Assign, Atom, BodyElem, Expr, ExprKind, Fact, Ident, KeyField, Lifetime,
-    LocationStyle, Materialize, MaxSize, Program, Rule, Statement, Trace, Watch,
+    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, Fact, Ident,
+    KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Statement, Trace,
+    Watch,
 };
 use crate::error::SyntaxError;
 use crate::lexer::{Punct, Token, TokenKind};
@@ -328,6 +329,7 @@ impl Parser<'_> {
                 "materialize" => return self.materialize(),
                 "watch" | "watchmod" => return self.watch(),
                 "trace" => return self.trace(),
+                "channel" => return self.channel(),
                 _ => {}
             }
         }
@@ -622,6 +624,36 @@ impl Parser<'_> {
         let end = self.end_statement("`.`")?;
         Ok(Statement::Trace(Trace {
             relation,
+            span: start.to(end),
+        }))
+    }
+
+    /// `channel(name, udp).` or `channel(name, tcp).`
+    fn channel(&mut self) -> PResult<Statement> {
+        let start = self.bump().span;
+        self.bump();
+        let relation = self.relation_name()?;
+        self.expect(Punct::Comma)?;
+        let token = self.peek().clone();
+        let channel = match &token.kind {
+            TokenKind::Name(n) if n == "udp" => Channel::Udp,
+            TokenKind::Name(n) if n == "tcp" => Channel::Tcp,
+            TokenKind::Name(n) => {
+                self.diags.push(SyntaxError::UnknownChannel {
+                    name: n.clone(),
+                    span: token.span,
+                });
+                return Err(());
+            }
+            _ => return self.unexpected("a transport: `udp` or `tcp`"),
+        };
+        self.bump();
+        self.expect(Punct::RParen)?;
+        let end = self.end_statement("`.`")?;
+        Ok(Statement::Channel(ChannelDecl {
+            relation,
+            channel,
+            channel_span: token.span,
             span: start.to(end),
         }))
     }
@@ -1227,6 +1259,21 @@ mod tests {
     }
 
     #[test]
+    fn channels() {
+        let Statement::Channel(c) = one("channel(lookup, tcp).") else {
+            panic!("a channel declaration")
+        };
+        assert_eq!(
+            (c.relation.name.as_str(), c.channel),
+            ("lookup", Channel::Tcp)
+        );
+        let Statement::Channel(c) = one("channel(ping, udp).") else {
+            panic!("a channel declaration")
+        };
+        assert_eq!(c.channel, Channel::Udp);
+    }
+
+    #[test]
     fn unknown_watchmod_letters_warn() {
         let mut sources = SourceMap::new();
         let parsed = parse_str(
@@ -1538,7 +1585,8 @@ mod tests {
 
     #[test]
     fn reserved_words() {
-        for word in RESERVED {
+        // `channel(...)` at the start of a statement is a declaration.
+        for word in RESERVED.iter().filter(|w| **w != "channel") {
             let errs = errors(&format!("{word}(1)."));
             assert!(
                 matches!(&errs[..], [SyntaxError::ReservedWord { word: w, .. }] if w == word),

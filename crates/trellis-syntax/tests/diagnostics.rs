@@ -220,3 +220,8 @@ fn several_broken_statements() {
          r3 reach(@X, Y) :- link(@X, Y).\n"
     ));
 }
+
+#[test]
+fn unknown_channel() {
+    assert_snapshot!(diagnose("channel(lookup, reliable).\n"));
+}

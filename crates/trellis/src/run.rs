@@ -371,7 +371,7 @@ fn run_network(
             transport,
             key,
         };
-        let driver = match Driver::bind(config, clock).await {
+        let driver = match Driver::bind(config, node.plan(), clock).await {
             Ok(d) => d,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -395,9 +395,24 @@ fn run_network(
             });
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         } else {
+            // Relations that declare another transport with `channel`.
+            let others: Vec<String> = node
+                .plan()
+                .relations
+                .iter()
+                .filter_map(|r| {
+                    let c = Transport::from(r.channel?);
+                    (c != transport).then(|| format!("{c} for `{}`", r.name))
+                })
+                .collect();
             eprintln!(
-                "trellis: node {} listening on {transport} {local}{}; Ctrl-C stops it",
+                "trellis: node {} listening on {transport} {local}{}{}; Ctrl-C stops it",
                 args.addr,
+                if others.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", others.join(", "))
+                },
                 if args.net.cluster_key.is_some() {
                     " (frames authenticated)"
                 } else {

@@ -209,6 +209,7 @@ fn docs_and_examples_compile() {
         "docs/language.md",
         "docs/simulator.md",
         "docs/cli.md",
+        "docs/networking.md",
     ] {
         let text = std::fs::read_to_string(root().join(doc)).unwrap();
         for (i, block) in text.split("```olg\n").skip(1).enumerate() {
