@@ -10,12 +10,6 @@
 //! median of `--runs` (default 3) measurements; results go to stdout as
 //! Markdown.
 
-// Tuples are allocated and freed per derivation: glibc's malloc was a
-// quarter of the CPU in profiles; mimalloc's thread-local free lists are
-// much cheaper.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod join;
 mod tc;
 

@@ -10,12 +10,6 @@
 //! report); `--only PREFIX` runs the experiments whose names start with it
 //! and leaves EVALUATION.md alone.
 
-// Tuples are allocated and freed per derivation: glibc's malloc was a
-// quarter of the CPU in profiles; mimalloc's thread-local free lists are
-// much cheaper.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;

@@ -17,12 +17,6 @@
 //! Each node runs on its own thread with its own tokio runtime, as two
 //! processes would.
 
-// Tuples are allocated and freed per derivation: glibc's malloc was a
-// quarter of the CPU in profiles; mimalloc's thread-local free lists are
-// much cheaper.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

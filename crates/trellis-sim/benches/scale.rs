@@ -7,12 +7,6 @@
 //! Run: `cargo bench -p trellis-sim --bench scale` (add `-- 1000` or
 //! `-- 10000` for one size).
 
-// Tuples are allocated and freed per derivation: glibc's malloc was a
-// quarter of the CPU in profiles; mimalloc's thread-local free lists are
-// much cheaper.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 use std::time::Instant;
 
 use trellis_sim::{Options, Quiet, Scenario, Simulation};

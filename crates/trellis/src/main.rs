@@ -1,11 +1,5 @@
 //! `trellis`: check, explain, graph and run OverLog programs.
 
-// Tuples are allocated and freed per derivation: glibc's malloc was a
-// quarter of the CPU in profiles; mimalloc's thread-local free lists are
-// much cheaper.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod cli;
 mod cluster;
 mod inject;
