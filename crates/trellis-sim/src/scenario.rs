@@ -83,6 +83,12 @@ pub struct Simulation {
     /// spreads load the way real deployments do.
     #[serde(default)]
     pub start_interval: f64,
+    /// Runaway bounds of every node (defaults: the engine's, 10,000 ticks
+    /// at one instant and 1,000,000 derivations in one tick).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_ticks_per_instant: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_derivations_per_tick: Option<usize>,
 }
 
 fn default_nodes() -> usize {
@@ -103,6 +109,8 @@ impl Default for Simulation {
             seed: 0,
             address: default_address(),
             start_interval: 0.0,
+            max_ticks_per_instant: None,
+            max_derivations_per_tick: None,
         }
     }
 }

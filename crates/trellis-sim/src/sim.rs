@@ -674,6 +674,13 @@ impl Simulation {
             seed_for(self.seed, "node", &sn.address, sn.incarnation),
         );
         config.params = sn.params.clone();
+        let limits = &self.scenario.simulation;
+        if let Some(n) = limits.max_ticks_per_instant {
+            config.max_ticks_per_instant = n;
+        }
+        if let Some(n) = limits.max_derivations_per_tick {
+            config.max_derivations_per_tick = n;
+        }
         let mut node = Node::new(self.plan.clone(), config)
             .expect("parameters were resolved when the simulation was built");
         node.start(self.now);

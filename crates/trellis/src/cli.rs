@@ -143,6 +143,30 @@ pub enum Clock {
     Virtual,
 }
 
+/// A node's runaway bounds (see the language reference, "runaway").
+#[derive(Debug, Args, Clone, Copy)]
+pub struct Limits {
+    /// Stop a cascade after this many ticks at one clock instant
+    /// [default: 10000].
+    #[arg(long, value_name = "N")]
+    pub max_ticks_per_instant: Option<u32>,
+    /// Stop a tick after this many derivations (events, writes, sends,
+    /// aggregate inputs) [default: 1000000].
+    #[arg(long, value_name = "N")]
+    pub max_derivations_per_tick: Option<usize>,
+}
+
+impl Limits {
+    pub fn apply(&self, config: &mut trellis_engine::NodeConfig) {
+        if let Some(n) = self.max_ticks_per_instant {
+            config.max_ticks_per_instant = n;
+        }
+        if let Some(n) = self.max_derivations_per_tick {
+            config.max_derivations_per_tick = n;
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]
@@ -171,6 +195,8 @@ pub struct RunArgs {
     pub clock: Clock,
     #[command(flatten)]
     pub net: crate::run::NetArgs,
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
 #[derive(Debug, Args)]
@@ -206,4 +232,7 @@ pub struct SimArgs {
     /// runs diverge.
     #[arg(long, value_name = "SECONDS")]
     pub checkpoints: Option<f64>,
+    /// Every node's runaway bounds (override the scenario's).
+    #[command(flatten)]
+    pub limits: Limits,
 }

@@ -63,6 +63,9 @@ pub struct ClusterArgs {
     /// field added, and the cluster's reports (`"cluster": ...`).
     #[arg(long)]
     pub json: bool,
+    /// Every node's runaway bounds.
+    #[command(flatten)]
+    pub limits: crate::cli::Limits,
 }
 
 fn random_id(rng: &mut ChaCha8Rng) -> Id {
@@ -124,6 +127,14 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
     }
     if args.json {
         argv.push("--json".into());
+    }
+    if let Some(n) = args.limits.max_ticks_per_instant {
+        argv.push("--max-ticks-per-instant".into());
+        argv.push(n.to_string());
+    }
+    if let Some(n) = args.limits.max_derivations_per_tick {
+        argv.push("--max-derivations-per-tick".into());
+        argv.push(n.to_string());
     }
     (addr, argv)
 }

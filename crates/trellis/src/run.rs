@@ -108,6 +108,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
     let plan = Arc::new(plan);
     let mut config = NodeConfig::new(args.addr.clone(), args.seed);
+    args.limits.apply(&mut config);
     // A lone node is its own landmark; its identifier is its address's SHA-1.
     config.params.insert(
         "NODEID".into(),

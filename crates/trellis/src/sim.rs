@@ -83,6 +83,12 @@ pub fn sim(args: &SimArgs) -> ExitCode {
     if let Some(d) = args.duration {
         scenario.simulation.duration = d;
     }
+    if let Some(n) = args.limits.max_ticks_per_instant {
+        scenario.simulation.max_ticks_per_instant = Some(n);
+    }
+    if let Some(n) = args.limits.max_derivations_per_tick {
+        scenario.simulation.max_derivations_per_tick = Some(n);
+    }
     let defines: Vec<(String, String)> = args
         .program
         .defines

@@ -240,3 +240,44 @@ fn docs_and_examples_compile() {
         }
     }
 }
+
+/// A closure whose first tick makes 28 path derivations: within a bound of
+/// 1,000 it completes; with `--max-derivations-per-tick 20` the tick is
+/// stopped and reported as a runaway, its writes dropped.
+#[test]
+fn runaway_bounds_are_set_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("tc.olg");
+    let mut text_of = String::from(
+        "materialize(link, infinity, infinity, keys(1,2,3)).\n\
+         materialize(path, infinity, infinity, keys(1,2,3)).\n\
+         r1 path(@N, X, Y) :- link(@N, X, Y).\n\
+         r2 path(@N, X, Z) :- link(@N, X, Y), path(@N, Y, Z).\n",
+    );
+    for i in 0..28 {
+        text_of.push_str(&format!("link(LOCALADDRESS, {i}, {}).\n", i + 1));
+    }
+    std::fs::write(&prog, text_of).unwrap();
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "run",
+            prog.to_str().unwrap(),
+            "--clock",
+            "virtual",
+            "--json",
+        ];
+        args.extend_from_slice(extra);
+        let out = trellis(&args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let stdout = text(&out.stdout);
+        let last = stdout.lines().last().expect("a summary line").to_string();
+        let summary: serde_json::Value = serde_json::from_str(&last).unwrap();
+        (summary["summary"].clone(), stdout)
+    };
+    let (whole, _) = run(&["--max-derivations-per-tick", "1000"]);
+    assert_eq!(whole["runaways"], 0, "{whole}");
+    let (stopped, stdout) = run(&["--max-derivations-per-tick", "20"]);
+    assert_eq!(stopped["runaways"], 1, "{stopped}");
+    assert!(stdout.contains("\"problem\":\"runaway\""), "{stdout}");
+    assert!(stdout.contains("r1"), "the rule is named: {stdout}");
+}
