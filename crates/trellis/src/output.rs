@@ -74,13 +74,13 @@ pub fn problem_line(plan: &Plan, node: &str, origin: Time, p: &Problem, as_json:
                 .to_string()
             } else if *ticks == 0 {
                 format!(
-                    "warning: at {node} (t={:.3}s, tick {tick}) one tick derived too many events; its fixpoint was stopped. Rules involved: {}",
+                    "warning: at {node} (t={:.3}s, tick {tick}) one tick made too many derivations; it was stopped and its writes and sends dropped (raise the bound with --max-derivations-per-tick). Rules involved: {}",
                     seconds(*time, origin),
                     names.join(", ")
                 )
             } else {
                 format!(
-                    "warning: at {node} (t={:.3}s) {ticks} ticks ran at one instant; the cascade was stopped. Rules involved: {}",
+                    "warning: at {node} (t={:.3}s) {ticks} ticks ran at one instant; the cascade was stopped (raise the bound with --max-ticks-per-instant). Rules involved: {}",
                     seconds(*time, origin),
                     names.join(", ")
                 )
