@@ -15,6 +15,7 @@ use trellis_value::{Id, Value};
 
 use crate::cli::ProgramArgs;
 use crate::run::TransportArg;
+use crate::signals::StopSignals;
 
 /// How long nodes get to stop after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -205,6 +206,9 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
 }
 
 async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
+    // Registered once, before the nodes start: a request that arrives while
+    // the loop below prints is queued for it, not lost.
+    let mut signals = StopSignals::register();
     let (tx, mut rx) = mpsc::unbounded_channel::<Event>();
     let mut members = Vec::new();
     let mut ids = id_rng(args);
@@ -290,7 +294,7 @@ async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
                 }
                 None => break,
             },
-            _ = stop_requested() => {
+            _ = signals.next() => {
                 if stopping.is_none() {
                     report(args.json, serde_json::json!({"cluster": "stopping"}),
                         "cluster: stopping every node (again to kill them)");
@@ -345,28 +349,6 @@ async fn forward(
         {
             return;
         }
-    }
-}
-
-/// Ctrl-C or SIGTERM.
-async fn stop_requested() {
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate => {}
     }
 }
 

@@ -5,6 +5,7 @@ mod cluster;
 mod inject;
 mod output;
 mod run;
+mod signals;
 mod sim;
 
 use std::io::IsTerminal;

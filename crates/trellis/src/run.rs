@@ -19,6 +19,7 @@ use trellis_value::Value;
 
 use crate::cli::{Clock, RunArgs};
 use crate::output;
+use crate::signals::StopSignals;
 
 /// `--transport`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -350,6 +351,8 @@ fn run_network(
         }
     };
     runtime.block_on(async move {
+        // Before anything can take time, so no stop request is missed.
+        let signals = StopSignals::register();
         let bind_text = args.net.bind.as_deref().unwrap_or(&args.addr);
         let bind = match trellis_net::resolve(bind_text).await {
             Ok(a) => a,
@@ -430,7 +433,7 @@ fn run_network(
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
         let duration = args.duration;
         let watcher = tokio::spawn(async move {
-            let reason = stop_signal(duration).await;
+            let reason = stop_signal(signals, duration).await;
             let _ = stop_tx.send(reason);
         });
         let mut reason = "stopped";
@@ -470,39 +473,17 @@ fn run_network(
 }
 
 /// Ctrl-C, SIGTERM, or the end of `--for`: whichever comes first.
-async fn stop_signal(duration: Option<f64>) -> &'static str {
+async fn stop_signal(mut signals: StopSignals, duration: Option<f64>) -> &'static str {
     let deadline = async {
         match duration {
             Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.clamp(0.0, 1e9))).await,
             None => std::future::pending().await,
         }
     };
-    let interrupt = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
     tokio::select! {
-        _ = interrupt => "interrupt",
-        _ = terminate() => "terminate",
+        request = signals.next() => request.as_str(),
         _ = deadline => "duration",
     }
-}
-
-#[cfg(unix)]
-async fn terminate() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut s) => {
-            s.recv().await;
-        }
-        Err(_) => std::future::pending().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn terminate() {
-    std::future::pending().await
 }
 
 fn table_names(node: &Node) -> Vec<String> {
