@@ -633,8 +633,11 @@ impl Node {
 
         // 5. Sends: to ourselves through the local queue, else out. A tuple
         // derived twice in one tick is sent once (derived tuples are sets).
-        let mut sent = rustc_hash::FxHashSet::default();
         let dedupe = sends.len() > 1;
+        let mut sent = rustc_hash::FxHashSet::with_capacity_and_hasher(
+            if dedupe { sends.len() } else { 0 },
+            Default::default(),
+        );
         for (rel, tuple, delete) in sends {
             if dedupe && !sent.insert((rel, tuple.clone(), delete)) {
                 continue;

@@ -30,10 +30,13 @@ use trellis_plan::Plan;
 use trellis_value::Value;
 use trellis_wire::WireMessage;
 
+/// `t1` derives one batch of `data` tuples from each `gen` event, joining
+/// it with the `seq` table (one row per tuple of a batch, given as facts).
 const PROGRAM: &str = "
+materialize(seq, infinity, infinity, keys(1, 2)).
 watchmod(data, \"r\").
 watchmod(pong, \"r\").
-t1 data(@D, I, P) :- gen(@X, D, I, P).
+t1 data(@D, B + I, P) :- gen(@X, D, B, P), seq(@X, I).
 l1 ping(@P, X, K) :- start(@X, P, K).
 l2 pong(@X, P, K) :- ping(@P, X, K).
 l3 ping(@P, X, K1) :- pong(@X, P, K), K > 0, K1 := K - 1.
@@ -49,9 +52,14 @@ struct Settings {
     warmup: usize,
 }
 
-fn plan() -> Arc<Plan> {
+/// The program, with `batch` rows of `seq`.
+fn plan(batch: u64) -> Arc<Plan> {
     let options = trellis_syntax::ParseOptions::default();
-    match trellis_plan::load_str("netbench", PROGRAM, &options) {
+    let mut program = PROGRAM.to_string();
+    for i in 0..batch {
+        program.push_str(&format!("seq(LOCALADDRESS, {i}).\n"));
+    }
+    match trellis_plan::load_str("netbench", &program, &options) {
         Ok(l) => Arc::new(l.plan),
         Err(d) => panic!("{d:?}"),
     }
@@ -219,7 +227,7 @@ fn trellis_throughput(
     transport: Transport,
     ports: (u16, u16),
 ) -> (Throughput, NetStats) {
-    let plan = plan();
+    let plan = plan(s.batch);
     let a = format!("127.0.0.1:{}", ports.0);
     let b = format!("127.0.0.1:{}", ports.1);
     let rx_shared = Shared::default();
@@ -230,16 +238,14 @@ fn trellis_throughput(
     let me = Value::str(&a);
     let payload = Value::str(PAYLOAD);
     let result = windowed(s, &received, |from| {
-        for i in from..from + s.batch {
-            let tuple: Tuple = vec![
-                me.clone(),
-                dest.clone(),
-                Value::Int(i as i64),
-                payload.clone(),
-            ]
-            .into();
-            sender.injector.inject("gen", tuple);
-        }
+        let tuple: Tuple = vec![
+            me.clone(),
+            dest.clone(),
+            Value::Int(from as i64),
+            payload.clone(),
+        ]
+        .into();
+        sender.injector.inject("gen", tuple);
     });
     let stats = sender.stop();
     receiver.stop();
@@ -258,6 +264,18 @@ fn batch_frame(tuples: u64, from: &str, to: &str) -> Vec<u8> {
     trellis_wire::encode(from, &messages, None)
 }
 
+/// What the baseline does per frame besides moving its bytes.
+#[derive(Clone, Copy, PartialEq)]
+enum Work {
+    /// Nothing: the frame is encoded once, up front, and the receiver only
+    /// counts frames (the transport's ceiling for these bytes).
+    None,
+    /// What a hand-written program that sends these tuples must do: build
+    /// each batch's tuples, encode them with the same codec, and decode
+    /// every frame it receives back into tuples.
+    Codec,
+}
+
 /// `per_frame`: tuples per frame; `s.batch` (the frames Trellis sends) or
 /// 1 (a plain program that sends each tuple as it comes).
 fn baseline_throughput(
@@ -265,10 +283,36 @@ fn baseline_throughput(
     transport: Transport,
     ports: (u16, u16),
     per_frame: u64,
+    work: Work,
 ) -> Throughput {
     let a = format!("127.0.0.1:{}", ports.0);
     let b = format!("127.0.0.1:{}", ports.1);
     let frame = Arc::new(batch_frame(per_frame, &a, &b));
+    // One tuple's bytes differ from the next only in the integer, so the
+    // codec's work is the same as for the frames above.
+    let fresh_frame = {
+        let (a, b) = (a.clone(), b.clone());
+        let to = Value::str(&b);
+        let payload = Value::str(PAYLOAD);
+        let relation: Arc<str> = Arc::from("data");
+        move |first: u64| {
+            let messages: Vec<WireMessage> = (first..first + per_frame)
+                .map(|i| WireMessage {
+                    relation: relation.clone(),
+                    tuple: vec![to.clone(), Value::Int(i as i64), payload.clone()].into(),
+                    delete: false,
+                })
+                .collect();
+            trellis_wire::encode(&a, &messages, None)
+        }
+    };
+    // Tuples credited for one received frame.
+    let credit = move |bytes: &[u8]| -> u64 {
+        match work {
+            Work::None => per_frame,
+            Work::Codec => trellis_wire::decode(bytes, None).map_or(0, |f| f.messages.len() as u64),
+        }
+    };
     let frames_per_batch = s.batch / per_frame;
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -290,13 +334,13 @@ fn baseline_throughput(
                         ready_tx.send(()).unwrap();
                         let mut buf = vec![0u8; 65_536];
                         while !stop.load(Ordering::Relaxed) {
-                            if let Ok(Ok(_)) = tokio::time::timeout(
+                            if let Ok(Ok((n, _))) = tokio::time::timeout(
                                 Duration::from_millis(50),
                                 sock.recv_from(&mut buf),
                             )
                             .await
                             {
-                                received.fetch_add(per_frame, Ordering::Relaxed);
+                                received.fetch_add(credit(&buf[..n]), Ordering::Relaxed);
                             }
                         }
                     }
@@ -312,7 +356,7 @@ fn baseline_throughput(
                             if r.read_exact(&mut buf).await.is_err() {
                                 break;
                             }
-                            received.fetch_add(per_frame, Ordering::Relaxed);
+                            received.fetch_add(credit(&buf), Ordering::Relaxed);
                         }
                     }
                 }
@@ -342,9 +386,15 @@ fn baseline_throughput(
                     Transport::Udp => {
                         let sock = UdpSocket::bind(&a).await.unwrap();
                         let to: SocketAddr = b.parse().unwrap();
+                        let mut first = 0;
                         while go_arx.recv().await.is_some() {
                             for _ in 0..frames_per_batch {
-                                let _ = sock.send_to(&frame, to).await;
+                                if work == Work::Codec {
+                                    let _ = sock.send_to(&fresh_frame(first), to).await;
+                                } else {
+                                    let _ = sock.send_to(&frame, to).await;
+                                }
+                                first += per_frame;
                             }
                         }
                     }
@@ -353,11 +403,24 @@ fn baseline_throughput(
                         stream.set_nodelay(true).unwrap();
                         // One write per frame, as a program that sends each
                         // frame as it comes would.
-                        let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
-                        framed.extend_from_slice(&frame);
+                        let prefixed = |frame: &[u8]| {
+                            let mut framed = (frame.len() as u32).to_be_bytes().to_vec();
+                            framed.extend_from_slice(frame);
+                            framed
+                        };
+                        let framed = prefixed(&frame);
+                        let mut first = 0;
                         while go_arx.recv().await.is_some() {
                             for _ in 0..frames_per_batch {
-                                stream.write_all(&framed).await.unwrap();
+                                if work == Work::Codec {
+                                    stream
+                                        .write_all(&prefixed(&fresh_frame(first)))
+                                        .await
+                                        .unwrap();
+                                } else {
+                                    stream.write_all(&framed).await.unwrap();
+                                }
+                                first += per_frame;
                             }
                         }
                     }
@@ -385,7 +448,7 @@ fn percentiles(mut rtts: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn trellis_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (Duration, Duration) {
-    let plan = plan();
+    let plan = plan(0);
     let a = format!("127.0.0.1:{}", ports.0);
     let b = format!("127.0.0.1:{}", ports.1);
     let shared = Shared::default();
@@ -531,6 +594,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// One run's figures for one transport.
 struct Run {
     same_frames: f64,
+    codec: f64,
     one_per_frame: f64,
     trellis: f64,
     tuples_per_frame: f64,
@@ -566,22 +630,33 @@ fn main() {
     );
     let mut table = Vec::new();
     for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
-        let p = 24_000 + 10 * k as u16;
-        if std::env::var("NETBENCH_PROFILE").is_ok() {
-            // Only the Trellis throughput run, for a profiler.
-            let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3));
-            println!("{transport}: {:.0} tuples/s", t.rate());
+        let p = 24_000 + 20 * k as u16;
+        if let Ok(what) = std::env::var("NETBENCH_PROFILE") {
+            // Only one Trellis run, for a profiler.
+            if what == "latency" || what == "both" {
+                if what == "both" {
+                    let (b50, _) = baseline_latency(&s, transport, (p + 4, p + 5));
+                    println!("baseline p50 {:.1}", us(b50));
+                }
+                let (p50, p99) = trellis_latency(&s, transport, (p + 6, p + 7));
+                println!("{transport}: RTT p50 {:.1} p99 {:.1} us", us(p50), us(p99));
+            } else {
+                let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3));
+                println!("{transport}: {:.0} tuples/s", t.rate());
+            }
             continue;
         }
         let mut all = Vec::new();
         for r in 0..runs {
-            let base = baseline_throughput(&s, transport, (p, p + 1), s.batch);
-            let single = baseline_throughput(&s, transport, (p + 8, p + 9), 1);
-            let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3));
             let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5));
             let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7));
+            let base = baseline_throughput(&s, transport, (p, p + 1), s.batch, Work::None);
+            let codec = baseline_throughput(&s, transport, (p + 10, p + 11), s.batch, Work::Codec);
+            let single = baseline_throughput(&s, transport, (p + 8, p + 9), 1, Work::None);
+            let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3));
             let run = Run {
                 same_frames: base.rate(),
+                codec: codec.rate(),
                 one_per_frame: single.rate(),
                 trellis: trel.rate(),
                 tuples_per_frame: stats.tuples_sent as f64 / stats.frames_sent.max(1) as f64,
@@ -591,9 +666,10 @@ fn main() {
                 trellis_p99: us(tl99),
             };
             println!(
-                "{transport} run {}: throughput baseline same frames {:.0}, 1 tuple/frame {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame); RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
+                "{transport} run {}: throughput baseline same frames {:.0}, encoded and decoded {:.0}, 1 tuple/frame {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame); RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
                 r + 1,
                 run.same_frames,
+                run.codec,
                 run.one_per_frame,
                 run.trellis,
                 trel.received,
@@ -611,6 +687,7 @@ fn main() {
             transport,
             [
                 m(|r| r.same_frames),
+                m(|r| r.codec),
                 m(|r| r.one_per_frame),
                 m(|r| r.trellis),
                 m(|r| r.tuples_per_frame),
@@ -622,13 +699,14 @@ fn main() {
         ));
     }
     println!(
-        "\n| transport | baseline, same frames (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / 1 per frame | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
+        "\n| transport | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-    for (t, [b, one, r, tpf, bl50, bl99, tl50, tl99]) in table {
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (t, [b, codec, one, r, tpf, bl50, bl99, tl50, tl99]) in table {
         println!(
-            "| {t} | {b:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {:.2} / {:.2} |",
+            "| {t} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {:.2} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {:.2} / {:.2} |",
             r / b,
+            r / codec,
             r / one,
             tl50 / bl50,
             tl99 / bl99

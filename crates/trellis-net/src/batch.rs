@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trellis_engine::Message;
 use trellis_plan::Plan;
-use trellis_wire::{ClusterKey, Sizer, WireMessage};
+use trellis_wire::{ClusterKey, EncodedMessages, WireMessage};
 
 /// One unit of output for the transport.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,7 +33,7 @@ pub struct Batcher {
     limit: usize,
     /// Relation names by `RelId`, shared so messages clone cheaply.
     names: Vec<Arc<str>>,
-    sizer: Sizer,
+    encoded: EncodedMessages,
     groups: Vec<(Arc<str>, Vec<WireMessage>)>,
     index: HashMap<Arc<str>, usize>,
 }
@@ -50,7 +50,7 @@ impl Batcher {
                 .iter()
                 .map(|r| Arc::from(r.name.as_str()))
                 .collect(),
-            sizer: Sizer::default(),
+            encoded: EncodedMessages::default(),
             groups: Vec::new(),
             index: HashMap::new(),
         }
@@ -97,7 +97,8 @@ impl Batcher {
         self.groups.clear();
     }
 
-    /// Frames for messages to one destination.
+    /// Frames for messages to one destination: each message is encoded
+    /// once, then the batch is cut greedily into frames within the limit.
     pub fn pack_messages(
         &mut self,
         destination: &Arc<str>,
@@ -108,53 +109,40 @@ impl Batcher {
             return;
         }
         let key = self.key.as_ref();
-        // The common case: everything fits in one frame.
-        let bytes = trellis_wire::encode(&self.sender, messages, key);
-        if bytes.len() <= self.limit {
-            out.push(Packed::Frame {
-                destination: destination.clone(),
-                bytes,
-                tuples: messages.len(),
-            });
-            return;
-        }
-        // Split greedily, message by message.
         let tagged = key.is_some();
-        let mut body = 0;
-        let mut chunk: Vec<WireMessage> = Vec::new();
-        for m in messages {
-            let len = self.sizer.message_len(m);
-            let alone = self.sizer.frame_len(&self.sender, 1, len, tagged);
-            if alone > self.limit {
-                out.push(Packed::Oversize {
-                    destination: destination.clone(),
-                    relation: m.relation.clone(),
-                    bytes: alone,
-                });
-                continue;
-            }
-            let with = self
-                .sizer
-                .frame_len(&self.sender, chunk.len() + 1, body + len, tagged);
-            if with > self.limit && !chunk.is_empty() {
+        let sender = &*self.sender;
+        let encoded = &mut self.encoded;
+        encoded.encode(messages);
+        let fits = |range: std::ops::Range<usize>| {
+            trellis_wire::frame_overhead(sender, range.len(), tagged) + encoded.body_len(range)
+                <= self.limit
+        };
+        let push = |range: std::ops::Range<usize>, out: &mut Vec<Packed>| {
+            if !range.is_empty() {
                 out.push(Packed::Frame {
                     destination: destination.clone(),
-                    bytes: trellis_wire::encode(&self.sender, &chunk, key),
-                    tuples: chunk.len(),
+                    bytes: encoded.frame(sender, range.clone(), key),
+                    tuples: range.len(),
                 });
-                chunk.clear();
-                body = 0;
             }
-            chunk.push(m.clone());
-            body += len;
+        };
+        let mut start = 0;
+        for i in 0..messages.len() {
+            if !fits(i..i + 1) {
+                push(start..i, out);
+                out.push(Packed::Oversize {
+                    destination: destination.clone(),
+                    relation: messages[i].relation.clone(),
+                    bytes: trellis_wire::frame_overhead(sender, 1, tagged)
+                        + encoded.body_len(i..i + 1),
+                });
+                start = i + 1;
+            } else if !fits(start..i + 1) {
+                push(start..i, out);
+                start = i;
+            }
         }
-        if !chunk.is_empty() {
-            out.push(Packed::Frame {
-                destination: destination.clone(),
-                bytes: trellis_wire::encode(&self.sender, &chunk, key),
-                tuples: chunk.len(),
-            });
-        }
+        push(start..messages.len(), out);
     }
 }
 

@@ -470,8 +470,24 @@ impl Driver {
             c.frames_received += 1;
             c.tuples_received += frame.messages.len() as u64;
         }
+        // Messages of one relation come in runs (and share one name): look
+        // each run's relation up once.
+        let mut last: Option<(Arc<str>, Option<trellis_plan::RelId>)> = None;
         for m in frame.messages {
-            if let Err(e) = node.receive(&m.relation, m.tuple, m.delete) {
+            let rel = match &last {
+                Some((name, rel)) if Arc::ptr_eq(name, &m.relation) => *rel,
+                _ => {
+                    let rel = node.plan().lookup(&m.relation);
+                    last = Some((m.relation.clone(), rel));
+                    rel
+                }
+            };
+            let received = match rel {
+                Some(rel) => node.receive_id(rel, m.tuple, m.delete),
+                // The node counts and names the unknown relation.
+                None => node.receive(&m.relation, m.tuple, m.delete),
+            };
+            if let Err(e) = received {
                 *self
                     .counters
                     .lock()

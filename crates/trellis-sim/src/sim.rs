@@ -820,7 +820,8 @@ impl Simulation {
                 body += len;
                 self.stats.count_message(*rel, from, second, len as u64);
             }
-            let bytes = self.sizer.frame_len(&sender, messages.len(), body, false) as u64;
+            let bytes =
+                (trellis_wire::frame_overhead(&sender, messages.len(), false) + body) as u64;
             self.stats.count_frame(from, second, bytes);
             let Some(to) = self.index_of(&dest) else {
                 self.stats.frames_to_unknown += 1;

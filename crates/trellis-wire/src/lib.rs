@@ -99,7 +99,7 @@ enum Flat<'a> {
     List(u32),
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Message<'a> {
     #[serde(borrow)]
     relation: Cow<'a, str>,
@@ -108,7 +108,7 @@ struct Message<'a> {
     fields: Vec<Flat<'a>>,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Body<'a> {
     #[serde(borrow)]
     sender: Cow<'a, str>,
@@ -178,31 +178,98 @@ fn unflatten(fields: &[Flat]) -> Result<Vec<Value>, WireError> {
     Ok(stack.pop().expect("the root").1)
 }
 
-/// Encode one frame.
-pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> Vec<u8> {
-    let body = Body {
-        sender: Cow::Borrowed(sender),
-        messages: messages
-            .iter()
-            .map(|m| {
-                let mut fields = Vec::with_capacity(m.tuple.len());
-                for v in m.tuple.iter() {
-                    flatten(v, &mut fields);
-                }
-                Message {
-                    relation: Cow::Borrowed(&m.relation),
-                    delete: m.delete,
-                    fields,
-                }
-            })
-            .collect(),
+/// The body of one message, as [`Message`] would serialize, from borrowed
+/// fields (`fields` is scratch space, reused across messages).
+#[derive(Serialize)]
+struct MessageOut<'a> {
+    relation: &'a str,
+    delete: bool,
+    fields: &'a [Flat<'a>],
+}
+
+fn write_message<'a>(m: &'a WireMessage, fields: &mut Vec<Flat<'a>>, out: Vec<u8>) -> Vec<u8> {
+    fields.clear();
+    for v in m.tuple.iter() {
+        flatten(v, fields);
+    }
+    let message = MessageOut {
+        relation: &m.relation,
+        delete: m.delete,
+        fields,
     };
-    let mut out = Vec::with_capacity(64);
+    postcard::to_extend(&message, out).expect("encoding into a Vec cannot fail")
+}
+
+/// Messages encoded one after another, each remembered by where it ends,
+/// so that a batch can be cut into frames without encoding anything twice.
+#[derive(Debug, Default)]
+pub struct EncodedMessages {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl EncodedMessages {
+    /// Encode `messages` (replacing what was here).
+    pub fn encode(&mut self, messages: &[WireMessage]) {
+        self.bytes.clear();
+        self.ends.clear();
+        let mut fields = Vec::new();
+        for m in messages {
+            self.bytes = write_message(m, &mut fields, std::mem::take(&mut self.bytes));
+            self.ends.push(self.bytes.len());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Where message `i`'s bytes start.
+    fn start(&self, i: usize) -> usize {
+        if i == 0 { 0 } else { self.ends[i - 1] }
+    }
+
+    /// The bytes messages `range` take in a frame body.
+    pub fn body_len(&self, range: std::ops::Range<usize>) -> usize {
+        if range.is_empty() {
+            return 0;
+        }
+        self.ends[range.end - 1] - self.start(range.start)
+    }
+
+    /// The frame holding messages `range`.
+    pub fn frame(
+        &self,
+        sender: &str,
+        range: std::ops::Range<usize>,
+        key: Option<&ClusterKey>,
+    ) -> Vec<u8> {
+        let body = if range.is_empty() {
+            &[][..]
+        } else {
+            &self.bytes[self.start(range.start)..self.ends[range.end - 1]]
+        };
+        frame(sender, range.len(), body, key)
+    }
+}
+
+/// A frame around `count` messages already encoded into `body`. (A body
+/// is the sender and then the messages as a sequence: postcard writes the
+/// sequence's length and then each message, so messages encoded one by
+/// one concatenate into exactly the bytes of the whole body.)
+fn frame(sender: &str, count: usize, body: &[u8], key: Option<&ClusterKey>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(frame_overhead(sender, count, key.is_some()) + body.len());
     out.extend_from_slice(MAGIC);
     out.push(VERSION);
     out.push(if key.is_some() { FLAG_TAGGED } else { 0 });
     out.extend_from_slice(&[0; 4]);
-    let mut out = postcard::to_extend(&body, out).expect("encoding into a Vec cannot fail");
+    let mut out =
+        postcard::to_extend(&(sender, count as u64), out).expect("encoding into a Vec cannot fail");
+    out.extend_from_slice(body);
     if let Some(key) = key {
         let mut mac = key.mac();
         mac.update(&out);
@@ -213,15 +280,38 @@ pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) 
     out
 }
 
+/// Encode one frame.
+pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> Vec<u8> {
+    let mut encoded = EncodedMessages::default();
+    encoded.encode(messages);
+    encoded.frame(sender, 0..encoded.len(), key)
+}
+
 /// The encoded size of a frame, without keeping the bytes.
 pub fn encoded_len(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> usize {
     let mut sizer = Sizer::default();
     let body: usize = messages.iter().map(|m| sizer.message_len(m)).sum();
-    sizer.frame_len(sender, messages.len(), body, key.is_some())
+    frame_overhead(sender, messages.len(), key.is_some()) + body
 }
 
-/// Sizes of messages and frames exactly as [`encode`] would write them, with
-/// one reusable buffer (the simulator's bandwidth accounting).
+/// The bytes of a LEB128 varint, as postcard writes lengths and counts.
+fn varint_len(n: usize) -> usize {
+    let bits = (usize::BITS - n.leading_zeros()) as usize;
+    bits.div_ceil(7).max(1)
+}
+
+/// What a frame from `sender` holding `count` messages takes besides the
+/// messages themselves: header, sender, count and tag.
+pub fn frame_overhead(sender: &str, count: usize, tagged: bool) -> usize {
+    HEADER
+        + varint_len(sender.len())
+        + sender.len()
+        + varint_len(count)
+        + if tagged { TAG } else { 0 }
+}
+
+/// Sizes of messages exactly as [`encode`] would write them, with one
+/// reusable buffer (the simulator's bandwidth accounting).
 #[derive(Debug, Default)]
 pub struct Sizer {
     scratch: Vec<u8>,
@@ -230,33 +320,11 @@ pub struct Sizer {
 impl Sizer {
     /// Bytes one message takes in a frame body.
     pub fn message_len(&mut self, m: &WireMessage) -> usize {
-        let mut fields = Vec::with_capacity(m.tuple.len());
-        for v in m.tuple.iter() {
-            flatten(v, &mut fields);
-        }
-        let message = Message {
-            relation: Cow::Borrowed(&m.relation),
-            delete: m.delete,
-            fields,
-        };
         self.scratch.clear();
-        let scratch = std::mem::take(&mut self.scratch);
-        let out = postcard::to_extend(&message, scratch).expect("encoding into a Vec cannot fail");
+        let out = write_message(m, &mut Vec::new(), std::mem::take(&mut self.scratch));
         let len = out.len();
         self.scratch = out;
         len
-    }
-
-    /// Bytes of a frame from `sender` holding `count` messages whose
-    /// [`Sizer::message_len`]s add up to `body`.
-    pub fn frame_len(&mut self, sender: &str, count: usize, body: usize, tagged: bool) -> usize {
-        self.scratch.clear();
-        let scratch = std::mem::take(&mut self.scratch);
-        let out = postcard::to_extend(&(sender, count as u64), scratch)
-            .expect("encoding into a Vec cannot fail");
-        let len = out.len();
-        self.scratch = out;
-        HEADER + len + body + if tagged { TAG } else { 0 }
     }
 }
 
@@ -301,12 +369,18 @@ pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError
         }
     };
     let body: Body = postcard::from_bytes(body)?;
+    // Consecutive messages mostly share a relation: share its name too.
+    let mut last: Option<Arc<str>> = None;
     let messages = body
         .messages
         .iter()
         .map(|m| {
+            let relation = match &last {
+                Some(name) if **name == *m.relation => name.clone(),
+                _ => last.insert(Arc::from(&*m.relation)).clone(),
+            };
             Ok(WireMessage {
-                relation: Arc::from(&*m.relation),
+                relation,
                 tuple: unflatten(&m.fields)?.into(),
                 delete: m.delete,
             })
@@ -362,6 +436,24 @@ mod tests {
                 encode("127.0.0.1:9", &[], k).len()
             );
         }
+    }
+
+    #[test]
+    fn sizes_and_cuts_match_the_encoding() {
+        // Counts and a sender long enough for multi-byte varints.
+        let sender = "s".repeat(200);
+        let many: Vec<WireMessage> = (0..300).flat_map(|_| sample()).collect();
+        let bytes = encode(&sender, &many, None);
+        assert_eq!(encoded_len(&sender, &many, None), bytes.len());
+        assert_eq!(decode(&bytes, None).unwrap().messages, many);
+        let mut encoded = EncodedMessages::default();
+        encoded.encode(&many);
+        let cut = encoded.frame(&sender, 10..250, None);
+        assert_eq!(decode(&cut, None).unwrap().messages, many[10..250]);
+        assert_eq!(
+            cut.len(),
+            frame_overhead(&sender, 240, false) + encoded.body_len(10..250)
+        );
     }
 
     #[test]
