@@ -127,12 +127,12 @@ impl Batcher {
             }
         };
         let mut start = 0;
-        for i in 0..messages.len() {
+        for (i, m) in messages.iter().enumerate() {
             if !fits(i..i + 1) {
                 push(start..i, out);
                 out.push(Packed::Oversize {
                     destination: destination.clone(),
-                    relation: messages[i].relation.clone(),
+                    relation: m.relation.clone(),
                     bytes: trellis_wire::frame_overhead(sender, 1, tagged)
                         + encoded.body_len(i..i + 1),
                 });
