@@ -43,6 +43,32 @@ impl Stats {
         }
     }
 
+    /// Fold another node's counters (same plan) into these: a driver's
+    /// totals over many nodes or incarnations.
+    pub fn add(&mut self, other: &Stats) {
+        self.ticks += other.ticks;
+        for (a, b) in self.relations.iter_mut().zip(&other.relations) {
+            a.inserts += b.inserts;
+            a.replacements += b.replacements;
+            a.refreshes += b.refreshes;
+            a.deletes += b.deletes;
+            a.expirations += b.expirations;
+            a.evictions += b.evictions;
+            a.events += b.events;
+            a.sends += b.sends;
+            a.receives += b.receives;
+        }
+        for (a, b) in self.rule_errors.iter_mut().zip(&other.rule_errors) {
+            *a += b;
+        }
+        for (a, b) in self.rule_firings.iter_mut().zip(&other.rule_firings) {
+            *a += b;
+        }
+        self.key_conflicts += other.key_conflicts;
+        self.dropped_inputs += other.dropped_inputs;
+        self.runaways += other.runaways;
+    }
+
     pub fn errors(&self) -> u64 {
         self.rule_errors.iter().sum()
     }

@@ -34,6 +34,8 @@ struct Run {
     ring: Vec<(f64, f64)>,
     /// Sorted lookup latencies in ms.
     latencies: Vec<f64>,
+    /// How many answered lookups took each number of hops.
+    hops: Vec<u64>,
     /// When the last node joined.
     joined: f64,
 }
@@ -152,15 +154,21 @@ start = {start}
     (toml, join, join + settle)
 }
 
+/// Seconds of churn without lookups, over which maintenance traffic under
+/// churn is measured.
+const CHURN_QUIET: f64 = 100.0;
+
 /// Churn: after the ring forms, nodes leave with sessions of the given
 /// median (exponential) and come back a second later as fresh processes.
+/// Lookups start `CHURN_QUIET` seconds into the churn.
 fn churn(n: usize, median_minutes: f64, churn_seconds: f64, seed: u64) -> (String, f64, f64) {
     let join = n as f64 * 0.1;
     let start = join + 200.0;
+    let lookups = start + CHURN_QUIET;
     let toml = format!(
         r#"# {n} Chord nodes under churn: median session {median_minutes} minutes
-# (exponential), from {start} s for {churn_seconds} s; lookups throughout
-# the churn, each key asked by two nodes.
+# (exponential), from {start} s for {churn_seconds} s; lookups from
+# {lookups} s to the end, each key asked by two nodes.
 [simulation]
 nodes = {n}
 duration = {duration}
@@ -181,13 +189,13 @@ exempt = [0]
 tuple = 'lookup(@ADDR, RANDID, ADDR, SEQ)'
 per_node = 0.05
 copies = 2
-start = {start}
+start = {lookups}
 {measure}"#,
         duration = start + churn_seconds,
         median = median_minutes * 60.0,
         measure = lookup_measure(),
     );
-    (toml, join, start)
+    (toml, start, lookups)
 }
 
 fn run(name: &str, toml: &str, joined: f64, quiet_from: f64) -> Run {
@@ -210,7 +218,8 @@ fn run(name: &str, toml: &str, joined: f64, quiet_from: f64) -> Run {
     let out = root().join("eval/out").join(name);
     trellis_sim::write_outputs(&sim, &report, &out, toml).expect("outputs written");
 
-    // Maintenance: the minute before lookups start (after joins settle).
+    // Maintenance: the minute before lookups start (after joins settle),
+    // or the whole quiet stretch if shorter.
     let per_second = &sim.stats.per_second;
     let (from, to) = (
         (quiet_from - 60.0).max(joined) as usize,
@@ -235,6 +244,18 @@ fn run(name: &str, toml: &str, joined: f64, quiet_from: f64) -> Run {
         .map(|s| (s.end - s.start) as f64 / 1e6)
         .collect();
     latencies.sort_by(f64::total_cmp);
+    let mut hops = Vec::new();
+    for h in sim.measurements().measures[0]
+        .samples
+        .iter()
+        .filter_map(|s| s.hops)
+    {
+        let h = h as usize;
+        if hops.len() <= h {
+            hops.resize(h + 1, 0);
+        }
+        hops[h] += 1;
+    }
     Run {
         scenario_path,
         seed,
@@ -242,6 +263,7 @@ fn run(name: &str, toml: &str, joined: f64, quiet_from: f64) -> Run {
         maintenance,
         ring,
         latencies,
+        hops,
         joined,
     }
 }
@@ -280,6 +302,50 @@ fn figure(name: &str, title: &str, x: &str, y: &str, series: &[(&str, Vec<(f64, 
     let file = format!("{name}.svg");
     trellis_sim::line_chart(&dir.join(&file), title, x, y, series).expect("figure drawn");
     format!("![{title}](eval/figures/{file})")
+}
+
+/// Which runs a figure was drawn from, and how to make each again.
+fn made_from<R: std::borrow::Borrow<Run>>(runs: &[R]) -> String {
+    let list: Vec<String> = runs
+        .iter()
+        .map(|r| {
+            let r = r.borrow();
+            format!("{} (seed {})", command(r), r.seed)
+        })
+        .collect();
+    format!("*Made from:* {}.", list.join("; "))
+}
+
+/// The smallest hop count at or below which a fraction `q` of the
+/// lookups fall.
+fn hop_percentile(counts: &[u64], q: f64) -> usize {
+    let total: u64 = counts.iter().sum();
+    let mut seen = 0;
+    for (h, n) in counts.iter().enumerate() {
+        seen += n;
+        if seen as f64 >= q * total as f64 {
+            return h;
+        }
+    }
+    counts.len().saturating_sub(1)
+}
+
+/// Today's date (UTC), `YYYY-MM-DD`, for the machine line.
+fn today() -> String {
+    let days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Howard Hinnant's days-to-civil.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 fn main() {
@@ -341,6 +407,7 @@ fn main() {
         &statics,
         wide.as_ref(),
         &churns,
+        churn_seconds,
         quick,
         started.elapsed().as_secs_f64(),
     );
@@ -350,6 +417,7 @@ fn write_report(
     statics: &[Run],
     wide: Option<&Run>,
     churns: &[(usize, f64, Run)],
+    churn_seconds: f64,
     quick: bool,
     wall: f64,
 ) {
@@ -378,7 +446,8 @@ fn write_report(
     let _ = writeln!(w, "Protocol parameters: {PARAMETERS}.\n");
     let _ = writeln!(
         w,
-        "Machine: 2 cores, 24 GiB, rustc 1.95, release build; date 2026-11-22.\n"
+        "Machine: 2 cores, 24 GiB, rustc 1.95, release build; date {}.\n",
+        today()
     );
 
     if !statics.is_empty() {
@@ -432,14 +501,75 @@ fn write_report(
             .collect();
         let _ = writeln!(
             w,
-            "\n{}\n",
+            "\n{}\n\n{}\n",
             figure(
                 "hops",
                 "Mean lookup hops",
                 "nodes",
                 "hops",
                 &[("Trellis Chord", hops), ("1/2 log2 N", ideal)]
-            )
+            ),
+            made_from(statics)
+        );
+        let _ = writeln!(
+            w,
+            "### Distribution of lookup hops
+
+The fraction of answered lookups that took each number of hops \
+             (a lookup answered by the node it was issued at takes 0):
+"
+        );
+        let widest = statics.iter().map(|r| r.hops.len()).max().unwrap_or(0);
+        let _ = write!(w, "| nodes | p50 | p90 | p99 | max |");
+        for h in 0..widest {
+            let _ = write!(w, " {h} |");
+        }
+        let _ = writeln!(w, "\n|---|---|---|---|---|{}", "---|".repeat(widest));
+        for r in statics {
+            let total: u64 = r.hops.iter().sum();
+            let _ = write!(
+                w,
+                "| {} | {} | {} | {} | {} |",
+                r.report.nodes,
+                hop_percentile(&r.hops, 0.5),
+                hop_percentile(&r.hops, 0.9),
+                hop_percentile(&r.hops, 0.99),
+                r.hops.len().saturating_sub(1)
+            );
+            for h in 0..widest {
+                let n = r.hops.get(h).copied().unwrap_or(0);
+                let _ = write!(w, " {:.1}% |", n as f64 * 100.0 / total.max(1) as f64);
+            }
+            let _ = writeln!(w);
+        }
+        let series: Vec<(String, Vec<(f64, f64)>)> = statics
+            .iter()
+            .map(|r| {
+                let total: u64 = r.hops.iter().sum();
+                let points = r
+                    .hops
+                    .iter()
+                    .enumerate()
+                    .map(|(h, n)| (h as f64, *n as f64 / total.max(1) as f64))
+                    .collect();
+                (format!("{} nodes", r.report.nodes), points)
+            })
+            .collect();
+        let refs: Vec<(&str, Vec<(f64, f64)>)> = series
+            .iter()
+            .map(|(n, p)| (n.as_str(), p.clone()))
+            .collect();
+        let _ = writeln!(
+            w,
+            "\n{}\n\n{}\n",
+            figure(
+                "hop-distribution",
+                "Lookup hops: distribution",
+                "hops",
+                "fraction of lookups",
+                &refs
+            ),
+            made_from(statics)
         );
         if let Some(big) = statics
             .iter()
@@ -449,7 +579,7 @@ fn write_report(
             let _ = writeln!(
                 w,
                 "### Convergence of a {}-node ring\n\nNodes join through one landmark, one every {:.3} s (the last at {:.0} s); \
-                 the fraction of live nodes holding their true successor over time:\n\n{}\n",
+                 the fraction of live nodes holding their true successor over time:\n\n{}\n\n{}\n",
                 big.report.nodes,
                 big.joined / big.report.nodes as f64,
                 big.joined,
@@ -459,7 +589,8 @@ fn write_report(
                     "virtual time (s)",
                     "fraction",
                     &[("", big.ring.clone())]
-                )
+                ),
+                made_from(std::slice::from_ref(big))
             );
         }
     }
@@ -479,7 +610,7 @@ fn write_report(
              round-trip times between regions from typical Internet RTTs (70 to 320 ms), plus 2 to 25 ms of \
              access distance per node (matrix in `eval/scenarios/rtt-{}.txt`).\n\n\
              | lookups | correct | mean | p50 | p90 | p99 | mean hops | scenario |\n|---|---|---|---|---|---|---|---|\n\
-             | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} | {} (seed {}) |\n\n{}\n",
+             | {} | {} | {:.0} ms | {:.0} ms | {:.0} ms | {:.0} ms | {:.2} | {} (seed {}) |\n\n{}\n\n{}\n",
             r.report.nodes,
             r.report.nodes,
             l["started"],
@@ -497,7 +628,8 @@ fn write_report(
                 "latency (ms)",
                 "fraction",
                 &[("", cdf)]
-            )
+            ),
+            made_from(std::slice::from_ref(r))
         );
     }
 
@@ -506,11 +638,15 @@ fn write_report(
             w,
             "## Churn\n\nAfter the ring forms, every node but the landmark leaves after an exponentially distributed \
              session with the given median and comes back one second later as a fresh process (its soft state \
-             lost). Lookups run throughout, 0.05 per node per second, each key asked by two nodes.\n"
+             lost). Churn runs for {:.0} minutes. Lookups start {CHURN_QUIET:.0} s into it and run to the end, 0.05 per node \
+             per second, each key asked by two nodes. **Maintenance** is the protocol's own traffic under churn \
+             (joins, stabilization, pings, finger fixing, repairs): bytes per second per node over the last minute \
+             before lookups start. **All traffic** adds the lookups, over the whole run.\n",
+            churn_seconds / 60.0
         );
         let _ = writeln!(
             w,
-            "| nodes | median session | departures | lookups | correct | consistent | failed | maintenance (B/s per node) | scenario |\n|---|---|---|---|---|---|---|---|---|"
+            "| nodes | median session | departures | lookups | correct | consistent | failed | maintenance (B/s per node) | all traffic (B/s per node) | scenario |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         for (n, m, r) in churns {
             let l = lookup(r);
@@ -521,12 +657,13 @@ fn write_report(
                 .unwrap_or(0.0);
             let _ = writeln!(
                 w,
-                "| {n} | {m} min | {} | {} | {} | {} | {:.2}% | {bytes:.0} | {} (seed {}) |",
+                "| {n} | {m} min | {} | {} | {} | {} | {:.2}% | {:.0} | {bytes:.0} | {} (seed {}) |",
                 r.report.json["crashes"],
                 l["started"],
                 pct(&l["correct_fraction"]),
                 pct(&l["consistent_fraction"]),
                 failed * 100.0,
+                r.maintenance,
                 command(r),
                 r.seed
             );
@@ -549,14 +686,15 @@ fn write_report(
             .collect();
         let _ = writeln!(
             w,
-            "\n{}\n",
+            "\n{}\n\n{}\n",
             figure(
                 "churn",
                 "Correct lookups under churn",
                 "median session (minutes)",
                 "correct (%)",
                 &refs
-            )
+            ),
+            made_from(&churns.iter().map(|(_, _, r)| r).collect::<Vec<_>>())
         );
     }
 

@@ -151,6 +151,7 @@ impl Report {
             "crashes": st.crashes,
             "restarts": st.restarts,
             "runtime_problems": st.problems,
+            "engine": sim.engine_stats().to_json(plan),
             "relations": relations,
             "measures": measures,
             "ring": sim.ring().map(|r| {
@@ -218,6 +219,25 @@ impl Report {
                 j["crashes"], j["restarts"]
             );
         }
+        let e = &j["engine"];
+        let _ = write!(
+            s,
+            "  engine: {} ticks, {} key conflicts, {} runtime errors",
+            e["ticks"], e["key_conflicts"], e["errors"]
+        );
+        if let Some(by_rule) = e["errors_by_rule"].as_object().filter(|m| !m.is_empty()) {
+            let parts: Vec<String> = by_rule.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            let _ = write!(s, " (by rule: {})", parts.join(", "));
+        }
+        for (key, what) in [
+            ("runaways", "runaway cascades stopped"),
+            ("dropped_inputs", "inputs refused"),
+        ] {
+            if e[key].as_u64().is_some_and(|n| n > 0) {
+                let _ = write!(s, ", {} {what}", e[key]);
+            }
+        }
+        let _ = writeln!(s);
         if j["runtime_problems"].as_u64() != Some(0) {
             let _ = writeln!(
                 s,

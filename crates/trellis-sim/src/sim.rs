@@ -189,6 +189,9 @@ pub struct Simulation {
     ring_id: Option<String>,
     /// Per link, when its last frame on a reliable channel arrives.
     fifo: rustc_hash::FxHashMap<(u32, u32), Time>,
+    /// The engine counters of crashed incarnations (a live node keeps its
+    /// own).
+    retired: trellis_engine::Stats,
 }
 
 /// What the simulator knows about a ring of identifiers: every live node's
@@ -375,6 +378,7 @@ impl Simulation {
         let ring_id = scenario.ring.as_ref().map(|r| r.id.clone());
         let mut sim = Simulation {
             stats: Stats::new(&plan, n),
+            retired: trellis_engine::Stats::new(&plan),
             plan,
             printed,
             nodes,
@@ -499,6 +503,18 @@ impl Simulation {
 
     pub fn live_count(&self) -> usize {
         self.live.len()
+    }
+
+    /// Every node's engine counters added up (ticks, runtime errors by
+    /// rule, key conflicts, ...), crashed incarnations included.
+    pub fn engine_stats(&self) -> trellis_engine::Stats {
+        let mut total = self.retired.clone();
+        for sn in &self.nodes {
+            if let Some(node) = &sn.node {
+                total.add(node.stats());
+            }
+        }
+        total
     }
 
     /// The rows of a table at a node (scenario index), if it is alive.
@@ -702,9 +718,10 @@ impl Simulation {
     fn crash(&mut self, i: usize) {
         let s = self.slot[i];
         let sn = &mut self.nodes[s];
-        if sn.node.take().is_none() {
+        let Some(node) = sn.node.take() else {
             return;
-        }
+        };
+        self.retired.add(node.stats());
         sn.wake = None;
         let pos = sn.live_pos.take().expect("a live node has a position");
         self.live.swap_remove(pos);

@@ -361,3 +361,171 @@ name = "split"
     // The first 3 s of each sender (about 29 tuples) were cut.
     assert!((2 * 19..=2 * 22).contains(&got), "{got} arrived");
 }
+
+/// Round trips of node `n`'s join and the landmark's ack, in ms, by node.
+fn round_trips(program: &str, toml: &str) -> std::collections::BTreeMap<String, Vec<f64>> {
+    let mut sim = build(program, toml, &Options::default());
+    sim.run(&mut Quiet);
+    let mut by_node = std::collections::BTreeMap::<String, Vec<f64>>::new();
+    for s in &sim.measurements().measures[0].samples {
+        let node = match &s.key {
+            Value::Str(a) => a.to_string(),
+            other => other.literal(),
+        };
+        by_node
+            .entry(node)
+            .or_default()
+            .push((s.end - s.start) as f64 / 1e6);
+    }
+    by_node
+}
+
+const RTT_MEASURE: &str = r#"
+[[measure]]
+name = "rtt"
+start = { relation = "join", key = 2, on = "send" }
+end = { relation = "ack", key = 1, on = "recv" }
+"#;
+
+#[test]
+fn uniform_and_normal_latencies_have_their_shape() {
+    let uniform = format!(
+        "[simulation]\nnodes = 11\nduration = 60\n[network]\nlatency = {{ kind = \"uniform\", min_ms = 10, max_ms = 30 }}\n{RTT_MEASURE}"
+    );
+    let all: Vec<f64> = round_trips(MEMBERS, &uniform)
+        .into_values()
+        .flatten()
+        .collect();
+    assert!(all.len() > 500);
+    // Two one-way trips, each within [10, 30) ms.
+    assert!(all.iter().all(|r| (20.0..60.0).contains(r)), "{all:?}");
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    assert!((38.0..42.0).contains(&mean), "mean round trip {mean:.2} ms");
+
+    let normal = format!(
+        "[simulation]\nnodes = 11\nduration = 60\n[network]\nlatency = {{ kind = \"normal\", mean_ms = 50, stddev_ms = 5 }}\n{RTT_MEASURE}"
+    );
+    let all: Vec<f64> = round_trips(MEMBERS, &normal)
+        .into_values()
+        .flatten()
+        .collect();
+    let mean = all.iter().sum::<f64>() / all.len() as f64;
+    let sd = (all.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / all.len() as f64).sqrt();
+    assert!(
+        (98.0..102.0).contains(&mean),
+        "mean round trip {mean:.2} ms"
+    );
+    // The sum of two independent trips: sqrt(2) * 5 ms.
+    assert!((6.0..8.2).contains(&sd), "round-trip stddev {sd:.2} ms");
+}
+
+#[test]
+fn a_latency_matrix_and_a_link_override_set_exact_delays() {
+    let dir = tempfile::tempdir().unwrap();
+    let matrix = dir.path().join("rtt.txt");
+    std::fs::write(&matrix, "# RTTs in ms\n0 40 80\n40 0 60\n80 60 0\n").unwrap();
+    let toml = format!(
+        "[simulation]\nnodes = 3\nduration = 20\n[network]\nlatency = {{ kind = \"matrix\", file = {:?} }}\n{RTT_MEASURE}",
+        matrix.display().to_string()
+    );
+    let rtts = round_trips(MEMBERS, &toml);
+    // One way is half the round trip: node 1 <-> 0 is 20 ms each way,
+    // node 2 <-> 0 is 40 ms.
+    for (node, expected) in [(1, 40.0), (2, 80.0)] {
+        let samples = &rtts[&format!("node{node}:9000")];
+        assert!(samples.len() >= 15, "{samples:?}");
+        assert!(
+            samples.iter().all(|r| (r - expected).abs() < 1e-6),
+            "node {node}: {samples:?}"
+        );
+    }
+
+    // Frames from node 1 to node 0 take 100 ms; everything else 10 ms.
+    let toml = format!(
+        "[simulation]\nnodes = 3\nduration = 20\n[network]\nlatency = {{ kind = \"constant\", ms = 10 }}\n[[network.link]]\nfrom = 1\nto = 0\nlatency = {{ kind = \"constant\", ms = 100 }}\n{RTT_MEASURE}"
+    );
+    let rtts = round_trips(MEMBERS, &toml);
+    assert!(rtts["node1:9000"].iter().all(|r| (r - 110.0).abs() < 1e-6));
+    assert!(rtts["node2:9000"].iter().all(|r| (r - 20.0).abs() < 1e-6));
+}
+
+#[test]
+fn bytes_on_the_wire_are_the_real_codec_s() {
+    // Node 1 sends node 0 exactly one tuple, in one frame.
+    let program = r#"p1 p(@L, N, "hello", 0xabcdefI, [1, 2.5]) :- periodic(@N, E, 1, 1),
+       L := LANDMARK, N != L."#;
+    let program = program.replace("[1, 2.5]", "f_cons(1, f_append(2.5))");
+    let mut sim = build(
+        &program,
+        "[simulation]\nnodes = 2\nduration = 5\n",
+        &Options::default(),
+    );
+    sim.run(&mut Quiet);
+    assert_eq!(sim.stats.frames_sent, 1);
+    let (to, from) = (sim.address(0).to_string(), sim.address(1).to_string());
+    let frame = trellis_wire::encode(
+        &from,
+        &[trellis_wire::WireMessage {
+            relation: "p".into(),
+            tuple: vec![
+                Value::str(&to),
+                Value::str(&from),
+                Value::str("hello"),
+                Value::Id(trellis_value::Id::from_be_bytes({
+                    let mut b = [0u8; 20];
+                    b[17..].copy_from_slice(&[0xab, 0xcd, 0xef]);
+                    b
+                })),
+                Value::List(vec![Value::Int(1), Value::Float(2.5)].into()),
+            ]
+            .into(),
+            delete: false,
+        }],
+        None,
+    );
+    assert_eq!(sim.stats.bytes, frame.len() as u64);
+}
+
+/// Two rules write one key each second (a key conflict), and a third
+/// divides by zero (a runtime error), at every node.
+const CONFLICTS: &str = r#"
+materialize(t, infinity, infinity, keys(1)).
+r1 t(@N, 1) :- periodic(@N, E, 1).
+r2 t(@N, 2) :- periodic(@N, E, 1).
+r3 bad(@N, X) :- periodic(@N, E, 1), X := 1 / 0.
+"#;
+
+#[test]
+fn engine_counters_add_up_over_nodes_and_incarnations() {
+    let toml = r#"
+[simulation]
+nodes = 3
+duration = 10.5
+[[event]]
+at = 5.5
+action = "crash"
+node = 1
+[[event]]
+at = 6.2
+action = "restart"
+node = 1
+"#;
+    let mut sim = build(CONFLICTS, toml, &Options::default());
+    sim.run(&mut Quiet);
+    // Firings at 1..10 s on nodes 0 and 2; on node 1 at 1..5 s, then at
+    // 1..4 s after its restart at 6.2 s (7.2, ..., 10.2).
+    let firings = 10 + 10 + 5 + 4;
+    let report = trellis_sim::Report::new(&sim, "conflicts", 0.1);
+    let engine = &report.json["engine"];
+    assert_eq!(engine["key_conflicts"], firings);
+    assert_eq!(engine["errors"], firings);
+    assert_eq!(engine["errors_by_rule"]["r3"], firings);
+    assert!(engine["ticks"].as_u64().unwrap() >= firings);
+    let text = report.text();
+    assert!(
+        text.contains(&format!(
+            "{firings} key conflicts, {firings} runtime errors (by rule: r3 {firings})"
+        )),
+        "{text}"
+    );
+}
