@@ -846,6 +846,11 @@ pub(crate) fn emit_groups(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink
                 continue;
             }
         };
+        if agg.position == 0 && value == Value::Null {
+            // `lookup@BI(min<BI>, ...)` over an empty group: there is no
+            // address to send the result to, so there is no result.
+            continue;
+        }
         sink.scratch.clear();
         sink.scratch.extend(key);
         sink.scratch.insert(agg.position, value);

@@ -1084,7 +1084,12 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 if aggregate.is_some() {
                     return Err(PlanError::MultipleAggregates { span: arg.span });
                 }
-                if i == 0 {
+                // The least or greatest of some addresses can say where
+                // the result goes (SOSP 2005's Chord); a count or a sum
+                // cannot.
+                let picks_a_value =
+                    matches!(kind, ast::AggregateKind::Min | ast::AggregateKind::Max);
+                if i == 0 && !(picks_a_value && var.is_some()) {
                     return Err(PlanError::AggregateLocation { span: arg.span });
                 }
                 if ir.delete {

@@ -128,10 +128,12 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("an aggregate cannot be the location of a head")]
+    #[error("only `min<X>` or `max<X>` can be the location of a head")]
     #[diagnostic(
         code(trellis::plan::aggregate_location),
-        help("the first field says where the result lives; aggregate another field")
+        help(
+            "the first field says where the result goes: an address; pick one with min<X> or max<X>, or aggregate another field"
+        )
     )]
     AggregateLocation {
         #[label("aggregate in the location field")]

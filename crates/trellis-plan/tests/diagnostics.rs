@@ -210,7 +210,7 @@ fn aggregate_as_location() {
     assert_snapshot!(error(
         "aggregate_location",
         "materialize(dist, infinity, infinity, keys(1, 2)).\n\
-         r1 closest(min<Y>, D) :- dist(X, Y, D).\n"
+         r1 closest(count<Y>, D) :- dist(X, Y, D).\n"
     ));
 }
 

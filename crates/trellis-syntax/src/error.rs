@@ -23,6 +23,19 @@ pub enum SyntaxError {
         span: Span,
     },
 
+    #[error("`{path}` is not UTF-8 text")]
+    #[diagnostic(
+        code(trellis::syntax::not_utf8),
+        help(
+            "OverLog programs are text: save the file as UTF-8 (is it the program, or a binary by mistake?)"
+        )
+    )]
+    NotUtf8 {
+        path: String,
+        #[label("while reading this file")]
+        span: Span,
+    },
+
     // ---- lexer -----------------------------------------------------------
     #[error("unterminated string literal")]
     #[diagnostic(
@@ -592,6 +605,7 @@ impl SyntaxError {
         use SyntaxError::*;
         match self {
             ReadFile { span, .. }
+            | NotUtf8 { span, .. }
             | UnterminatedString { span }
             | UnterminatedComment { span }
             | UnknownEscape { span, .. }

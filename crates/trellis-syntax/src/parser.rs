@@ -47,10 +47,15 @@ pub fn parse_file(
         }
         Err(e) => {
             let file = sources.add(shown.clone(), "");
-            Err(vec![SyntaxError::ReadFile {
-                path: shown,
-                reason: e.to_string(),
-                span: Span::new(file, 0, 0),
+            let span = Span::new(file, 0, 0);
+            Err(vec![if e.kind() == std::io::ErrorKind::InvalidData {
+                SyntaxError::NotUtf8 { path: shown, span }
+            } else {
+                SyntaxError::ReadFile {
+                    path: shown,
+                    reason: e.to_string(),
+                    span,
+                }
             }])
         }
     }
@@ -697,7 +702,11 @@ impl Parser<'_> {
         };
         let location_style = if let Some(location) = location {
             let first = &args[0];
-            if first.kind != location.kind {
+            // SOSP 2005's Chord sends to the least of several addresses:
+            // `lookup@BI(min<BI>, K, R, E)`.
+            let aggregated = matches!((&first.kind, &location.kind),
+                (ExprKind::Aggregate(_, Some(v)), ExprKind::Var(l)) if v.name == *l);
+            if first.kind != location.kind && !aggregated {
                 self.diags.push(SyntaxError::LocationMismatch {
                     location: self.sources.snippet(location.span).to_string(),
                     first: self.sources.snippet(first.span).to_string(),
@@ -1847,6 +1856,18 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(errs[..], [SyntaxError::ReadFile { .. }]));
+
+        std::fs::write(dir.0.join("binary.olg"), [0x70, 0xff, 0xfe, 0x28]).unwrap();
+        let errs = parse_file(
+            &dir.0.join("binary.olg"),
+            &ParseOptions::default(),
+            &mut SourceMap::new(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(errs[..], [SyntaxError::NotUtf8 { .. }]),
+            "{errs:?}"
+        );
     }
 
     #[test]
