@@ -241,6 +241,39 @@ fn docs_and_examples_compile() {
     }
 }
 
+/// Every scenario the simulator guide shows is one `trellis sim` accepts
+/// with the program it is written for (run for one virtual second).
+#[test]
+fn the_simulator_guide_s_scenarios_run() {
+    let guide = std::fs::read_to_string(root().join("docs/simulator.md")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let blocks: Vec<&str> = guide
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    assert!(blocks.len() >= 2, "the guide shows scenarios");
+    for (i, block) in blocks.iter().enumerate() {
+        let file = dir.path().join(format!("block{i}.toml"));
+        std::fs::write(&file, block).unwrap();
+        let out = trellis(&[
+            "sim",
+            "examples/chord.olg",
+            "--scenario",
+            file.to_str().unwrap(),
+            "--for",
+            "1",
+            "-q",
+        ]);
+        assert!(
+            out.status.success(),
+            "block {} of docs/simulator.md:\n{block}\n{}",
+            i + 1,
+            text(&out.stderr)
+        );
+    }
+}
+
 /// A closure whose first tick makes 28 path derivations: within a bound of
 /// 1,000 it completes; with `--max-derivations-per-tick 20` the tick is
 /// stopped and reported as a runaway, its writes dropped.
