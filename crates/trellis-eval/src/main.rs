@@ -304,6 +304,14 @@ fn figure(name: &str, title: &str, x: &str, y: &str, series: &[(&str, Vec<(f64, 
     format!("![{title}](eval/figures/{file})")
 }
 
+/// Named series as [`figure`] takes them.
+fn borrowed(series: &[(String, Vec<(f64, f64)>)]) -> Vec<(&str, Vec<(f64, f64)>)> {
+    series
+        .iter()
+        .map(|(n, p)| (n.as_str(), p.clone()))
+        .collect()
+}
+
 /// Which runs a figure was drawn from, and how to make each again.
 fn made_from<R: std::borrow::Borrow<Run>>(runs: &[R]) -> String {
     let list: Vec<String> = runs
@@ -555,10 +563,7 @@ The fraction of answered lookups that took each number of hops \
                 (format!("{} nodes", r.report.nodes), points)
             })
             .collect();
-        let refs: Vec<(&str, Vec<(f64, f64)>)> = series
-            .iter()
-            .map(|(n, p)| (n.as_str(), p.clone()))
-            .collect();
+        let refs = borrowed(&series);
         let _ = writeln!(
             w,
             "\n{}\n\n{}\n",
@@ -680,10 +685,7 @@ The fraction of answered lookups that took each number of hops \
                 None => series.push((name, vec![point])),
             }
         }
-        let refs: Vec<(&str, Vec<(f64, f64)>)> = series
-            .iter()
-            .map(|(n, p)| (n.as_str(), p.clone()))
-            .collect();
+        let refs = borrowed(&series);
         let _ = writeln!(
             w,
             "\n{}\n\n{}\n",

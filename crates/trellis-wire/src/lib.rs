@@ -229,11 +229,13 @@ impl EncodedMessages {
     }
 
     /// Where message `i`'s bytes start.
+    #[inline]
     fn start(&self, i: usize) -> usize {
         if i == 0 { 0 } else { self.ends[i - 1] }
     }
 
     /// The bytes messages `range` take in a frame body.
+    #[inline]
     pub fn body_len(&self, range: std::ops::Range<usize>) -> usize {
         if range.is_empty() {
             return 0;
@@ -295,6 +297,7 @@ pub fn encoded_len(sender: &str, messages: &[WireMessage], key: Option<&ClusterK
 }
 
 /// The bytes of a LEB128 varint, as postcard writes lengths and counts.
+#[inline]
 fn varint_len(n: usize) -> usize {
     let bits = (usize::BITS - n.leading_zeros()) as usize;
     bits.div_ceil(7).max(1)
@@ -302,6 +305,7 @@ fn varint_len(n: usize) -> usize {
 
 /// What a frame from `sender` holding `count` messages takes besides the
 /// messages themselves: header, sender, count and tag.
+#[inline]
 pub fn frame_overhead(sender: &str, count: usize, tagged: bool) -> usize {
     HEADER
         + varint_len(sender.len())
