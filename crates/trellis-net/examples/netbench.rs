@@ -628,16 +628,15 @@ fn main() {
         s.rounds,
         PAYLOAD.len()
     );
+    // `NETBENCH_PROFILE=throughput` or `=latency`: one Trellis run per
+    // transport and no baselines, for `perf record`.
+    let profile = std::env::var("NETBENCH_PROFILE").ok();
     let mut table = Vec::new();
     for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
         let p = 24_000 + 20 * k as u16;
-        if let Ok(what) = std::env::var("NETBENCH_PROFILE") {
+        if let Some(what) = &profile {
             // Only one Trellis run, for a profiler.
-            if what == "latency" || what == "both" {
-                if what == "both" {
-                    let (b50, _) = baseline_latency(&s, transport, (p + 4, p + 5));
-                    println!("baseline p50 {:.1}", us(b50));
-                }
+            if what == "latency" {
                 let (p50, p99) = trellis_latency(&s, transport, (p + 6, p + 7));
                 println!("{transport}: RTT p50 {:.1} p99 {:.1} us", us(p50), us(p99));
             } else {
@@ -697,6 +696,9 @@ fn main() {
                 m(|r| r.trellis_p99),
             ],
         ));
+    }
+    if profile.is_some() {
+        return;
     }
     println!(
         "\n| transport | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"

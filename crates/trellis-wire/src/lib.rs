@@ -134,18 +134,34 @@ fn flatten<'a>(v: &'a Value, out: &mut Vec<Flat<'a>>) {
     });
 }
 
-/// Rebuild `count` top-level values from flat fields, iteratively.
+/// A value that is not a list.
+fn scalar(f: &Flat) -> Value {
+    match f {
+        Flat::Null => Value::Null,
+        Flat::Bool(b) => Value::Bool(*b),
+        Flat::Int(i) => Value::Int(*i),
+        Flat::Float(x) => Value::Float(*x),
+        Flat::Str(s) => Value::Str(Arc::from(&**s)),
+        Flat::Id(bytes) => Value::Id(Id::from_be_bytes(*bytes)),
+        Flat::List(_) => unreachable!("lists are rebuilt by `unflatten`"),
+    }
+}
+
+/// A tuple from its flat fields: built in place when it holds no list (the
+/// common case), else rebuilt with an explicit stack.
+fn tuple(fields: &[Flat]) -> Result<Arc<[Value]>, WireError> {
+    if fields.iter().any(|f| matches!(f, Flat::List(_))) {
+        return Ok(unflatten(fields)?.into());
+    }
+    Ok(fields.iter().map(scalar).collect())
+}
+
+/// Rebuild the top-level values from flat fields, iteratively.
 fn unflatten(fields: &[Flat]) -> Result<Vec<Value>, WireError> {
     // Each open list: its expected length and the values so far.
     let mut stack: Vec<(usize, Vec<Value>)> = vec![(usize::MAX, Vec::new())];
     for f in fields {
         let v = match f {
-            Flat::Null => Value::Null,
-            Flat::Bool(b) => Value::Bool(*b),
-            Flat::Int(i) => Value::Int(*i),
-            Flat::Float(x) => Value::Float(*x),
-            Flat::Str(s) => Value::Str(Arc::from(&**s)),
-            Flat::Id(bytes) => Value::Id(Id::from_be_bytes(*bytes)),
             Flat::List(n) => {
                 if stack.len() > MAX_DEPTH {
                     return Err(WireError::BadValue("lists nested too deeply"));
@@ -160,6 +176,7 @@ fn unflatten(fields: &[Flat]) -> Result<Vec<Value>, WireError> {
                 let (_, items) = stack.pop().expect("just pushed");
                 Value::List(items.into())
             }
+            scalar_field => scalar(scalar_field),
         };
         let mut v = v;
         loop {
@@ -385,7 +402,7 @@ pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError
             };
             Ok(WireMessage {
                 relation,
-                tuple: unflatten(&m.fields)?.into(),
+                tuple: tuple(&m.fields)?,
                 delete: m.delete,
             })
         })
