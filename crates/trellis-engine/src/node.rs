@@ -425,7 +425,10 @@ impl Node {
         // 2. Inputs: table tuples are written now (deltas of this tick),
         // events join this tick's event sets.
         let mut touched: Vec<RelId> = Vec::new();
-        for input in std::mem::take(&mut self.inbox) {
+        // Drained rather than dropped: the next tick's inputs reuse it.
+        let mut inbox = std::mem::take(&mut self.inbox);
+        let received = inbox.len();
+        for input in inbox.drain(..) {
             let rel = input.relation;
             if input.origin != Origin::Fact {
                 self.stats.relations[rel.0 as usize].receives += 1;
@@ -446,6 +449,7 @@ impl Node {
                 self.record(out, RecordKind::Event, rel, &input.tuple);
             }
         }
+        self.inbox = recycle_drained(inbox, received);
         let periodic = plan
             .lookup(trellis_plan::PERIODIC)
             .expect("always declared");
@@ -760,8 +764,13 @@ impl Node {
 }
 
 /// An emptied buffer, holding on to about the capacity this tick needed.
-fn recycle<T>(mut buffer: Vec<T>) -> Vec<T> {
+fn recycle<T>(buffer: Vec<T>) -> Vec<T> {
     let used = buffer.len();
+    recycle_drained(buffer, used)
+}
+
+/// The same for a buffer already emptied of its `used` elements.
+fn recycle_drained<T>(mut buffer: Vec<T>, used: usize) -> Vec<T> {
     buffer.clear();
     if buffer.capacity() > 4 * used.max(1024) {
         buffer.shrink_to(2 * used);
