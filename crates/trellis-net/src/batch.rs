@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trellis_engine::Message;
 use trellis_plan::Plan;
-use trellis_wire::{ClusterKey, EncodedMessages, WireMessage};
+use trellis_wire::{ClusterKey, EncodedFrame, Encoder};
 
 /// One unit of output for the transport.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,121 +28,85 @@ pub enum Packed {
 
 /// Groups a flush's sends per destination and encodes them.
 pub struct Batcher {
-    sender: Arc<str>,
-    key: Option<ClusterKey>,
-    limit: usize,
-    /// Relation names by `RelId`, shared so messages clone cheaply.
+    encoder: Encoder,
+    /// Relation names by `RelId`.
     names: Vec<Arc<str>>,
-    encoded: EncodedMessages,
-    groups: Vec<(Arc<str>, Vec<WireMessage>)>,
+    /// Per destination, the indices of its sends.
+    groups: Vec<(Arc<str>, Vec<usize>)>,
     index: HashMap<Arc<str>, usize>,
+    frames: Vec<EncodedFrame>,
 }
 
 impl Batcher {
     /// `limit`: the largest frame, in bytes, the transport carries.
     pub fn new(plan: &Plan, sender: &str, key: Option<ClusterKey>, limit: usize) -> Batcher {
         Batcher {
-            sender: Arc::from(sender),
-            key,
-            limit,
+            encoder: Encoder::new(sender, key, limit),
             names: plan
                 .relations
                 .iter()
                 .map(|r| Arc::from(r.name.as_str()))
                 .collect(),
-            encoded: EncodedMessages::default(),
             groups: Vec::new(),
             index: HashMap::new(),
+            frames: Vec::new(),
         }
     }
 
     /// Frames for `sends`, destinations in order of first appearance and
-    /// tuples in the order the node produced them.
+    /// tuples in the order the node produced them. A batch too large for
+    /// one frame is cut message by message.
     pub fn pack(&mut self, sends: &[Message], out: &mut Vec<Packed>) {
+        let mut used = 0;
         let mut last: Option<usize> = None;
-        for m in sends {
+        for (i, m) in sends.iter().enumerate() {
             // Runs of sends to one destination are the common case: check
             // the previous destination before hashing.
-            let same = last.filter(|&i| {
-                let d = &self.groups[i].0;
+            let same = last.filter(|&g| {
+                let d = &self.groups[g].0;
                 Arc::ptr_eq(d, &m.destination) || **d == *m.destination
             });
             let slot = match same.or_else(|| self.index.get(&m.destination).copied()) {
-                Some(i) => i,
+                Some(g) => g,
                 None => {
-                    self.groups.push((m.destination.clone(), Vec::new()));
-                    self.index
-                        .insert(m.destination.clone(), self.groups.len() - 1);
-                    self.groups.len() - 1
+                    // Group vectors are kept (empty) from flush to flush.
+                    if used == self.groups.len() {
+                        self.groups.push((m.destination.clone(), Vec::new()));
+                    } else {
+                        self.groups[used].0 = m.destination.clone();
+                    }
+                    self.index.insert(m.destination.clone(), used);
+                    used += 1;
+                    used - 1
                 }
             };
-            let relation = self
-                .names
-                .get(m.relation.0 as usize)
-                .cloned()
-                .unwrap_or_else(|| Arc::from("?"));
             last = Some(slot);
-            self.groups[slot].1.push(WireMessage {
-                relation,
-                tuple: m.tuple.clone(),
-                delete: m.delete,
-            });
+            self.groups[slot].1.push(i);
         }
-        let groups = std::mem::take(&mut self.groups);
         self.index.clear();
-        for (destination, messages) in &groups {
-            self.pack_messages(destination, messages, out);
-        }
-        self.groups = groups;
-        self.groups.clear();
-    }
-
-    /// Frames for messages to one destination: each message is encoded
-    /// once, then the batch is cut greedily into frames within the limit.
-    pub fn pack_messages(
-        &mut self,
-        destination: &Arc<str>,
-        messages: &[WireMessage],
-        out: &mut Vec<Packed>,
-    ) {
-        if messages.is_empty() {
-            return;
-        }
-        let key = self.key.as_ref();
-        let tagged = key.is_some();
-        let sender = &*self.sender;
-        let encoded = &mut self.encoded;
-        encoded.encode(messages);
-        let fits = |range: std::ops::Range<usize>| {
-            trellis_wire::frame_overhead(sender, range.len(), tagged) + encoded.body_len(range)
-                <= self.limit
-        };
-        let push = |range: std::ops::Range<usize>, out: &mut Vec<Packed>| {
-            if !range.is_empty() {
-                out.push(Packed::Frame {
-                    destination: destination.clone(),
-                    bytes: encoded.frame(sender, range.clone(), key),
-                    tuples: range.len(),
-                });
+        for (destination, indices) in &mut self.groups[..used] {
+            for &i in indices.iter() {
+                let m = &sends[i];
+                let relation = &self.names[m.relation.0 as usize];
+                if let Err(o) = self
+                    .encoder
+                    .push(relation, &m.tuple, m.delete, &mut self.frames)
+                {
+                    out.push(Packed::Oversize {
+                        destination: destination.clone(),
+                        relation: relation.clone(),
+                        bytes: o.bytes,
+                    });
+                }
             }
-        };
-        let mut start = 0;
-        for (i, m) in messages.iter().enumerate() {
-            if !fits(i..i + 1) {
-                push(start..i, out);
-                out.push(Packed::Oversize {
-                    destination: destination.clone(),
-                    relation: m.relation.clone(),
-                    bytes: trellis_wire::frame_overhead(sender, 1, tagged)
-                        + encoded.body_len(i..i + 1),
-                });
-                start = i + 1;
-            } else if !fits(start..i + 1) {
-                push(start..i, out);
-                start = i;
-            }
+            indices.clear();
+            self.encoder.finish(&mut self.frames);
+            out.extend(self.frames.drain(..).map(|f| Packed::Frame {
+                destination: destination.clone(),
+                bytes: f.bytes,
+                tuples: f.messages,
+            }));
         }
-        push(start..messages.len(), out);
     }
 }
 

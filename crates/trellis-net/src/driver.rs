@@ -20,10 +20,11 @@ use crate::{NetConfig, NetError, Transport, WallClock, tcp, udp};
 
 /// Frames waiting for the driver; socket tasks wait when it is full.
 const INCOMING_QUEUE: usize = 4096;
-/// Frames handed to the node before it runs a tick.
-const FRAMES_PER_TICK: usize = 1024;
-/// Injected tuples handed to the node before it runs a tick.
-const INJECTED_PER_TICK: usize = 65_536;
+/// A tick takes at most this many input tuples, and fewer when its inputs
+/// make many sends: see [`Pace`].
+const TICK_INPUTS: usize = 1024;
+/// About how many tuples a tick should send.
+const TICK_SENDS: usize = 1024;
 /// How long a stopping node lets its TCP writers finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Failed name resolutions are retried after this long.
@@ -353,9 +354,11 @@ impl Driver {
         let mut out = Output::default();
         let mut packed = Vec::new();
         let mut sends = Vec::new();
+        let mut pace = Pace::default();
         loop {
             let now = self.clock.now();
             while node.step(now, &mut out) {}
+            pace.learn(out.sends.len());
             if !out.records.is_empty() || !out.problems.is_empty() {
                 observer.output(node, &out);
             }
@@ -374,6 +377,11 @@ impl Driver {
                 }
                 if !packed.is_empty() {
                     self.transmit(*transport, &mut packed, node, observer).await;
+                    if *transport == Transport::Tcp {
+                        // Let the connection writers (tasks on this thread)
+                        // put the frames on the wire before the next tick.
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
             out.clear();
@@ -390,23 +398,30 @@ impl Driver {
                 _ = &mut stop => break,
                 Some(w) = self.warnings.recv() => self.warn(node, observer, w),
                 Some(first) = self.injected.recv() => {
+                    let limit = pace.limit();
                     self.inject(node, first, observer);
-                    for _ in 1..INJECTED_PER_TICK {
+                    let mut taken = 1;
+                    while taken < limit {
                         match self.injected.try_recv() {
                             Ok(next) => self.inject(node, next, observer),
                             Err(_) => break,
                         }
+                        taken += 1;
                     }
+                    pace.took(taken);
                 }
                 frame = self.incoming.recv() => {
                     if let Some(frame) = frame {
-                        self.deliver(node, frame, observer);
-                        for _ in 1..FRAMES_PER_TICK {
+                        let limit = pace.limit();
+                        let mut taken = self.deliver(node, frame, observer);
+                        // Frames go in whole.
+                        while taken < limit {
                             match self.incoming.try_recv() {
-                                Ok(frame) => self.deliver(node, frame, observer),
+                                Ok(frame) => taken += self.deliver(node, frame, observer),
                                 Err(_) => break,
                             }
                         }
+                        pace.took(taken);
                     }
                 }
                 _ = sleep => {}
@@ -464,11 +479,13 @@ impl Driver {
         }
     }
 
-    fn deliver(&mut self, node: &mut Node, frame: Frame, observer: &mut impl Observer) {
+    /// Hand a frame's tuples to the node; returns how many it held.
+    fn deliver(&mut self, node: &mut Node, frame: Frame, observer: &mut impl Observer) -> usize {
+        let tuples = frame.messages.len();
         {
             let mut c = self.counters.lock();
             c.frames_received += 1;
-            c.tuples_received += frame.messages.len() as u64;
+            c.tuples_received += tuples as u64;
         }
         // Messages of one relation come in runs (and share one name): look
         // each run's relation up once.
@@ -502,6 +519,7 @@ impl Driver {
                 self.warn(node, observer, w);
             }
         }
+        tuples
     }
 
     async fn transmit(
@@ -617,6 +635,40 @@ impl Driver {
         }
         for t in &self.tasks {
             t.abort();
+        }
+    }
+}
+
+/// How many inputs the next tick takes. A tick's sends leave when it ends,
+/// so a tick that takes every waiting input makes the next hop wait for all
+/// of them: taking about a frame's worth of sends' inputs lets this node
+/// work on the next tick while the next hop works on this one (measured in
+/// BENCHMARKS.md, network section).
+#[derive(Debug, Default)]
+struct Pace {
+    /// Inputs taken since the last tick.
+    taken: usize,
+    /// Sends per input, from the last tick that took inputs.
+    fan_out: Option<f64>,
+}
+
+impl Pace {
+    fn took(&mut self, inputs: usize) {
+        self.taken += inputs;
+    }
+
+    /// After a round of ticks that made `sends` sends.
+    fn learn(&mut self, sends: usize) {
+        if self.taken > 0 {
+            self.fan_out = Some(sends as f64 / self.taken as f64);
+            self.taken = 0;
+        }
+    }
+
+    fn limit(&self) -> usize {
+        match self.fan_out {
+            Some(f) if f > 0.0 => ((TICK_SENDS as f64 / f) as usize).clamp(1, TICK_INPUTS),
+            _ => TICK_INPUTS,
         }
     }
 }

@@ -21,7 +21,7 @@ use trellis_plan::{Channel, Plan, RelId, WatchModes};
 use trellis_syntax::ast::{ExprKind, Statement};
 use trellis_syntax::{ParseOptions, SourceMap};
 use trellis_value::{Id, Value};
-use trellis_wire::{Sizer, WireMessage};
+use trellis_wire::Sizer;
 
 use crate::measure::Measurements;
 use crate::network::{Fate, NetworkModel};
@@ -827,18 +827,13 @@ impl Simulation {
         let second = (self.now / NANOS as Time) as usize;
         let sender = self.nodes[self.slot[from]].address.clone();
         for ((dest, reliable), messages) in frames {
-            let mut body = 0;
+            let mut bytes = self.sizer.frame_overhead(&sender, false) as u64;
             for (rel, tuple, delete) in &messages {
-                let len = self.sizer.message_len(&WireMessage {
-                    relation: Arc::from(self.plan.relation(*rel).name.as_str()),
-                    tuple: tuple.clone(),
-                    delete: *delete,
-                });
-                body += len;
-                self.stats.count_message(*rel, from, second, len as u64);
+                let name = &self.plan.relation(*rel).name;
+                let len = self.sizer.message_len(name, tuple, *delete) as u64;
+                bytes += len;
+                self.stats.count_message(*rel, from, second, len);
             }
-            let bytes =
-                (trellis_wire::frame_overhead(&sender, messages.len(), false) + body) as u64;
             self.stats.count_frame(from, second, bytes);
             let Some(to) = self.index_of(&dest) else {
                 self.stats.frames_to_unknown += 1;

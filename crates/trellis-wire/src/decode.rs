@@ -1,0 +1,343 @@
+//! Reading frames: check the envelope, then build each tuple straight from
+//! the bytes (no intermediate values), with serde seeds over postcard.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::Mac;
+use rustc_hash::FxBuildHasher;
+use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Visitor};
+use trellis_value::{Id, Value};
+
+use crate::{
+    CRC, ClusterKey, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC, MAX_DEPTH,
+    MAX_FRAME, TAG, VERSION, WireError, WireMessage, tag,
+};
+
+/// Strings up to this long are shared within a frame.
+const SHARED_STR: usize = 64;
+/// Distinct strings shared per frame (a bound on the table, not on frames).
+const SHARED_STRS: usize = 1024;
+
+/// Decode and check one frame.
+pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError> {
+    if bytes.len() > MAX_FRAME {
+        return Err(WireError::TooLarge {
+            size: bytes.len(),
+            limit: MAX_FRAME,
+        });
+    }
+    if bytes.len() < HEADER {
+        return Err(WireError::TooShort(bytes.len()));
+    }
+    if &bytes[..4] != MAGIC {
+        return Err(WireError::BadMagic);
+    }
+    if bytes[4] != VERSION {
+        return Err(WireError::BadVersion(bytes[4]));
+    }
+    let crc = u32::from_le_bytes(bytes[CRC].try_into().expect("4 bytes"));
+    if crc32c::crc32c(&bytes[CRC.end..]) != crc {
+        return Err(WireError::BadChecksum);
+    }
+    let tagged = bytes[5] & FLAG_TAGGED != 0;
+    let signed = match (key, tagged) {
+        (Some(_), false) => return Err(WireError::MissingTag),
+        (None, true) => return Err(WireError::UnexpectedTag),
+        (None, false) => bytes,
+        (Some(key), true) => {
+            if bytes.len() < HEADER + TAG {
+                return Err(WireError::TooShort(bytes.len()));
+            }
+            let (signed, tag) = bytes.split_at(bytes.len() - TAG);
+            let mut mac = key.mac();
+            // The tag was computed with the checksum field zeroed.
+            mac.update(&signed[..CRC.start]);
+            mac.update(&[0; 4]);
+            mac.update(&signed[CRC.end..]);
+            mac.verify_slice(tag).map_err(|_| WireError::BadTag)?;
+            signed
+        }
+    };
+    let body = &signed[HEADER..];
+    let mut cx = Context::default();
+    let mut de = postcard::Deserializer::from_bytes(body);
+    let sender = StrSeed(&mut cx)
+        .deserialize(&mut de)
+        .map_err(|e| cx.error(e))?;
+    let mut rest = de.finalize()?;
+    // A guess: most tuples take a few dozen bytes.
+    let mut messages = Vec::with_capacity((rest.len() / 16).min(4096));
+    let mut relation: Option<Arc<str>> = None;
+    while !rest.is_empty() {
+        let mut de = postcard::Deserializer::from_bytes(rest);
+        let m = MessageSeed {
+            cx: &mut cx,
+            relation: &mut relation,
+        }
+        .deserialize(&mut de)
+        .map_err(|e| cx.error(e))?;
+        messages.push(m);
+        rest = de.finalize()?;
+    }
+    Ok(Frame { sender, messages })
+}
+
+/// What decoding one frame shares between values.
+#[derive(Default)]
+struct Context<'de> {
+    /// Strings seen in this frame.
+    strings: HashMap<&'de str, Arc<str>, FxBuildHasher>,
+    /// Values of the tuples and lists being built, innermost last.
+    values: Vec<Value>,
+    /// Why a value was refused (postcard's errors carry no text).
+    problem: Option<&'static str>,
+}
+
+impl<'de> Context<'de> {
+    fn refuse<E: de::Error>(&mut self, why: &'static str) -> E {
+        self.problem = Some(why);
+        E::custom(why)
+    }
+
+    fn error(&mut self, e: postcard::Error) -> WireError {
+        match self.problem.take() {
+            Some(why) => WireError::BadValue(why),
+            None => WireError::Malformed(e),
+        }
+    }
+
+    fn string(&mut self, s: &'de str) -> Arc<str> {
+        if s.len() > SHARED_STR {
+            return Arc::from(s);
+        }
+        if let Some(shared) = self.strings.get(s) {
+            return shared.clone();
+        }
+        let shared: Arc<str> = Arc::from(s);
+        if self.strings.len() < SHARED_STRS {
+            self.strings.insert(s, shared.clone());
+        }
+        shared
+    }
+}
+
+struct MessageSeed<'a, 'de> {
+    cx: &'a mut Context<'de>,
+    /// The previous message's relation.
+    relation: &'a mut Option<Arc<str>>,
+}
+
+impl<'de> DeserializeSeed<'de> for MessageSeed<'_, 'de> {
+    type Value = WireMessage;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<WireMessage, D::Error> {
+        d.deserialize_tuple(3, self)
+    }
+}
+
+impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
+    type Value = WireMessage;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a message")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireMessage, A::Error> {
+        let head: u8 = seq
+            .next_element()?
+            .ok_or_else(|| self.cx.refuse("message cut short"))?;
+        if head & !(HEAD_DELETE | HEAD_NAMED) != 0 {
+            return Err(self.cx.refuse("unknown message flags"));
+        }
+        if head & HEAD_NAMED != 0 {
+            let name: &'de str = seq
+                .next_element()?
+                .ok_or_else(|| self.cx.refuse("message cut short"))?;
+            if self.relation.as_deref() != Some(name) {
+                *self.relation = Some(Arc::from(name));
+            }
+        }
+        let Some(relation) = self.relation.clone() else {
+            return Err(self
+                .cx
+                .refuse("the frame's first message names no relation"));
+        };
+        let tuple = seq
+            .next_element_seed(TupleSeed(&mut *self.cx))?
+            .ok_or_else(|| self.cx.refuse("message cut short"))?;
+        Ok(WireMessage {
+            relation,
+            tuple,
+            delete: head & HEAD_DELETE != 0,
+        })
+    }
+}
+
+/// Values into `cx.values`, as many as the sequence says.
+fn read_values<'de, A: SeqAccess<'de>>(
+    cx: &mut Context<'de>,
+    seq: &mut A,
+    depth: usize,
+) -> Result<usize, A::Error> {
+    // postcard gives no hint when the length exceeds the bytes left.
+    let Some(n) = seq.size_hint() else {
+        return Err(cx.refuse("sequence longer than the frame"));
+    };
+    for _ in 0..n {
+        let v = seq
+            .next_element_seed(ValueSeed {
+                cx: &mut *cx,
+                depth,
+            })?
+            .ok_or_else(|| cx.refuse("sequence cut short"))?;
+        cx.values.push(v);
+    }
+    Ok(n)
+}
+
+struct TupleSeed<'a, 'de>(&'a mut Context<'de>);
+
+impl<'de> DeserializeSeed<'de> for TupleSeed<'_, 'de> {
+    type Value = Arc<[Value]>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Arc<[Value]>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TupleSeed<'_, 'de> {
+    type Value = Arc<[Value]>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a tuple")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[Value]>, A::Error> {
+        let start = self.0.values.len();
+        read_values(self.0, &mut seq, 0)?;
+        Ok(self.0.values.drain(start..).collect())
+    }
+}
+
+struct ListSeed<'a, 'de> {
+    cx: &'a mut Context<'de>,
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, 'de> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, 'de> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let start = self.cx.values.len();
+        read_values(self.cx, &mut seq, self.depth)?;
+        Ok(Value::List(self.cx.values.drain(start..).collect()))
+    }
+}
+
+struct ValueSeed<'a, 'de> {
+    cx: &'a mut Context<'de>,
+    /// Lists around this value.
+    depth: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
+    type Value = Value;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_enum("Value", &[], self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value")
+    }
+
+    fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        let (which, v): (u32, _) = data.variant()?;
+        Ok(match which {
+            tag::NULL => {
+                v.unit_variant()?;
+                Value::Null
+            }
+            tag::BOOL => Value::Bool(v.newtype_variant()?),
+            tag::INT => Value::Int(v.newtype_variant()?),
+            tag::FLOAT => Value::Float(v.newtype_variant()?),
+            tag::STR => Value::Str(v.newtype_variant_seed(StrSeed(self.cx))?),
+            tag::ID => Value::Id(v.newtype_variant_seed(IdSeed(self.cx))?),
+            tag::LIST => {
+                if self.depth >= MAX_DEPTH {
+                    return Err(self.cx.refuse("lists nested too deeply"));
+                }
+                v.newtype_variant_seed(ListSeed {
+                    cx: self.cx,
+                    depth: self.depth + 1,
+                })?
+            }
+            _ => return Err(self.cx.refuse("unknown value tag")),
+        })
+    }
+}
+
+struct StrSeed<'a, 'de>(&'a mut Context<'de>);
+
+impl<'de> DeserializeSeed<'de> for StrSeed<'_, 'de> {
+    type Value = Arc<str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Arc<str>, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for StrSeed<'_, 'de> {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Arc<str>, E> {
+        Ok(self.0.string(s))
+    }
+}
+
+struct IdSeed<'a, 'de>(&'a mut Context<'de>);
+
+impl<'de> DeserializeSeed<'de> for IdSeed<'_, 'de> {
+    type Value = Id;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Id, D::Error> {
+        d.deserialize_bytes(self)
+    }
+}
+
+impl<'de> Visitor<'de> for IdSeed<'_, 'de> {
+    type Value = Id;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an ID")
+    }
+
+    fn visit_borrowed_bytes<E: de::Error>(self, b: &'de [u8]) -> Result<Id, E> {
+        let bytes: [u8; 20] = b
+            .try_into()
+            .map_err(|_| self.0.refuse("an ID is not 20 bytes"))?;
+        Ok(Id::from_be_bytes(bytes))
+    }
+}

@@ -1,0 +1,287 @@
+//! Writing frames: messages are serialized straight into the frame they go
+//! in, and a frame is cut when the next message would take it past the
+//! transport's limit.
+
+use hmac::Mac;
+use serde::Serialize;
+use serde::ser::{SerializeSeq, SerializeTuple, Serializer};
+use trellis_value::Value;
+
+use crate::{
+    CRC, ClusterKey, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC, TAG, VERSION,
+    WireMessage, tag,
+};
+
+/// A finished frame and how many messages it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedFrame {
+    pub bytes: Vec<u8>,
+    pub messages: usize,
+}
+
+/// A message that does not fit in a frame of the encoder's limit even
+/// alone: the size that frame would have had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Oversize {
+    pub bytes: usize,
+}
+
+/// Builds the frames one sender sends one destination.
+pub struct Encoder {
+    sender: String,
+    key: Option<ClusterKey>,
+    limit: usize,
+    /// The frame being filled; empty between frames.
+    buf: Vec<u8>,
+    count: u32,
+    /// The relation of the frame's last message.
+    run: Option<String>,
+    /// The largest frame so far: a good first capacity for the next.
+    capacity: usize,
+}
+
+impl Encoder {
+    /// `limit`: the largest frame, tag included, in bytes.
+    pub fn new(sender: &str, key: Option<ClusterKey>, limit: usize) -> Encoder {
+        Encoder {
+            sender: sender.to_string(),
+            key,
+            limit,
+            buf: Vec::new(),
+            count: 0,
+            run: None,
+            capacity: 1024,
+        }
+    }
+
+    fn tag_len(&self) -> usize {
+        if self.key.is_some() { TAG } else { 0 }
+    }
+
+    fn begin(&mut self) {
+        self.buf = Vec::with_capacity(self.capacity.min(self.limit));
+        self.buf.extend_from_slice(MAGIC);
+        self.buf.push(VERSION);
+        self.buf
+            .push(if self.key.is_some() { FLAG_TAGGED } else { 0 });
+        self.buf.extend_from_slice(&[0; 4]); // the checksum, at the end
+        append(&mut self.buf, self.sender.as_str());
+        self.count = 0;
+        self.run = None;
+    }
+
+    /// Add one message; a frame it fills is finished into `done` first.
+    pub fn push(
+        &mut self,
+        relation: &str,
+        tuple: &[Value],
+        delete: bool,
+        done: &mut Vec<EncodedFrame>,
+    ) -> Result<(), Oversize> {
+        if self.buf.is_empty() {
+            self.begin();
+        }
+        if self.try_write(relation, tuple, delete) {
+            return Ok(());
+        }
+        if self.count == 0 {
+            return Err(self.oversize(relation, tuple, delete));
+        }
+        self.finish(done);
+        self.begin();
+        if self.try_write(relation, tuple, delete) {
+            Ok(())
+        } else {
+            Err(self.oversize(relation, tuple, delete))
+        }
+    }
+
+    /// Write the message if the frame still fits the limit with it.
+    fn try_write(&mut self, relation: &str, tuple: &[Value], delete: bool) -> bool {
+        let mark = self.buf.len();
+        let named = self.run.as_deref() != Some(relation);
+        write_message(&mut self.buf, named.then_some(relation), tuple, delete);
+        if self.buf.len() + self.tag_len() > self.limit {
+            self.buf.truncate(mark);
+            return false;
+        }
+        if named {
+            self.run = Some(relation.to_string());
+        }
+        self.count += 1;
+        true
+    }
+
+    /// The size of a frame holding only this message (which did not fit).
+    fn oversize(&mut self, relation: &str, tuple: &[Value], delete: bool) -> Oversize {
+        let mark = self.buf.len();
+        write_message(&mut self.buf, Some(relation), tuple, delete);
+        let bytes = self.buf.len() + self.tag_len();
+        self.buf.truncate(mark);
+        Oversize { bytes }
+    }
+
+    /// Finish the frame being filled, if it holds any message.
+    pub fn finish(&mut self, done: &mut Vec<EncodedFrame>) {
+        if self.count > 0 {
+            done.push(self.seal());
+        }
+        self.buf.clear();
+    }
+
+    /// Tag and checksum: the frame is complete.
+    fn seal(&mut self) -> EncodedFrame {
+        let mut bytes = std::mem::take(&mut self.buf);
+        if let Some(key) = &self.key {
+            // Computed with the checksum field zeroed (it still is).
+            let mut mac = key.mac();
+            mac.update(&bytes);
+            bytes.extend_from_slice(&mac.finalize().into_bytes());
+        }
+        let crc = crc32c::crc32c(&bytes[CRC.end..]);
+        bytes[CRC].copy_from_slice(&crc.to_le_bytes());
+        self.capacity = self.capacity.max(bytes.len());
+        EncodedFrame {
+            bytes,
+            messages: std::mem::replace(&mut self.count, 0) as usize,
+        }
+    }
+}
+
+/// Encode one frame of any size (the decoder still refuses frames over
+/// [`crate::MAX_FRAME`]).
+pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> Vec<u8> {
+    let mut encoder = Encoder::new(sender, key.cloned(), usize::MAX);
+    let mut done = Vec::new();
+    encoder.begin();
+    for m in messages {
+        encoder
+            .push(&m.relation, &m.tuple, m.delete, &mut done)
+            .expect("no limit");
+    }
+    encoder.seal().bytes
+}
+
+/// Sizes of messages exactly as an [`Encoder`] writes them, with one
+/// reusable buffer (the simulator's bandwidth accounting).
+#[derive(Debug, Default)]
+pub struct Sizer {
+    scratch: Vec<u8>,
+    run: Option<String>,
+}
+
+impl Sizer {
+    /// What a frame from `sender` takes besides its messages: header,
+    /// sender and tag. The next message starts a run.
+    pub fn frame_overhead(&mut self, sender: &str, tagged: bool) -> usize {
+        self.run = None;
+        self.scratch.clear();
+        append(&mut self.scratch, sender);
+        HEADER + self.scratch.len() + if tagged { TAG } else { 0 }
+    }
+
+    /// Bytes one message takes in its frame, after the messages sized
+    /// since the last [`Sizer::frame_overhead`].
+    pub fn message_len(&mut self, relation: &str, tuple: &[Value], delete: bool) -> usize {
+        self.scratch.clear();
+        let named = self.run.as_deref() != Some(relation);
+        write_message(&mut self.scratch, named.then_some(relation), tuple, delete);
+        if named {
+            self.run = Some(relation.to_string());
+        }
+        self.scratch.len()
+    }
+}
+
+/// postcard output appended to a `Vec` the caller keeps.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    #[inline]
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.0.push(byte);
+        Ok(())
+    }
+
+    #[inline]
+    fn try_extend(&mut self, bytes: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(bytes);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+fn append(buf: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
+    postcard::serialize_with_flavor(value, Append(buf)).expect("writing into a Vec cannot fail");
+}
+
+fn write_message(buf: &mut Vec<u8>, name: Option<&str>, tuple: &[Value], delete: bool) {
+    let head = if delete { HEAD_DELETE } else { 0 } | if name.is_some() { HEAD_NAMED } else { 0 };
+    append(buf, &MessageOut { head, name, tuple });
+}
+
+struct MessageOut<'a> {
+    head: u8,
+    name: Option<&'a str>,
+    tuple: &'a [Value],
+}
+
+impl Serialize for MessageOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        // A postcard tuple has no length: the head says what follows.
+        let mut t = s.serialize_tuple(3)?;
+        t.serialize_element(&self.head)?;
+        if let Some(name) = self.name {
+            t.serialize_element(name)?;
+        }
+        t.serialize_element(&Values(self.tuple))?;
+        t.end()
+    }
+}
+
+struct Values<'a>(&'a [Value]);
+
+impl Serialize for Values<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for v in self.0 {
+            seq.serialize_element(&WireValue(v))?;
+        }
+        seq.end()
+    }
+}
+
+struct WireValue<'a>(&'a Value);
+
+/// An `Id`'s 20 big-endian bytes, written as bytes rather than a tuple.
+struct IdBytes([u8; 20]);
+
+impl Serialize for IdBytes {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl Serialize for WireValue<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        const NAME: &str = "Value";
+        match self.0 {
+            Value::Null => s.serialize_unit_variant(NAME, tag::NULL, "Null"),
+            Value::Bool(b) => s.serialize_newtype_variant(NAME, tag::BOOL, "Bool", b),
+            Value::Int(i) => s.serialize_newtype_variant(NAME, tag::INT, "Int", i),
+            Value::Float(x) => s.serialize_newtype_variant(NAME, tag::FLOAT, "Float", x),
+            Value::Str(x) => s.serialize_newtype_variant(NAME, tag::STR, "Str", &**x),
+            Value::Id(id) => {
+                s.serialize_newtype_variant(NAME, tag::ID, "Id", &IdBytes(id.0.to_be_bytes::<20>()))
+            }
+            Value::List(items) => {
+                s.serialize_newtype_variant(NAME, tag::LIST, "List", &Values(items))
+            }
+        }
+    }
+}

@@ -1,0 +1,227 @@
+use super::*;
+use trellis_value::Id;
+
+fn sample() -> Vec<WireMessage> {
+    vec![
+        WireMessage {
+            relation: "succ".into(),
+            tuple: vec![
+                Value::str("127.0.0.1:1"),
+                Value::Id(Id::MAX),
+                Value::Int(-5),
+                Value::Float(0.5),
+                Value::Null,
+                Value::Bool(true),
+                Value::List(
+                    vec![Value::Int(1), Value::List(vec![].into()), Value::str("x")].into(),
+                ),
+            ]
+            .into(),
+            delete: false,
+        },
+        WireMessage {
+            relation: "gone".into(),
+            tuple: vec![Value::str("a")].into(),
+            delete: true,
+        },
+        WireMessage {
+            relation: "gone".into(),
+            tuple: vec![Value::str("b")].into(),
+            delete: false,
+        },
+    ]
+}
+
+/// Every frame an encoder with `limit` makes of `messages`, and the
+/// messages it refused.
+fn cut(
+    messages: &[WireMessage],
+    key: Option<&ClusterKey>,
+    limit: usize,
+) -> (Vec<EncodedFrame>, Vec<(usize, Oversize)>) {
+    let mut encoder = Encoder::new("me:1", key.cloned(), limit);
+    let mut frames = Vec::new();
+    let mut refused = Vec::new();
+    for (i, m) in messages.iter().enumerate() {
+        if let Err(o) = encoder.push(&m.relation, &m.tuple, m.delete, &mut frames) {
+            refused.push((i, o));
+        }
+    }
+    encoder.finish(&mut frames);
+    (frames, refused)
+}
+
+#[test]
+fn round_trip_plain_and_keyed() {
+    let key = ClusterKey::new(b"secret".to_vec());
+    for k in [None, Some(&key)] {
+        let bytes = encode("127.0.0.1:9", &sample(), k);
+        let frame = decode(&bytes, k).unwrap();
+        assert_eq!(&*frame.sender, "127.0.0.1:9");
+        assert_eq!(frame.messages, sample());
+        let empty = decode(&encode("127.0.0.1:9", &[], k), k).unwrap();
+        assert!(empty.messages.is_empty());
+    }
+}
+
+#[test]
+fn a_run_names_its_relation_once() {
+    let one = |n: usize| {
+        let messages: Vec<WireMessage> = (0..n)
+            .map(|i| WireMessage {
+                relation: "a_long_relation_name".into(),
+                tuple: vec![Value::Int(i as i64)].into(),
+                delete: false,
+            })
+            .collect();
+        encode("s", &messages, None).len()
+    };
+    // Each further tuple costs its head, its length, a tag and a byte.
+    assert_eq!(one(11) - one(10), 4);
+    // Decoded, the run shares one name.
+    let frame = decode(&encode("s", &sample(), None), None).unwrap();
+    assert!(Arc::ptr_eq(
+        &frame.messages[1].relation,
+        &frame.messages[2].relation
+    ));
+}
+
+#[test]
+fn repeated_strings_are_shared_when_decoded() {
+    let messages: Vec<WireMessage> = (0..3)
+        .map(|i| WireMessage {
+            relation: "r".into(),
+            tuple: vec![Value::str("10.0.0.1:7"), Value::Int(i)].into(),
+            delete: false,
+        })
+        .collect();
+    let frame = decode(&encode("10.0.0.1:7", &messages, None), None).unwrap();
+    let Value::Str(first) = &frame.messages[0].tuple[0] else {
+        panic!("a string")
+    };
+    let Value::Str(third) = &frame.messages[2].tuple[0] else {
+        panic!("a string")
+    };
+    assert!(Arc::ptr_eq(first, third));
+    assert!(Arc::ptr_eq(first, &frame.sender));
+}
+
+#[test]
+fn frames_are_cut_at_the_limit_and_sizes_match() {
+    let key = ClusterKey::new(b"secret".to_vec());
+    let many: Vec<WireMessage> = (0..300).flat_map(|_| sample()).collect();
+    for k in [None, Some(&key)] {
+        let (frames, refused) = cut(&many, k, 1_000);
+        assert!(refused.is_empty());
+        assert!(frames.len() > 10);
+        let mut decoded = Vec::new();
+        for f in &frames {
+            assert!(f.bytes.len() <= 1_000, "{} bytes", f.bytes.len());
+            let frame = decode(&f.bytes, k).unwrap();
+            assert_eq!(frame.messages.len(), f.messages);
+            // The sizer agrees with the encoder, run by run.
+            let mut sizer = Sizer::default();
+            let size = sizer.frame_overhead("me:1", k.is_some())
+                + frame
+                    .messages
+                    .iter()
+                    .map(|m| sizer.message_len(&m.relation, &m.tuple, m.delete))
+                    .sum::<usize>();
+            assert_eq!(size, f.bytes.len());
+            decoded.extend(frame.messages);
+        }
+        assert_eq!(decoded, many);
+        // Full frames: the next message would not have fit.
+        for pair in frames.windows(2) {
+            assert!(pair[0].bytes.len() > 1_000 - 60);
+        }
+    }
+}
+
+#[test]
+fn a_message_too_large_alone_is_refused_and_the_rest_go() {
+    let mut messages = sample();
+    messages.insert(
+        1,
+        WireMessage {
+            relation: "big".into(),
+            tuple: vec![Value::str(&"x".repeat(2_000))].into(),
+            delete: false,
+        },
+    );
+    let (frames, refused) = cut(&messages, None, 1_000);
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].0, 1);
+    assert!(refused[0].1.bytes > 2_000);
+    let got: Vec<WireMessage> = frames
+        .iter()
+        .flat_map(|f| decode(&f.bytes, None).unwrap().messages)
+        .collect();
+    assert_eq!(got, sample());
+}
+
+#[test]
+fn rejects_bad_frames() {
+    let key = ClusterKey::new(b"secret".to_vec());
+    let other = ClusterKey::new(b"other".to_vec());
+    let plain = encode("a", &sample(), None);
+    let keyed = encode("a", &sample(), Some(&key));
+    assert_eq!(decode(&plain[..5], None), Err(WireError::TooShort(5)));
+    assert_eq!(decode(b"XXXXXXXXXXXXXXXX", None), Err(WireError::BadMagic));
+    let mut flipped = plain.clone();
+    *flipped.last_mut().unwrap() ^= 1;
+    assert_eq!(decode(&flipped, None), Err(WireError::BadChecksum));
+    assert_eq!(decode(&plain, Some(&key)), Err(WireError::MissingTag));
+    assert_eq!(decode(&keyed, None), Err(WireError::UnexpectedTag));
+    assert_eq!(decode(&keyed, Some(&other)), Err(WireError::BadTag));
+    let mut version = plain.clone();
+    version[4] = 1;
+    assert_eq!(decode(&version, None), Err(WireError::BadVersion(1)));
+}
+
+/// `frame` with its checksum made right again.
+fn resealed(mut frame: Vec<u8>) -> Vec<u8> {
+    let crc = crc32c::crc32c(&frame[CRC.end..]);
+    frame[CRC].copy_from_slice(&crc.to_le_bytes());
+    frame
+}
+
+#[test]
+fn a_message_cut_short_is_refused() {
+    let plain = encode("a", &sample(), None);
+    assert!(matches!(
+        decode(&resealed(plain[..plain.len() - 1].to_vec()), None),
+        Err(WireError::Malformed(_))
+    ));
+}
+
+#[test]
+fn deep_lists_are_refused_not_recursed() {
+    let mut v = Value::Int(0);
+    for _ in 0..(MAX_DEPTH + 5) {
+        v = Value::List(vec![v].into());
+    }
+    let m = WireMessage {
+        relation: "r".into(),
+        tuple: vec![v].into(),
+        delete: false,
+    };
+    let bytes = encode("a", &[m], None);
+    assert_eq!(
+        decode(&bytes, None),
+        Err(WireError::BadValue("lists nested too deeply"))
+    );
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #[test]
+    fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+        let _ = decode(&bytes, None);
+        // Past the checksum, as a sender with a bug (not a network) would.
+        let mut framed = encode("a", &sample(), None);
+        framed.truncate(HEADER);
+        framed.extend_from_slice(&bytes);
+        let _ = decode(&resealed(framed), None);
+    }
+}
