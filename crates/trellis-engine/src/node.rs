@@ -118,6 +118,8 @@ pub struct Node {
     triggers: Vec<Vec<(RuleId, usize)>>,
     /// Per rule: the registers something reads.
     read: Vec<Vec<bool>>,
+    /// Per relation: whether some rule's body reads it.
+    read_by_rules: Vec<bool>,
 }
 
 impl Node {
@@ -156,6 +158,10 @@ impl Node {
             }
         }
         let read = plan.rules.iter().map(read_registers).collect();
+        let mut read_by_rules = vec![false; plan.relations.len()];
+        for atom in plan.rules.iter().flat_map(|r| &r.body) {
+            read_by_rules[atom.relation.0 as usize] = true;
+        }
         Ok(Node {
             stats: Stats::new(&plan),
             env: NodeEnv::new(config.seed),
@@ -179,6 +185,7 @@ impl Node {
             writes: Vec::new(),
             write_fields: Vec::new(),
             triggers,
+            read_by_rules,
         })
     }
 
@@ -444,6 +451,11 @@ impl Node {
                         .key_hash(&input.tuple);
                     self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, tick, out);
                 }
+            } else if !self.read_by_rules[rel.0 as usize]
+                && !plan.relation(rel).watch.is_some_and(|w| w.event)
+            {
+                // An event no rule reads and no one watches as an event
+                // (a program's output, say) has nothing to join.
             } else if self.add_event(rel, input.tuple.clone(), 0) {
                 touched.push(rel);
                 self.record(out, RecordKind::Event, rel, &input.tuple);
@@ -637,13 +649,19 @@ impl Node {
 
         // 5. Sends: to ourselves through the local queue, else out. A tuple
         // derived twice in one tick is sent once (derived tuples are sets).
-        let dedupe = sends.len() > 1;
-        let mut sent = rustc_hash::FxHashSet::with_capacity_and_hasher(
-            if dedupe { sends.len() } else { 0 },
-            Default::default(),
-        );
-        for (rel, tuple, delete) in sends {
-            if dedupe && !sent.insert((rel, tuple.clone(), delete)) {
+        let mut repeats = Vec::new(); // indices, ascending
+        if sends.len() > 1 {
+            let mut sent =
+                rustc_hash::FxHashSet::with_capacity_and_hasher(sends.len(), Default::default());
+            for (i, send) in sends.iter().enumerate() {
+                if !sent.insert(send) {
+                    repeats.push(i);
+                }
+            }
+        }
+        let mut repeats = repeats.into_iter().peekable();
+        for (i, (rel, tuple, delete)) in sends.into_iter().enumerate() {
+            if repeats.next_if_eq(&i).is_some() {
                 continue;
             }
             self.stats.relations[rel.0 as usize].sends += 1;

@@ -693,3 +693,30 @@ async fn resolve_cached(
     cache.insert(destination.clone(), (r.clone(), expires));
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pace_takes_a_frame_s_worth_of_sends() {
+        let mut pace = Pace::default();
+        // Nothing known yet: a full tick's worth.
+        assert_eq!(pace.limit(), TICK_INPUTS);
+        // Each input made 256 sends: four inputs fill a tick.
+        pace.took(8);
+        pace.learn(8 * 256);
+        assert_eq!(pace.limit(), TICK_SENDS / 256);
+        // A round of ticks without inputs (timers) teaches nothing.
+        pace.learn(5_000);
+        assert_eq!(pace.limit(), TICK_SENDS / 256);
+        // Inputs that send nothing: the input bound holds.
+        pace.took(100);
+        pace.learn(0);
+        assert_eq!(pace.limit(), TICK_INPUTS);
+        // A huge fan-out still takes one input at a time.
+        pace.took(1);
+        pace.learn(1_000_000);
+        assert_eq!(pace.limit(), 1);
+    }
+}
