@@ -20,36 +20,8 @@ const SHARED_STR: usize = 64;
 /// Distinct strings shared per frame (a bound on the table, not on frames).
 const SHARED_STRS: usize = 1024;
 
-/// Decode and check one frame.
+/// Decode and check one frame. A frame is taken whole or not at all.
 pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError> {
-    // A guess: most tuples take a few dozen bytes.
-    let mut messages = Vec::with_capacity((bytes.len() / 32).min(4096));
-    let sender = decode_into(bytes, key, &mut messages)?;
-    Ok(Frame { sender, messages })
-}
-
-/// Decode and check one frame into `messages` (cleared first; a receiver
-/// keeps one vector, and its capacity, for every frame). Returns the
-/// sender. A frame is taken whole or not at all: on an error `messages` is
-/// left empty.
-pub fn decode_into(
-    bytes: &[u8],
-    key: Option<&ClusterKey>,
-    messages: &mut Vec<WireMessage>,
-) -> Result<Arc<str>, WireError> {
-    messages.clear();
-    let decoded = decode_messages(bytes, key, messages);
-    if decoded.is_err() {
-        messages.clear();
-    }
-    decoded
-}
-
-fn decode_messages(
-    bytes: &[u8],
-    key: Option<&ClusterKey>,
-    messages: &mut Vec<WireMessage>,
-) -> Result<Arc<str>, WireError> {
     if bytes.len() > MAX_FRAME {
         return Err(WireError::TooLarge {
             size: bytes.len(),
@@ -95,6 +67,8 @@ fn decode_messages(
         .deserialize(&mut de)
         .map_err(|e| cx.error(e))?;
     let mut rest = de.finalize()?;
+    // A guess: most tuples take a few dozen bytes.
+    let mut messages = Vec::with_capacity((rest.len() / 32).min(4096));
     let mut relation: Option<Arc<str>> = None;
     while !rest.is_empty() {
         let mut de = postcard::Deserializer::from_bytes(rest);
@@ -107,7 +81,7 @@ fn decode_messages(
         messages.push(m);
         rest = de.finalize()?;
     }
-    Ok(sender)
+    Ok(Frame { sender, messages })
 }
 
 /// What decoding one frame shares between values.
