@@ -1,9 +1,13 @@
 //! The node: inputs, ticks (LANGUAGE.md 5.1-5.6, 5.9), timers and facts.
 
 use std::collections::BTreeMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 
+use hashbrown::HashTable;
+
 use rand::RngExt;
+use rustc_hash::FxBuildHasher;
 use trellis_plan::{LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
 use trellis_value::Value;
 
@@ -114,6 +118,12 @@ pub struct Node {
     /// same reason (a recursive query writes millions).
     writes: Vec<Write>,
     write_fields: Vec<Value>,
+    /// The tick's sends and each round's new events (kept, like `writes`,
+    /// so a busy node's ticks allocate nothing for them).
+    sends: Vec<(RelId, Tuple, bool)>,
+    new_events: Vec<(RelId, Tuple)>,
+    /// The tick's distinct sends, by index into `sends`.
+    distinct_sends: HashTable<u32>,
     /// Per relation: the (rule, strand) pairs its new events trigger.
     triggers: Vec<Vec<(RuleId, usize)>>,
     /// Per rule: the registers something reads.
@@ -184,6 +194,9 @@ impl Node {
             registers: Vec::new(),
             writes: Vec::new(),
             write_fields: Vec::new(),
+            sends: Vec::new(),
+            new_events: Vec::new(),
+            distinct_sends: HashTable::new(),
             triggers,
             read_by_rules,
         })
@@ -490,7 +503,8 @@ impl Node {
         // 3. Rules, stratum by stratum, each to a fixpoint over events.
         let mut writes = std::mem::take(&mut self.writes);
         let mut write_fields = std::mem::take(&mut self.write_fields);
-        let mut sends = Vec::new();
+        let mut sends = std::mem::take(&mut self.sends);
+        let mut new_events = std::mem::take(&mut self.new_events);
         let mut errors = Vec::new();
         let mut fired = vec![false; plan.rules.len()];
         let mut stamp: u32 = 0;
@@ -508,6 +522,8 @@ impl Node {
                 sink.registers = std::mem::take(&mut self.registers);
                 sink.writes = std::mem::take(&mut writes);
                 sink.write_fields = std::mem::take(&mut write_fields);
+                sink.sends = std::mem::take(&mut sends);
+                sink.new_events = std::mem::take(&mut new_events);
                 sink.checked = sink.writes.len();
                 let ctx = Ctx {
                     plan: &plan,
@@ -555,7 +571,7 @@ impl Node {
                 budget = sink.budget;
                 bound_hit = sink.exhausted;
                 let Sink {
-                    new_events,
+                    new_events: n,
                     writes: w,
                     write_fields: f,
                     sends: s,
@@ -566,15 +582,17 @@ impl Node {
                 self.registers = registers;
                 writes = w;
                 write_fields = f;
-                sends.extend(s);
+                sends = s;
+                new_events = n;
                 errors.extend(e);
                 if bound_hit || new_events.is_empty() {
+                    new_events.clear();
                     break;
                 }
                 stamp += 1;
                 let mut any = false;
                 round_strands.clear();
-                for (rel, tuple) in new_events {
+                for (rel, tuple) in new_events.drain(..) {
                     if self.add_event(rel, tuple.clone(), stamp) {
                         any = true;
                         for &(rid, strand) in &self.triggers[rel.0 as usize] {
@@ -651,16 +669,30 @@ impl Node {
         // derived twice in one tick is sent once (derived tuples are sets).
         let mut repeats = Vec::new(); // indices, ascending
         if sends.len() > 1 {
-            let mut sent =
-                rustc_hash::FxHashSet::with_capacity_and_hasher(sends.len(), Default::default());
+            let hash = |send: &(RelId, Tuple, bool)| FxBuildHasher.hash_one(send);
+            let distinct = &mut self.distinct_sends;
+            distinct.clear();
+            distinct.reserve(sends.len(), |&j| hash(&sends[j as usize]));
             for (i, send) in sends.iter().enumerate() {
-                if !sent.insert(send) {
-                    repeats.push(i);
+                let entry = distinct.entry(
+                    hash(send),
+                    |&j| sends[j as usize] == *send,
+                    |&j| hash(&sends[j as usize]),
+                );
+                match entry {
+                    hashbrown::hash_table::Entry::Occupied(_) => repeats.push(i),
+                    hashbrown::hash_table::Entry::Vacant(slot) => {
+                        slot.insert(i as u32);
+                    }
                 }
+            }
+            if distinct.capacity() > 4 * sends.len().max(1024) {
+                distinct.shrink_to(sends.len(), |&j| hash(&sends[j as usize]));
             }
         }
         let mut repeats = repeats.into_iter().peekable();
-        for (i, (rel, tuple, delete)) in sends.into_iter().enumerate() {
+        let sent = sends.len();
+        for (i, (rel, tuple, delete)) in sends.drain(..).enumerate() {
             if repeats.next_if_eq(&i).is_some() {
                 continue;
             }
@@ -686,6 +718,8 @@ impl Node {
                 });
             }
         }
+        self.sends = recycle_drained(sends, sent);
+        self.new_events = new_events;
 
         for rel in touched {
             let set = &mut self.events[rel.0 as usize];

@@ -53,6 +53,11 @@ impl Batcher {
         }
     }
 
+    /// Give back a sent frame's bytes, to write a later frame in.
+    pub fn recycle(&mut self, bytes: Vec<u8>) {
+        self.encoder.recycle(bytes);
+    }
+
     /// Frames for `sends`, destinations in order of first appearance and
     /// tuples in the order the node produced them. A batch too large for
     /// one frame is cut message by message.

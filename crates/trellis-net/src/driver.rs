@@ -15,6 +15,7 @@ use trellis_plan::Plan;
 use trellis_wire::Frame;
 
 use crate::batch::{Batcher, Packed};
+use crate::inbound::Inbound;
 use crate::stats::{Counters, NetStats, input_error_kind};
 use crate::{NetConfig, NetError, Transport, WallClock, tcp, udp};
 
@@ -207,7 +208,8 @@ pub struct Driver {
     clock: WallClock,
     counters: Counters,
     incoming: mpsc::Receiver<Frame>,
-    _incoming_tx: mpsc::Sender<Frame>,
+    /// The socket tasks' side: frames' emptied vectors go back through it.
+    inbound: Inbound,
     injected: mpsc::UnboundedReceiver<(String, Tuple)>,
     inject_tx: mpsc::UnboundedSender<(String, Tuple)>,
     warnings: mpsc::UnboundedReceiver<Warning>,
@@ -230,6 +232,7 @@ impl Driver {
     ) -> Result<Driver, NetError> {
         let counters = Counters::new(config.transport);
         let (incoming_tx, incoming) = mpsc::channel(INCOMING_QUEUE);
+        let inbound = Inbound::new(config.key.clone(), incoming_tx, counters.clone());
         let (inject_tx, injected) = mpsc::unbounded_channel();
         let (warn_tx, warnings) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
@@ -255,12 +258,7 @@ impl Driver {
                 Transport::Udp => {
                     let socket = Arc::new(udp::bind(addr)?);
                     addr = socket.local_addr().map_err(err)?;
-                    tasks.push(tokio::spawn(udp::receive(
-                        socket.clone(),
-                        config.key.clone(),
-                        incoming_tx.clone(),
-                        counters.clone(),
-                    )));
+                    tasks.push(tokio::spawn(udp::receive(socket.clone(), inbound.clone())));
                     outbound.udp = Some(UdpOut {
                         socket,
                         resolved: HashMap::new(),
@@ -269,12 +267,7 @@ impl Driver {
                 Transport::Tcp => {
                     let listener = tcp::bind(addr).await?;
                     addr = listener.local_addr().map_err(err)?;
-                    tasks.push(tokio::spawn(tcp::listen(
-                        listener,
-                        config.key.clone(),
-                        incoming_tx.clone(),
-                        counters.clone(),
-                    )));
+                    tasks.push(tokio::spawn(tcp::listen(listener, inbound.clone())));
                     outbound.tcp = Some(HashMap::new());
                 }
             }
@@ -285,7 +278,7 @@ impl Driver {
             clock,
             counters,
             incoming,
-            _incoming_tx: incoming_tx,
+            inbound,
             injected,
             inject_tx,
             warnings,
@@ -376,7 +369,8 @@ impl Driver {
                     batcher.pack(&sends, &mut packed);
                 }
                 if !packed.is_empty() {
-                    self.transmit(*transport, &mut packed, node, observer).await;
+                    self.transmit(*transport, &mut packed, batcher, node, observer)
+                        .await;
                     if *transport == Transport::Tcp {
                         // Let the connection writers (tasks on this thread)
                         // put the frames on the wire before the next tick.
@@ -490,7 +484,11 @@ impl Driver {
         // Messages of one relation come in runs (and share one name): look
         // each run's relation up once.
         let mut last: Option<(Arc<str>, Option<trellis_plan::RelId>)> = None;
-        for m in frame.messages {
+        let Frame {
+            sender,
+            mut messages,
+        } = frame;
+        for m in messages.drain(..) {
             let rel = match &last {
                 Some((name, rel)) if Arc::ptr_eq(name, &m.relation) => *rel,
                 _ => {
@@ -512,13 +510,14 @@ impl Driver {
                     .entry(input_error_kind(&e))
                     .or_default() += 1;
                 let w = Warning::Refused {
-                    sender: frame.sender.clone(),
+                    sender: sender.clone(),
                     relation: m.relation.clone(),
                     error: e.to_string(),
                 };
                 self.warn(node, observer, w);
             }
         }
+        self.inbound.give(messages);
         tuples
     }
 
@@ -526,6 +525,7 @@ impl Driver {
         &mut self,
         transport: Transport,
         packed: &mut Vec<Packed>,
+        batcher: &mut Batcher,
         node: &Node,
         observer: &mut impl Observer,
     ) {
@@ -573,10 +573,13 @@ impl Driver {
                         }
                         Ok(addr) => match socket.send_to(&bytes, addr).await {
                             Ok(n) => {
-                                let mut c = self.counters.lock();
-                                c.frames_sent += 1;
-                                c.tuples_sent += tuples;
-                                c.bytes_sent += n as u64;
+                                {
+                                    let mut c = self.counters.lock();
+                                    c.frames_sent += 1;
+                                    c.tuples_sent += tuples;
+                                    c.bytes_sent += n as u64;
+                                }
+                                batcher.recycle(bytes);
                                 None
                             }
                             Err(e) => {

@@ -38,6 +38,7 @@
 mod batch;
 mod client;
 mod driver;
+mod inbound;
 mod stats;
 mod tcp;
 mod udp;

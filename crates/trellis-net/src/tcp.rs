@@ -26,10 +26,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, timeout};
-use trellis_wire::{ClusterKey, Frame, MAX_FRAME};
+use trellis_wire::MAX_FRAME;
 
 use crate::driver::Warning;
-use crate::stats::{Counters, wire_error_kind};
+use crate::inbound::Inbound;
+use crate::stats::Counters;
 use crate::{NetError, Transport};
 
 /// Bytes queued for one destination before further frames are dropped.
@@ -57,12 +58,8 @@ pub(crate) async fn bind(addr: SocketAddr) -> Result<TcpListener, NetError> {
 }
 
 /// Accept connections and read frames from each.
-pub(crate) async fn listen(
-    listener: TcpListener,
-    key: Option<ClusterKey>,
-    tx: mpsc::Sender<Frame>,
-    counters: Counters,
-) {
+pub(crate) async fn listen(listener: TcpListener, inbound: Inbound) {
+    let counters = inbound.counters();
     let slots = Arc::new(Semaphore::new(MAX_INBOUND));
     // Readers live in a set, so stopping the listener stops them too.
     let mut readers = JoinSet::new();
@@ -74,11 +71,9 @@ pub(crate) async fn listen(
                 Ok(permit) => {
                     counters.lock().inbound_connections += 1;
                     let _ = stream.set_nodelay(true);
-                    let key = key.clone();
-                    let tx = tx.clone();
-                    let counters = counters.clone();
+                    let inbound = inbound.clone();
                     readers.spawn(async move {
-                        read_frames(stream, key, tx, counters).await;
+                        read_frames(stream, inbound).await;
                         drop(permit);
                     });
                 }
@@ -97,12 +92,8 @@ pub(crate) async fn listen(
 }
 
 /// Read length-prefixed frames until the stream ends or breaks.
-pub(crate) async fn read_frames(
-    stream: TcpStream,
-    key: Option<ClusterKey>,
-    tx: mpsc::Sender<Frame>,
-    counters: Counters,
-) {
+pub(crate) async fn read_frames(stream: TcpStream, inbound: Inbound) {
+    let counters = inbound.counters();
     let mut r = BufReader::with_capacity(64 * 1024, stream);
     let mut len = [0u8; 4];
     let mut buf = Vec::new();
@@ -135,17 +126,7 @@ pub(crate) async fn read_frames(
             counters.lock().decode_error("truncated");
             return;
         }
-        let decoded = trellis_wire::decode(&buf, key.as_ref());
-        {
-            let mut c = counters.lock();
-            c.bytes_received += (n + 4) as u64;
-            if let Err(e) = &decoded {
-                c.decode_error(wire_error_kind(e));
-            }
-        }
-        if let Ok(frame) = decoded
-            && tx.send(frame).await.is_err()
-        {
+        if !inbound.frame(&buf, n + 4).await {
             return;
         }
         if buf.capacity() > 4 * WRITE_BATCH {

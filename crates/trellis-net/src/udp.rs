@@ -6,10 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use trellis_wire::{ClusterKey, Frame};
 
-use crate::stats::{Counters, wire_error_kind};
+use crate::inbound::Inbound;
 use crate::{NetError, Transport};
 
 /// Kernel buffers we ask for (the kernel may grant less).
@@ -33,32 +31,17 @@ pub(crate) fn bind(addr: SocketAddr) -> Result<UdpSocket, NetError> {
 }
 
 /// Receive, decode, hand over; count what does not decode.
-pub(crate) async fn receive(
-    socket: Arc<UdpSocket>,
-    key: Option<ClusterKey>,
-    tx: mpsc::Sender<Frame>,
-    counters: Counters,
-) {
+pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: Inbound) {
     let mut buf = vec![0u8; 65_536];
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, _from)) => {
-                let decoded = trellis_wire::decode(&buf[..n], key.as_ref());
-                {
-                    let mut c = counters.lock();
-                    c.bytes_received += n as u64;
-                    if let Err(e) = &decoded {
-                        c.decode_error(wire_error_kind(e));
-                    }
-                }
-                if let Ok(frame) = decoded
-                    && tx.send(frame).await.is_err()
-                {
+                if !inbound.frame(&buf[..n], n).await {
                     return;
                 }
             }
             Err(e) => {
-                counters.lock().receive_errors += 1;
+                inbound.counters().lock().receive_errors += 1;
                 // ICMP errors surface here on some systems: carry on. Back
                 // off a little on anything else so a persistent error does
                 // not spin.

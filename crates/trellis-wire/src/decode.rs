@@ -20,8 +20,36 @@ const SHARED_STR: usize = 64;
 /// Distinct strings shared per frame (a bound on the table, not on frames).
 const SHARED_STRS: usize = 1024;
 
-/// Decode and check one frame. A frame is taken whole or not at all.
+/// Decode and check one frame.
 pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError> {
+    // A guess: most tuples take a few dozen bytes.
+    let mut messages = Vec::with_capacity((bytes.len() / 32).min(4096));
+    let sender = decode_into(bytes, key, &mut messages)?;
+    Ok(Frame { sender, messages })
+}
+
+/// Decode and check one frame into `messages`, which must be empty (a
+/// receiver reuses one vector, and its capacity, frame after frame).
+/// Returns the sender. A frame is taken whole or not at all: after an
+/// error `messages` is empty.
+pub fn decode_into(
+    bytes: &[u8],
+    key: Option<&ClusterKey>,
+    messages: &mut Vec<WireMessage>,
+) -> Result<Arc<str>, WireError> {
+    debug_assert!(messages.is_empty());
+    let decoded = decode_messages(bytes, key, messages);
+    if decoded.is_err() {
+        messages.clear();
+    }
+    decoded
+}
+
+fn decode_messages(
+    bytes: &[u8],
+    key: Option<&ClusterKey>,
+    messages: &mut Vec<WireMessage>,
+) -> Result<Arc<str>, WireError> {
     if bytes.len() > MAX_FRAME {
         return Err(WireError::TooLarge {
             size: bytes.len(),
@@ -67,8 +95,6 @@ pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError
         .deserialize(&mut de)
         .map_err(|e| cx.error(e))?;
     let mut rest = de.finalize()?;
-    // A guess: most tuples take a few dozen bytes.
-    let mut messages = Vec::with_capacity((rest.len() / 32).min(4096));
     let mut relation: Option<Arc<str>> = None;
     while !rest.is_empty() {
         let mut de = postcard::Deserializer::from_bytes(rest);
@@ -81,7 +107,7 @@ pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError
         messages.push(m);
         rest = de.finalize()?;
     }
-    Ok(Frame { sender, messages })
+    Ok(sender)
 }
 
 /// What decoding one frame shares between values.

@@ -38,7 +38,12 @@ pub struct Encoder {
     run: Option<String>,
     /// The largest frame so far: a good first capacity for the next.
     capacity: usize,
+    /// Buffers of sent frames, for the next frames.
+    spare: Vec<Vec<u8>>,
 }
+
+/// Sent frames' buffers kept for reuse.
+const SPARE_BUFFERS: usize = 8;
 
 impl Encoder {
     /// `limit`: the largest frame, tag included, in bytes.
@@ -51,6 +56,16 @@ impl Encoder {
             count: 0,
             run: None,
             capacity: 1024,
+            spare: Vec::new(),
+        }
+    }
+
+    /// Give back a sent frame's buffer: the next frame is written into it
+    /// (a busy sender then allocates no frame buffers at all).
+    pub fn recycle(&mut self, mut buf: Vec<u8>) {
+        if self.spare.len() < SPARE_BUFFERS && buf.capacity() <= 2 * self.capacity.min(self.limit) {
+            buf.clear();
+            self.spare.push(buf);
         }
     }
 
@@ -59,7 +74,10 @@ impl Encoder {
     }
 
     fn begin(&mut self) {
-        self.buf = Vec::with_capacity(self.capacity.min(self.limit));
+        self.buf = self
+            .spare
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(self.capacity.min(self.limit)));
         self.buf.extend_from_slice(MAGIC);
         self.buf.push(VERSION);
         self.buf

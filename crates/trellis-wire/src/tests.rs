@@ -225,3 +225,39 @@ proptest::proptest! {
         let _ = decode(&resealed(framed), None);
     }
 }
+
+#[test]
+fn a_recycled_buffer_makes_the_same_frames() {
+    let mut encoder = Encoder::new("me:1", None, 1_000);
+    let mut frames = Vec::new();
+    for m in &sample() {
+        encoder
+            .push(&m.relation, &m.tuple, m.delete, &mut frames)
+            .unwrap();
+    }
+    encoder.finish(&mut frames);
+    let first = frames.pop().unwrap();
+    let expected = first.bytes.clone();
+    // A buffer holding another frame's bytes is cleared before reuse.
+    encoder.recycle(first.bytes);
+    for m in &sample() {
+        encoder
+            .push(&m.relation, &m.tuple, m.delete, &mut frames)
+            .unwrap();
+    }
+    encoder.finish(&mut frames);
+    assert_eq!(frames.pop().unwrap().bytes, expected);
+}
+
+#[test]
+fn decoding_into_a_vector_is_all_or_nothing() {
+    let mut messages = Vec::new();
+    let good = encode("a", &sample(), None);
+    assert_eq!(&*decode_into(&good, None, &mut messages).unwrap(), "a");
+    assert_eq!(messages, sample());
+    // A frame whose last message is cut short leaves nothing behind.
+    messages.clear();
+    let cut = resealed(good[..good.len() - 1].to_vec());
+    assert!(decode_into(&cut, None, &mut messages).is_err());
+    assert!(messages.is_empty());
+}

@@ -1,0 +1,77 @@
+//! What every socket task does with a frame it received: decode it, count
+//! it, and hand it to the driver. Decoded frames' message vectors come back
+//! from the driver emptied, so a busy receiver allocates none.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
+use trellis_wire::{ClusterKey, Frame, WireMessage};
+
+use crate::stats::{Counters, wire_error_kind};
+
+/// Emptied message vectors kept for reuse.
+const SPARES: usize = 16;
+/// A vector grown past this many messages is not kept.
+const SPARE_CAPACITY: usize = 1 << 16;
+
+#[derive(Clone)]
+pub(crate) struct Inbound {
+    key: Option<ClusterKey>,
+    tx: mpsc::Sender<Frame>,
+    counters: Counters,
+    spares: Arc<Mutex<Vec<Vec<WireMessage>>>>,
+}
+
+impl Inbound {
+    pub fn new(key: Option<ClusterKey>, tx: mpsc::Sender<Frame>, counters: Counters) -> Inbound {
+        Inbound {
+            key,
+            tx,
+            counters,
+            spares: Arc::default(),
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Decode one frame that took `wire_bytes` on the wire (a TCP frame's
+    /// length prefix included) and hand it over; false once the driver has
+    /// stopped.
+    pub async fn frame(&self, bytes: &[u8], wire_bytes: usize) -> bool {
+        let mut messages = self.take();
+        let decoded = trellis_wire::decode_into(bytes, self.key.as_ref(), &mut messages);
+        {
+            let mut c = self.counters.lock();
+            c.bytes_received += wire_bytes as u64;
+            if let Err(e) = &decoded {
+                c.decode_error(wire_error_kind(e));
+            }
+        }
+        match decoded {
+            Ok(sender) => self.tx.send(Frame { sender, messages }).await.is_ok(),
+            Err(_) => {
+                self.give(messages);
+                true
+            }
+        }
+    }
+
+    /// A delivered frame's messages, for a later frame.
+    pub fn give(&self, mut messages: Vec<WireMessage>) {
+        if messages.capacity() > SPARE_CAPACITY {
+            return;
+        }
+        messages.clear();
+        let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        if spares.len() < SPARES {
+            spares.push(messages);
+        }
+    }
+
+    fn take(&self) -> Vec<WireMessage> {
+        let mut spares = self.spares.lock().unwrap_or_else(|e| e.into_inner());
+        spares.pop().unwrap_or_default()
+    }
+}
