@@ -1,15 +1,19 @@
-//! Network benchmark: two Trellis nodes on loopback against a plain tokio
-//! baseline that sends the same bytes without Trellis, in the same run.
+//! Network benchmark: two Trellis nodes on loopback against plain tokio
+//! programs that send the same bytes without Trellis, in the same run.
 //!
 //! ```text
-//! cargo run --release -p trellis-net --example netbench [-- --quick]
+//! cargo run --release -p trellis-net --example netbench [-- --quick] [--runs N] [--payload BYTES]
 //! ```
 //!
-//! - **Throughput**, one way: the sender is handed tuples in batches; its
-//!   node sends them (one frame per destination per round of ticks) and the
-//!   receiver's node takes each into a tick. The baseline sends the very
-//!   frames Trellis would (encoded once, up front) and its receiver only
-//!   counts them. Both keep the same window of tuples in flight.
+//! - **Throughput**, one way, for payloads of 16, 64 and 256 bytes (or
+//!   `--payload`): the sender's node derives a batch of 1,024 `data` tuples
+//!   from each `gen` tuple it is handed and sends them (a frame per
+//!   destination per tick, cut at the transport's limit); the receiver's
+//!   node takes each into a tick. Baselines: the very same frames, encoded
+//!   once up front, with a receiver that only counts them (the transport's
+//!   ceiling); a program that builds, encodes and decodes the same tuples
+//!   with the same codec; and one frame per tuple. All keep the same window
+//!   of tuples in flight, over sockets with the same kernel buffers.
 //! - **Latency**, ping-pong: a rule answers each ping with a pong and the
 //!   pinger's rule sends the next ping on the pong; the baseline echoes the
 //!   same frame. Round trips are timed at the pinger.
@@ -28,7 +32,7 @@ use trellis_engine::{Node, NodeConfig, Output, RecordKind, Tuple};
 use trellis_net::{Driver, Injector, NetConfig, NetStats, Observer, Transport, WallClock};
 use trellis_plan::Plan;
 use trellis_value::Value;
-use trellis_wire::WireMessage;
+use trellis_wire::{Encoder, WireMessage};
 
 /// `t1` derives one batch of `data` tuples from each `gen` event, joining
 /// it with the `seq` table (one row per tuple of a batch, given as facts).
@@ -42,7 +46,10 @@ l2 pong(@X, P, K) :- ping(@P, X, K).
 l3 ping(@P, X, K1) :- pong(@X, P, K), K > 0, K1 := K - 1.
 ";
 
-const PAYLOAD: &str = "0123456789abcdef";
+/// Payload sizes measured, in bytes: a small field, a typical P2 message
+/// (Chord's `lookup` carries two addresses and two IDs, about 70 bytes),
+/// a large one.
+const PAYLOADS: [usize; 3] = [16, 64, 256];
 
 struct Settings {
     tuples: u64,
@@ -50,6 +57,12 @@ struct Settings {
     window: u64,
     rounds: usize,
     warmup: usize,
+}
+
+/// The string every `data` tuple carries, `len` bytes.
+fn payload(len: usize) -> Value {
+    let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    Value::str(&text)
 }
 
 /// The program, with `batch` rows of `seq`.
@@ -226,6 +239,7 @@ fn trellis_throughput(
     s: &Settings,
     transport: Transport,
     ports: (u16, u16),
+    payload_len: usize,
 ) -> (Throughput, NetStats) {
     let plan = plan(s.batch);
     let a = format!("127.0.0.1:{}", ports.0);
@@ -236,7 +250,7 @@ fn trellis_throughput(
     let sender = start_node(&plan, &a, transport, Shared::default());
     let dest = Value::str(&b);
     let me = Value::str(&a);
-    let payload = Value::str(PAYLOAD);
+    let payload = payload(payload_len);
     let result = windowed(s, &received, |from| {
         let tuple: Tuple = vec![
             me.clone(),
@@ -252,16 +266,52 @@ fn trellis_throughput(
     (result, stats)
 }
 
-/// The frames Trellis sends for one batch: one frame of `batch` tuples.
-fn batch_frame(tuples: u64, from: &str, to: &str) -> Vec<u8> {
-    let messages: Vec<WireMessage> = (0..tuples)
-        .map(|i| WireMessage {
-            relation: Arc::from("data"),
-            tuple: vec![Value::str(to), Value::Int(i as i64), Value::str(PAYLOAD)].into(),
-            delete: false,
-        })
-        .collect();
-    trellis_wire::encode(from, &messages, None)
+/// The frames for the `count` tuples from `first` on, cut by Trellis's
+/// encoder at the transport's frame limit, as the sender's driver cuts
+/// them (`one_each`: a frame per tuple). Each with its tuple count.
+#[allow(clippy::too_many_arguments)]
+fn frames(
+    first: u64,
+    count: u64,
+    one_each: bool,
+    from: &str,
+    to: &Value,
+    payload: &Value,
+    transport: Transport,
+) -> Vec<(Vec<u8>, u64)> {
+    let mut encoder = Encoder::new(from, None, transport.frame_limit());
+    let relation: Arc<str> = Arc::from("data");
+    let mut done = Vec::new();
+    for i in first..first + count {
+        // Built as a program that sends tuples builds them.
+        let tuple: Tuple = vec![to.clone(), Value::Int(i as i64), payload.clone()].into();
+        encoder
+            .push(&relation, &tuple, false, &mut done)
+            .expect("a tuple fits a frame");
+        if one_each {
+            encoder.finish(&mut done);
+        }
+    }
+    encoder.finish(&mut done);
+    done.into_iter()
+        .map(|f| (f.bytes, f.messages as u64))
+        .collect()
+}
+
+/// A UDP socket with the kernel buffers Trellis asks for.
+fn udp_socket(addr: &str) -> UdpSocket {
+    let addr: SocketAddr = addr.parse().expect("address");
+    let socket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .expect("socket");
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    let _ = socket.set_send_buffer_size(4 << 20);
+    socket.set_nonblocking(true).expect("nonblocking");
+    socket.bind(&addr.into()).expect("bind");
+    UdpSocket::from_std(socket.into()).expect("tokio socket")
 }
 
 /// What the baseline does per frame besides moving its bytes.
@@ -276,44 +326,42 @@ enum Work {
     Codec,
 }
 
-/// `per_frame`: tuples per frame; `s.batch` (the frames Trellis sends) or
-/// 1 (a plain program that sends each tuple as it comes).
+/// `one_each`: a frame per tuple (a plain program that sends each tuple as
+/// it comes), else the frames Trellis sends.
 fn baseline_throughput(
     s: &Settings,
     transport: Transport,
     ports: (u16, u16),
-    per_frame: u64,
+    one_each: bool,
     work: Work,
+    payload_len: usize,
 ) -> Throughput {
     let a = format!("127.0.0.1:{}", ports.0);
     let b = format!("127.0.0.1:{}", ports.1);
-    let frame = Arc::new(batch_frame(per_frame, &a, &b));
-    // One tuple's bytes differ from the next only in the integer, so the
-    // codec's work is the same as for the frames above.
-    let fresh_frame = {
-        let (a, b) = (a.clone(), b.clone());
-        let to = Value::str(&b);
-        let payload = Value::str(PAYLOAD);
-        let relation: Arc<str> = Arc::from("data");
-        move |first: u64| {
-            let messages: Vec<WireMessage> = (first..first + per_frame)
-                .map(|i| WireMessage {
-                    relation: relation.clone(),
-                    tuple: vec![to.clone(), Value::Int(i as i64), payload.clone()].into(),
-                    delete: false,
-                })
-                .collect();
-            trellis_wire::encode(&a, &messages, None)
-        }
+    let payload = payload(payload_len);
+    let to = Value::str(&b);
+    let batch = s.batch;
+    // Every batch in the same frames: only the integers differ from one
+    // batch to the next, so the codec's work is the same.
+    let fixed = frames(0, batch, one_each, &a, &to, &payload, transport);
+    let fresh = {
+        let a = a.clone();
+        move |first: u64| frames(first, batch, one_each, &a, &to, &payload, transport)
     };
-    // Tuples credited for one received frame.
+    // Tuples credited for one received frame: counted by decoding it, or,
+    // with no work, looked up by its length among the fixed frames.
+    let mut counts = std::collections::HashMap::new();
+    for (bytes, n) in &fixed {
+        let known = *counts.entry(bytes.len()).or_insert(*n);
+        assert_eq!(known, *n, "two fixed frames of one length hold different counts");
+    }
+    let s_batch = batch;
     let credit = move |bytes: &[u8]| -> u64 {
         match work {
-            Work::None => per_frame,
+            Work::None => counts.get(&bytes.len()).copied().unwrap_or(0),
             Work::Codec => trellis_wire::decode(bytes, None).map_or(0, |f| f.messages.len() as u64),
         }
     };
-    let frames_per_batch = s.batch / per_frame;
     let received = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     // Receiver thread: count frames, credit `batch` tuples per frame.
@@ -330,7 +378,7 @@ fn baseline_throughput(
             rt.block_on(async move {
                 match transport {
                     Transport::Udp => {
-                        let sock = UdpSocket::bind(&b).await.unwrap();
+                        let sock = udp_socket(&b);
                         ready_tx.send(()).unwrap();
                         let mut buf = vec![0u8; 65_536];
                         while !stop.load(Ordering::Relaxed) {
@@ -367,7 +415,6 @@ fn baseline_throughput(
     // Sender thread: sends a frame whenever told to.
     let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
     let tx = {
-        let frame = frame.clone();
         std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -384,18 +431,20 @@ fn baseline_throughput(
                 });
                 match transport {
                     Transport::Udp => {
-                        let sock = UdpSocket::bind(&a).await.unwrap();
+                        let sock = udp_socket(&a);
                         let to: SocketAddr = b.parse().unwrap();
                         let mut first = 0;
                         while go_arx.recv().await.is_some() {
-                            for _ in 0..frames_per_batch {
-                                if work == Work::Codec {
-                                    let _ = sock.send_to(&fresh_frame(first), to).await;
-                                } else {
-                                    let _ = sock.send_to(&frame, to).await;
-                                }
-                                first += per_frame;
+                            let sent = if work == Work::Codec {
+                                fresh(first)
+                            } else {
+                                Vec::new()
+                            };
+                            let batch = if work == Work::Codec { &sent } else { &fixed };
+                            for (bytes, _) in batch {
+                                let _ = sock.send_to(bytes, to).await;
                             }
+                            first += s_batch;
                         }
                     }
                     Transport::Tcp => {
@@ -408,20 +457,19 @@ fn baseline_throughput(
                             framed.extend_from_slice(frame);
                             framed
                         };
-                        let framed = prefixed(&frame);
+                        let framed: Vec<Vec<u8>> = fixed.iter().map(|(f, _)| prefixed(f)).collect();
                         let mut first = 0;
                         while go_arx.recv().await.is_some() {
-                            for _ in 0..frames_per_batch {
-                                if work == Work::Codec {
-                                    stream
-                                        .write_all(&prefixed(&fresh_frame(first)))
-                                        .await
-                                        .unwrap();
-                                } else {
-                                    stream.write_all(&framed).await.unwrap();
+                            if work == Work::Codec {
+                                for (bytes, _) in fresh(first) {
+                                    stream.write_all(&prefixed(&bytes)).await.unwrap();
                                 }
-                                first += per_frame;
+                            } else {
+                                for bytes in &framed {
+                                    stream.write_all(bytes).await.unwrap();
+                                }
                             }
+                            first += s_batch;
                         }
                     }
                 }
@@ -498,7 +546,7 @@ fn baseline_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (D
             rt.block_on(async move {
                 match transport {
                     Transport::Udp => {
-                        let sock = UdpSocket::bind(&b).await.unwrap();
+                        let sock = udp_socket(&b);
                         ready_tx.send(()).unwrap();
                         let mut buf = vec![0u8; 65_536];
                         while !stop.load(Ordering::Relaxed) {
@@ -591,125 +639,143 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
-/// One run's figures for one transport.
-struct Run {
+/// One run's throughput figures for one transport and payload.
+struct Throughputs {
     same_frames: f64,
     codec: f64,
     one_per_frame: f64,
     trellis: f64,
     tuples_per_frame: f64,
-    base_p50: f64,
-    base_p99: f64,
-    trellis_p50: f64,
-    trellis_p99: f64,
+    bytes_per_tuple: f64,
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let runs: usize = args
-        .iter()
-        .position(|a| a == "--runs")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if quick { 1 } else { 3 });
+    let number = |flag: &str| -> Option<usize> {
+        let i = args.iter().position(|a| a == flag)?;
+        args.get(i + 1)?.parse().ok()
+    };
+    let runs = number("--runs").unwrap_or(if quick { 1 } else { 3 });
+    let payloads: Vec<usize> = match number("--payload") {
+        Some(n) => vec![n],
+        None => PAYLOADS.to_vec(),
+    };
+    let batch = 1024;
     let s = Settings {
-        tuples: if quick { 50_000 } else { 1_000_000 },
-        batch: 256,
-        window: 256 * 8,
+        tuples: if quick { 100_000 } else { 2_000_000 },
+        batch,
+        window: batch * 8,
         rounds: if quick { 500 } else { 10_000 },
         warmup: 200,
     };
     println!(
-        "netbench: {} tuples one way in batches of {} (window {}), {} ping-pong rounds; payload {} bytes; median of {runs} runs",
-        s.tuples,
-        s.batch,
-        s.window,
-        s.rounds,
-        PAYLOAD.len()
+        "netbench: {} tuples one way in batches of {} (window {}), payloads of {payloads:?} bytes; {} ping-pong rounds; median of {runs} runs",
+        s.tuples, s.batch, s.window, s.rounds,
     );
     // `NETBENCH_PROFILE=throughput` or `=latency`: one Trellis run per
-    // transport and no baselines, for `perf record`.
+    // transport (the first payload) and no baselines, for `perf record`.
     let profile = std::env::var("NETBENCH_PROFILE").ok();
-    let mut table = Vec::new();
+    let mut throughput_rows = Vec::new();
+    let mut latency_rows = Vec::new();
     for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
         let p = 24_000 + 20 * k as u16;
         if let Some(what) = &profile {
-            // Only one Trellis run, for a profiler.
             if what == "latency" {
                 let (p50, p99) = trellis_latency(&s, transport, (p + 6, p + 7));
                 println!("{transport}: RTT p50 {:.1} p99 {:.1} us", us(p50), us(p99));
             } else {
-                let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3));
+                let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3), payloads[0]);
                 println!("{transport}: {:.0} tuples/s", t.rate());
             }
             continue;
         }
-        let mut all = Vec::new();
+        let mut latencies = Vec::new();
+        let mut throughputs: Vec<Vec<Throughputs>> = payloads.iter().map(|_| Vec::new()).collect();
         for r in 0..runs {
+            // Round trips first: runs after the throughput runs measured
+            // Trellis slower and the baseline not, on this VM.
             let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5));
             let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7));
-            let base = baseline_throughput(&s, transport, (p, p + 1), s.batch, Work::None);
-            let codec = baseline_throughput(&s, transport, (p + 10, p + 11), s.batch, Work::Codec);
-            let single = baseline_throughput(&s, transport, (p + 8, p + 9), 1, Work::None);
-            let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3));
-            let run = Run {
-                same_frames: base.rate(),
-                codec: codec.rate(),
-                one_per_frame: single.rate(),
-                trellis: trel.rate(),
-                tuples_per_frame: stats.tuples_sent as f64 / stats.frames_sent.max(1) as f64,
-                base_p50: us(bl50),
-                base_p99: us(bl99),
-                trellis_p50: us(tl50),
-                trellis_p99: us(tl99),
-            };
             println!(
-                "{transport} run {}: throughput baseline same frames {:.0}, encoded and decoded {:.0}, 1 tuple/frame {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame); RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
+                "{transport} run {}: RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
                 r + 1,
-                run.same_frames,
-                run.codec,
-                run.one_per_frame,
-                run.trellis,
-                trel.received,
-                trel.sent,
-                run.tuples_per_frame,
-                run.base_p50,
-                run.base_p99,
-                run.trellis_p50,
-                run.trellis_p99
+                us(bl50),
+                us(bl99),
+                us(tl50),
+                us(tl99)
             );
-            all.push(run);
+            latencies.push([us(bl50), us(bl99), us(tl50), us(tl99)]);
+            for (i, &len) in payloads.iter().enumerate() {
+                let base = baseline_throughput(&s, transport, (p, p + 1), false, Work::None, len);
+                let codec =
+                    baseline_throughput(&s, transport, (p + 10, p + 11), false, Work::Codec, len);
+                let single = baseline_throughput(&s, transport, (p + 8, p + 9), true, Work::None, len);
+                let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3), len);
+                let t = Throughputs {
+                    same_frames: base.rate(),
+                    codec: codec.rate(),
+                    one_per_frame: single.rate(),
+                    trellis: trel.rate(),
+                    tuples_per_frame: stats.tuples_sent as f64 / stats.frames_sent.max(1) as f64,
+                    bytes_per_tuple: stats.bytes_sent as f64 / stats.tuples_sent.max(1) as f64,
+                };
+                println!(
+                    "{transport} run {} payload {len}: throughput baseline same frames {:.0}, encoded and decoded {:.0}, 1 tuple/frame {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame, {:.1} bytes/tuple)",
+                    r + 1,
+                    t.same_frames,
+                    t.codec,
+                    t.one_per_frame,
+                    t.trellis,
+                    trel.received,
+                    trel.sent,
+                    t.tuples_per_frame,
+                    t.bytes_per_tuple,
+                );
+                throughputs[i].push(t);
+            }
         }
-        let m = |f: fn(&Run) -> f64| median(all.iter().map(f).collect());
-        table.push((
-            transport,
-            [
-                m(|r| r.same_frames),
-                m(|r| r.codec),
-                m(|r| r.one_per_frame),
-                m(|r| r.trellis),
-                m(|r| r.tuples_per_frame),
-                m(|r| r.base_p50),
-                m(|r| r.base_p99),
-                m(|r| r.trellis_p50),
-                m(|r| r.trellis_p99),
-            ],
-        ));
+        for (i, &len) in payloads.iter().enumerate() {
+            let all = &throughputs[i];
+            let m = |f: fn(&Throughputs) -> f64| median(all.iter().map(f).collect());
+            throughput_rows.push((
+                transport,
+                len,
+                [
+                    m(|t| t.same_frames),
+                    m(|t| t.codec),
+                    m(|t| t.one_per_frame),
+                    m(|t| t.trellis),
+                    m(|t| t.tuples_per_frame),
+                    m(|t| t.bytes_per_tuple),
+                ],
+            ));
+        }
+        let m = |j: usize| median(latencies.iter().map(|l| l[j]).collect());
+        latency_rows.push((transport, [m(0), m(1), m(2), m(3)]));
     }
     if profile.is_some() {
         return;
     }
     println!(
-        "\n| transport | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
+        "\n| transport | payload (bytes) | bytes/tuple on the wire | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
-    for (t, [b, codec, one, r, tpf, bl50, bl99, tl50, tl99]) in table {
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    for (t, len, [b, codec, one, r, tpf, bpt]) in throughput_rows {
         println!(
-            "| {t} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {:.2} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {:.2} / {:.2} |",
+            "| {t} | {len} | {bpt:.1} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {:.2} |",
             r / b,
             r / codec,
             r / one,
+        );
+    }
+    println!(
+        "\n| transport | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
+    );
+    println!("|---|--:|--:|--:|");
+    for (t, [bl50, bl99, tl50, tl99]) in latency_rows {
+        println!(
+            "| {t} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {:.2} / {:.2} |",
             tl50 / bl50,
             tl99 / bl99
         );

@@ -2,6 +2,8 @@
 //! in, and a frame is cut when the next message would take it past the
 //! transport's limit.
 
+use std::sync::Arc;
+
 use hmac::Mac;
 use serde::Serialize;
 use serde::ser::{SerializeSeq, SerializeTuple, Serializer};
@@ -35,7 +37,7 @@ pub struct Encoder {
     buf: Vec<u8>,
     count: u32,
     /// The relation of the frame's last message.
-    run: Option<String>,
+    run: Option<Arc<str>>,
     /// The largest frame so far: a good first capacity for the next.
     capacity: usize,
     /// Buffers of sent frames, for the next frames.
@@ -91,7 +93,7 @@ impl Encoder {
     /// Add one message; a frame it fills is finished into `done` first.
     pub fn push(
         &mut self,
-        relation: &str,
+        relation: &Arc<str>,
         tuple: &[Value],
         delete: bool,
         done: &mut Vec<EncodedFrame>,
@@ -115,16 +117,18 @@ impl Encoder {
     }
 
     /// Write the message if the frame still fits the limit with it.
-    fn try_write(&mut self, relation: &str, tuple: &[Value], delete: bool) -> bool {
+    fn try_write(&mut self, relation: &Arc<str>, tuple: &[Value], delete: bool) -> bool {
         let mark = self.buf.len();
-        let named = self.run.as_deref() != Some(relation);
+        // Callers share one name per relation, and `Arc`'s `==` compares
+        // pointers before bytes.
+        let named = self.run.as_ref() != Some(relation);
         write_message(&mut self.buf, named.then_some(relation), tuple, delete);
         if self.buf.len() + self.tag_len() > self.limit {
             self.buf.truncate(mark);
             return false;
         }
         if named {
-            self.run = Some(relation.to_string());
+            self.run = Some(relation.clone());
         }
         self.count += 1;
         true
