@@ -61,7 +61,9 @@ struct Settings {
 
 /// The string every `data` tuple carries, `len` bytes.
 fn payload(len: usize) -> Value {
-    let text: String = (0..len).map(|i| char::from(b'a' + (i % 26) as u8)).collect();
+    let text: String = (0..len)
+        .map(|i| char::from(b'a' + (i % 26) as u8))
+        .collect();
     Value::str(&text)
 }
 
@@ -353,7 +355,10 @@ fn baseline_throughput(
     let mut counts = std::collections::HashMap::new();
     for (bytes, n) in &fixed {
         let known = *counts.entry(bytes.len()).or_insert(*n);
-        assert_eq!(known, *n, "two fixed frames of one length hold different counts");
+        assert_eq!(
+            known, *n,
+            "two fixed frames of one length hold different counts"
+        );
     }
     let s_batch = batch;
     let credit = move |bytes: &[u8]| -> u64 {
@@ -710,7 +715,8 @@ fn main() {
                 let base = baseline_throughput(&s, transport, (p, p + 1), false, Work::None, len);
                 let codec =
                     baseline_throughput(&s, transport, (p + 10, p + 11), false, Work::Codec, len);
-                let single = baseline_throughput(&s, transport, (p + 8, p + 9), true, Work::None, len);
+                let single =
+                    baseline_throughput(&s, transport, (p + 8, p + 9), true, Work::None, len);
                 let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3), len);
                 let t = Throughputs {
                     same_frames: base.rate(),

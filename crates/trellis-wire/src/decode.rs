@@ -349,7 +349,7 @@ impl<'de> DeserializeSeed<'de> for IdSeed<'_, 'de> {
     type Value = Id;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Id, D::Error> {
-        d.deserialize_bytes(self)
+        d.deserialize_tuple(20, self)
     }
 }
 
@@ -360,10 +360,13 @@ impl<'de> Visitor<'de> for IdSeed<'_, 'de> {
         f.write_str("an ID")
     }
 
-    fn visit_borrowed_bytes<E: de::Error>(self, b: &'de [u8]) -> Result<Id, E> {
-        let bytes: [u8; 20] = b
-            .try_into()
-            .map_err(|_| self.0.refuse("an ID is not 20 bytes"))?;
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Id, A::Error> {
+        let mut bytes = [0u8; 20];
+        for b in &mut bytes {
+            *b = seq
+                .next_element()?
+                .ok_or_else(|| self.0.refuse("an ID cut short"))?;
+        }
         Ok(Id::from_be_bytes(bytes))
     }
 }

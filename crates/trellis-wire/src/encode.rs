@@ -280,15 +280,6 @@ impl Serialize for Values<'_> {
 
 struct WireValue<'a>(&'a Value);
 
-/// An `Id`'s 20 big-endian bytes, written as bytes rather than a tuple.
-struct IdBytes([u8; 20]);
-
-impl Serialize for IdBytes {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_bytes(&self.0)
-    }
-}
-
 impl Serialize for WireValue<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         const NAME: &str = "Value";
@@ -298,8 +289,10 @@ impl Serialize for WireValue<'_> {
             Value::Int(i) => s.serialize_newtype_variant(NAME, tag::INT, "Int", i),
             Value::Float(x) => s.serialize_newtype_variant(NAME, tag::FLOAT, "Float", x),
             Value::Str(x) => s.serialize_newtype_variant(NAME, tag::STR, "Str", &**x),
+            // 20 big-endian bytes, no length: postcard writes an array as
+            // its elements.
             Value::Id(id) => {
-                s.serialize_newtype_variant(NAME, tag::ID, "Id", &IdBytes(id.0.to_be_bytes::<20>()))
+                s.serialize_newtype_variant(NAME, tag::ID, "Id", &id.0.to_be_bytes::<20>())
             }
             Value::List(items) => {
                 s.serialize_newtype_variant(NAME, tag::LIST, "List", &Values(items))
