@@ -505,6 +505,7 @@ impl Node {
         let mut write_fields = std::mem::take(&mut self.write_fields);
         let mut sends = std::mem::take(&mut self.sends);
         let mut new_events = std::mem::take(&mut self.new_events);
+        let mut most_new_events = 0;
         let mut errors = Vec::new();
         let mut fired = vec![false; plan.rules.len()];
         let mut stamp: u32 = 0;
@@ -584,6 +585,7 @@ impl Node {
                 write_fields = f;
                 sends = s;
                 new_events = n;
+                most_new_events = most_new_events.max(new_events.len());
                 errors.extend(e);
                 if bound_hit || new_events.is_empty() {
                     new_events.clear();
@@ -719,7 +721,7 @@ impl Node {
             }
         }
         self.sends = recycle_drained(sends, sent);
-        self.new_events = new_events;
+        self.new_events = recycle_drained(new_events, most_new_events);
 
         for rel in touched {
             let set = &mut self.events[rel.0 as usize];
