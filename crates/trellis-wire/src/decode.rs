@@ -191,7 +191,10 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
                 .refuse("the frame's first message names no relation"));
         };
         let tuple = seq
-            .next_element_seed(TupleSeed(&mut *self.cx))?
+            .next_element_seed(ValuesSeed {
+                cx: &mut *self.cx,
+                depth: 0,
+            })?
             .ok_or_else(|| self.cx.refuse("message cut short"))?;
         Ok(WireMessage {
             relation,
@@ -201,31 +204,14 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
     }
 }
 
-/// Values into `cx.values`, as many as the sequence says.
-fn read_values<'de, A: SeqAccess<'de>>(
-    cx: &mut Context<'de>,
-    seq: &mut A,
+/// A sequence of values: a tuple (depth 0) or a list's items.
+struct ValuesSeed<'a, 'de> {
+    cx: &'a mut Context<'de>,
+    /// Lists around these values.
     depth: usize,
-) -> Result<usize, A::Error> {
-    // postcard gives no hint when the length exceeds the bytes left.
-    let Some(n) = seq.size_hint() else {
-        return Err(cx.refuse("sequence longer than the frame"));
-    };
-    for _ in 0..n {
-        let v = seq
-            .next_element_seed(ValueSeed {
-                cx: &mut *cx,
-                depth,
-            })?
-            .ok_or_else(|| cx.refuse("sequence cut short"))?;
-        cx.values.push(v);
-    }
-    Ok(n)
 }
 
-struct TupleSeed<'a, 'de>(&'a mut Context<'de>);
-
-impl<'de> DeserializeSeed<'de> for TupleSeed<'_, 'de> {
+impl<'de> DeserializeSeed<'de> for ValuesSeed<'_, 'de> {
     type Value = Arc<[Value]>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Arc<[Value]>, D::Error> {
@@ -233,44 +219,32 @@ impl<'de> DeserializeSeed<'de> for TupleSeed<'_, 'de> {
     }
 }
 
-impl<'de> Visitor<'de> for TupleSeed<'_, 'de> {
+impl<'de> Visitor<'de> for ValuesSeed<'_, 'de> {
     type Value = Arc<[Value]>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a tuple")
+        f.write_str("a sequence of values")
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Arc<[Value]>, A::Error> {
-        let start = self.0.values.len();
-        read_values(self.0, &mut seq, 0)?;
-        Ok(self.0.values.drain(start..).collect())
-    }
-}
-
-struct ListSeed<'a, 'de> {
-    cx: &'a mut Context<'de>,
-    depth: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for ListSeed<'_, 'de> {
-    type Value = Value;
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ListSeed<'_, 'de> {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a list")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let start = self.cx.values.len();
-        read_values(self.cx, &mut seq, self.depth)?;
-        Ok(Value::List(self.cx.values.drain(start..).collect()))
+        // Built in `cx.values` (nested lists above their parent's items),
+        // then moved into the sequence's one allocation.
+        let cx = self.cx;
+        let start = cx.values.len();
+        // postcard gives no hint when the length exceeds the bytes left.
+        let Some(n) = seq.size_hint() else {
+            return Err(cx.refuse("sequence longer than the frame"));
+        };
+        for _ in 0..n {
+            let v = seq
+                .next_element_seed(ValueSeed {
+                    cx: &mut *cx,
+                    depth: self.depth,
+                })?
+                .ok_or_else(|| cx.refuse("sequence cut short"))?;
+            cx.values.push(v);
+        }
+        Ok(cx.values.drain(start..).collect())
     }
 }
 
@@ -311,10 +285,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
                 if self.depth >= MAX_DEPTH {
                     return Err(self.cx.refuse("lists nested too deeply"));
                 }
-                v.newtype_variant_seed(ListSeed {
+                Value::List(v.newtype_variant_seed(ValuesSeed {
                     cx: self.cx,
                     depth: self.depth + 1,
-                })?
+                })?)
             }
             _ => return Err(self.cx.refuse("unknown value tag")),
         })
