@@ -54,10 +54,9 @@ impl Output {
     }
 }
 
-/// A tuple on its way to another node.
+/// A tuple on its way to another node: the one its first field names.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Message {
-    pub destination: Arc<str>,
     pub relation: RelId,
     pub tuple: Tuple,
     /// A remote `delete`: remove the row with this key at the destination.
@@ -83,6 +82,17 @@ impl RecordKind {
             RecordKind::Event => "event",
             RecordKind::Send => "send",
             RecordKind::Recv => "recv",
+        }
+    }
+}
+
+impl Message {
+    /// The address the tuple goes to: its location field (the engine sends
+    /// only tuples whose location is a string).
+    pub fn destination(&self) -> &Arc<str> {
+        match &self.tuple[0] {
+            Value::Str(s) => s,
+            other => panic!("a message located at a {}", other.type_name()),
         }
     }
 }

@@ -700,11 +700,11 @@ impl Node {
             }
             self.stats.relations[rel.0 as usize].sends += 1;
             self.record(out, RecordKind::Send, rel, &tuple);
-            let destination = match &tuple[0] {
-                Value::Str(s) => s.clone(),
+            let local = match &tuple[0] {
+                Value::Str(s) => *s == self.address,
                 _ => unreachable!("checked when derived"),
             };
-            if destination == self.address {
+            if local {
                 self.inbox.push(Input {
                     relation: rel,
                     tuple,
@@ -713,7 +713,6 @@ impl Node {
                 });
             } else {
                 out.sends.push(Message {
-                    destination,
                     relation: rel,
                     tuple,
                     delete,

@@ -65,22 +65,23 @@ impl Batcher {
         let mut used = 0;
         let mut last: Option<usize> = None;
         for (i, m) in sends.iter().enumerate() {
+            let destination = m.destination();
             // Runs of sends to one destination are the common case: check
             // the previous destination before hashing.
             let same = last.filter(|&g| {
                 let d = &self.groups[g].0;
-                Arc::ptr_eq(d, &m.destination) || **d == *m.destination
+                d == destination
             });
-            let slot = match same.or_else(|| self.index.get(&m.destination).copied()) {
+            let slot = match same.or_else(|| self.index.get(destination).copied()) {
                 Some(g) => g,
                 None => {
                     // Group vectors are kept (empty) from flush to flush.
                     if used == self.groups.len() {
-                        self.groups.push((m.destination.clone(), Vec::new()));
+                        self.groups.push((destination.clone(), Vec::new()));
                     } else {
-                        self.groups[used].0 = m.destination.clone();
+                        self.groups[used].0 = destination.clone();
                     }
-                    self.index.insert(m.destination.clone(), used);
+                    self.index.insert(destination.clone(), used);
                     used += 1;
                     used - 1
                 }
@@ -129,7 +130,6 @@ mod tests {
 
     fn message(plan: &Plan, dest: &str, payload: usize) -> Message {
         Message {
-            destination: Arc::from(dest),
             relation: plan.lookup("big").expect("declared"),
             tuple: vec![Value::str(dest), Value::str(&"x".repeat(payload))].into(),
             delete: false,

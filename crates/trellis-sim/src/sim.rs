@@ -820,7 +820,7 @@ impl Simulation {
         for m in out.sends.drain(..) {
             let reliable = self.plan.relation(m.relation).channel == Some(Channel::Tcp);
             frames
-                .entry((m.destination, reliable))
+                .entry((m.destination().clone(), reliable))
                 .or_default()
                 .push((m.relation, m.tuple, m.delete));
         }

@@ -176,10 +176,10 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node:
             print_output(plan, &args.addr, origin, &out, args.json);
             for m in &out.sends {
                 dropped_sends += 1;
-                if undeliverable.insert(m.destination.clone()) && !args.json {
+                if undeliverable.insert(m.destination().clone()) && !args.json {
                     eprintln!(
                         "note: tuples for {} are not delivered: `trellis run` runs a single node",
-                        m.destination
+                        m.destination()
                     );
                 }
             }
