@@ -19,6 +19,8 @@ use crate::{
 const SHARED_STR: usize = 64;
 /// Distinct strings shared per frame (a bound on the table, not on frames).
 const SHARED_STRS: usize = 1024;
+/// Tuple fields, from the first, that remember their last string.
+const REMEMBERED_FIELDS: usize = 8;
 
 /// Decode and check one frame.
 pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError> {
@@ -91,9 +93,12 @@ fn decode_messages(
     let body = &signed[HEADER..];
     let mut cx = Context::default();
     let mut de = postcard::Deserializer::from_bytes(body);
-    let sender = StrSeed(&mut cx)
-        .deserialize(&mut de)
-        .map_err(|e| cx.error(e))?;
+    let sender = StrSeed {
+        cx: &mut cx,
+        field: None,
+    }
+    .deserialize(&mut de)
+    .map_err(|e| cx.error(e))?;
     let mut rest = de.finalize()?;
     let mut relation: Option<Arc<str>> = None;
     while !rest.is_empty() {
@@ -115,6 +120,11 @@ fn decode_messages(
 struct Context<'de> {
     /// Strings seen in this frame.
     strings: HashMap<&'de str, Arc<str>, FxBuildHasher>,
+    /// Per tuple field, the last string decoded there. A run of messages
+    /// of one relation often repeats a field (an address, a payload): the
+    /// repeat is then shared after one comparison of its bytes, however
+    /// long, and is known to be UTF-8.
+    last: [Option<(&'de [u8], Arc<str>)>; REMEMBERED_FIELDS],
     /// Values of the tuples and lists being built, innermost last.
     values: Vec<Value>,
     /// Why a value was refused (postcard's errors carry no text).
@@ -134,18 +144,38 @@ impl<'de> Context<'de> {
         }
     }
 
-    fn string(&mut self, s: &'de str) -> Arc<str> {
-        if s.len() > SHARED_STR {
-            return Arc::from(s);
+    /// The string with these bytes, found at tuple field `field` (`None`:
+    /// not a tuple's field).
+    fn string<E: de::Error>(
+        &mut self,
+        bytes: &'de [u8],
+        field: Option<usize>,
+    ) -> Result<Arc<str>, E> {
+        let slot = field.filter(|&f| f < REMEMBERED_FIELDS);
+        if let Some(f) = slot
+            && let Some((last, s)) = &self.last[f]
+            && *last == bytes
+        {
+            return Ok(s.clone());
         }
-        if let Some(shared) = self.strings.get(s) {
-            return shared.clone();
+        let Ok(s) = std::str::from_utf8(bytes) else {
+            return Err(self.refuse("a string is not UTF-8"));
+        };
+        let shared = if s.len() > SHARED_STR {
+            Arc::from(s)
+        } else if let Some(shared) = self.strings.get(s) {
+            shared.clone()
+        } else {
+            let shared: Arc<str> = Arc::from(s);
+            if self.strings.len() < SHARED_STRS {
+                self.strings.insert(s, shared.clone());
+            }
+            shared
+        };
+        if let Some(f) = slot {
+            self.last[f] = Some((bytes, shared.clone()));
         }
-        let shared: Arc<str> = Arc::from(s);
-        if self.strings.len() < SHARED_STRS {
-            self.strings.insert(s, shared.clone());
-        }
-        shared
+        Ok(shared)
     }
 }
 
@@ -235,11 +265,12 @@ impl<'de> Visitor<'de> for ValuesSeed<'_, 'de> {
         let Some(n) = seq.size_hint() else {
             return Err(cx.refuse("sequence longer than the frame"));
         };
-        for _ in 0..n {
+        for i in 0..n {
             let v = seq
                 .next_element_seed(ValueSeed {
                     cx: &mut *cx,
                     depth: self.depth,
+                    field: (self.depth == 0).then_some(i),
                 })?
                 .ok_or_else(|| cx.refuse("sequence cut short"))?;
             cx.values.push(v);
@@ -252,6 +283,8 @@ struct ValueSeed<'a, 'de> {
     cx: &'a mut Context<'de>,
     /// Lists around this value.
     depth: usize,
+    /// Its position in a tuple, if it is a tuple's field.
+    field: Option<usize>,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_, 'de> {
@@ -279,7 +312,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
             tag::BOOL => Value::Bool(v.newtype_variant()?),
             tag::INT => Value::Int(v.newtype_variant()?),
             tag::FLOAT => Value::Float(v.newtype_variant()?),
-            tag::STR => Value::Str(v.newtype_variant_seed(StrSeed(self.cx))?),
+            tag::STR => Value::Str(v.newtype_variant_seed(StrSeed {
+                cx: self.cx,
+                field: self.field,
+            })?),
             tag::ID => Value::Id(v.newtype_variant_seed(IdSeed(self.cx))?),
             tag::LIST => {
                 if self.depth >= MAX_DEPTH {
@@ -295,13 +331,18 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
     }
 }
 
-struct StrSeed<'a, 'de>(&'a mut Context<'de>);
+/// A string, read as its bytes (the same encoding in postcard) so that a
+/// remembered one need not be checked for UTF-8 again.
+struct StrSeed<'a, 'de> {
+    cx: &'a mut Context<'de>,
+    field: Option<usize>,
+}
 
 impl<'de> DeserializeSeed<'de> for StrSeed<'_, 'de> {
     type Value = Arc<str>;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Arc<str>, D::Error> {
-        d.deserialize_str(self)
+        d.deserialize_bytes(self)
     }
 }
 
@@ -312,8 +353,8 @@ impl<'de> Visitor<'de> for StrSeed<'_, 'de> {
         f.write_str("a string")
     }
 
-    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Arc<str>, E> {
-        Ok(self.0.string(s))
+    fn visit_borrowed_bytes<E: de::Error>(self, bytes: &'de [u8]) -> Result<Arc<str>, E> {
+        self.cx.string(bytes, self.field)
     }
 }
 

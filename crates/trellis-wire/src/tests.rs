@@ -107,6 +107,51 @@ fn repeated_strings_are_shared_when_decoded() {
 }
 
 #[test]
+fn a_field_repeating_its_last_string_shares_it_however_long() {
+    let long = "x".repeat(1_000);
+    let messages: Vec<WireMessage> = [&long, &long, "short", &long]
+        .iter()
+        .map(|s| WireMessage {
+            relation: "r".into(),
+            tuple: vec![Value::str("a:1"), Value::str(s)].into(),
+            delete: false,
+        })
+        .collect();
+    let frame = decode(&encode("a:1", &messages, None), None).unwrap();
+    let field = |i: usize| match &frame.messages[i].tuple[1] {
+        Value::Str(s) => s.clone(),
+        _ => panic!("a string"),
+    };
+    assert!(Arc::ptr_eq(&field(0), &field(1)));
+    assert_eq!(&*field(2), "short");
+    // Only the last string of a field is remembered.
+    assert!(!Arc::ptr_eq(&field(0), &field(3)));
+    assert_eq!(field(3), field(0));
+}
+
+#[test]
+fn a_string_that_is_not_utf8_is_refused() {
+    // The second message's field differs from the first's remembered one
+    // only in a byte made invalid UTF-8.
+    let messages: Vec<WireMessage> = ["abc", "abd"]
+        .iter()
+        .map(|s| WireMessage {
+            relation: "r".into(),
+            tuple: vec![Value::str(s)].into(),
+            delete: false,
+        })
+        .collect();
+    let mut bytes = encode("a:1", &messages, None);
+    let last = bytes.len() - 1;
+    assert_eq!(bytes[last], b'd');
+    bytes[last] = 0xff;
+    assert_eq!(
+        decode(&resealed(bytes), None),
+        Err(WireError::BadValue("a string is not UTF-8"))
+    );
+}
+
+#[test]
 fn frames_are_cut_at_the_limit_and_sizes_match() {
     let key = ClusterKey::new(b"secret".to_vec());
     let many: Vec<WireMessage> = (0..300).flat_map(|_| sample()).collect();
