@@ -20,6 +20,11 @@
 //!
 //! Each node runs on its own thread with its own tokio runtime, as two
 //! processes would.
+//!
+//! `NETBENCH_PROFILE=throughput` or `=latency` runs Trellis alone, for
+//! `perf record`; `NETBENCH_PROFILE=stages` times the throughput run's
+//! stages (the sender's tick, encoding, decoding, the receiver's tick) in
+//! one thread without sockets, in nanoseconds per tuple.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -635,6 +640,74 @@ fn baseline_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (D
     percentiles(rtts)
 }
 
+/// The throughput run's path in one thread, without sockets or tokio: the
+/// sender's tick, encoding, decoding and the receiver's tick, timed apart.
+/// Prints each stage's nanoseconds per tuple (where the time goes; not a
+/// comparison).
+fn stages(s: &Settings, payload_len: usize) {
+    let plan = plan(s.batch);
+    let (a, b) = ("127.0.0.1:1", "127.0.0.1:2");
+    let mut sender = Node::new(plan.clone(), NodeConfig::new(a, 1)).expect("node");
+    let mut receiver = Node::new(plan.clone(), NodeConfig::new(b, 2)).expect("node");
+    sender.start(0);
+    receiver.start(0);
+    let mut batcher = trellis_net::Batcher::new(&plan, a, None, Transport::Udp.frame_limit());
+    let (mut out, mut packed, mut frames) = (Output::default(), Vec::new(), Vec::new());
+    let (me, dest, payload) = (Value::str(a), Value::str(b), payload(payload_len));
+    let mut spent = [Duration::ZERO; 4];
+    let mut tuples = 0u64;
+    let mut first = 0u64;
+    while first < s.tuples {
+        let t0 = Instant::now();
+        let gen_tuple = vec![
+            me.clone(),
+            dest.clone(),
+            Value::Int(first as i64),
+            payload.clone(),
+        ];
+        sender.inject("gen", gen_tuple.into()).expect("declared");
+        while sender.step(0, &mut out) {}
+        let t1 = Instant::now();
+        batcher.pack(&out.sends, &mut packed);
+        out.clear();
+        let t2 = Instant::now();
+        for p in packed.drain(..) {
+            if let trellis_net::Packed::Frame { bytes, .. } = p {
+                frames.push(trellis_wire::decode(&bytes, None).expect("decodes"));
+                batcher.recycle(bytes);
+            }
+        }
+        let t3 = Instant::now();
+        for f in frames.drain(..) {
+            for m in f.messages {
+                let rel = plan.lookup(&m.relation).expect("declared");
+                receiver
+                    .receive_id(rel, m.tuple, m.delete)
+                    .expect("accepted");
+                tuples += 1;
+            }
+            while receiver.step(0, &mut out) {}
+            out.clear();
+        }
+        let t4 = Instant::now();
+        for (d, (from, to)) in spent
+            .iter_mut()
+            .zip([(t0, t1), (t1, t2), (t2, t3), (t3, t4)])
+        {
+            *d += to - from;
+        }
+        first += s.batch;
+    }
+    let ns = |d: Duration| d.as_secs_f64() * 1e9 / tuples as f64;
+    println!(
+        "payload {payload_len}: ns/tuple: sender's tick {:.0}, encode {:.0}, decode {:.0}, receiver's tick {:.0}",
+        ns(spent[0]),
+        ns(spent[1]),
+        ns(spent[2]),
+        ns(spent[3])
+    );
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -679,8 +752,15 @@ fn main() {
         s.tuples, s.batch, s.window, s.rounds,
     );
     // `NETBENCH_PROFILE=throughput` or `=latency`: one Trellis run per
-    // transport (the first payload) and no baselines, for `perf record`.
+    // transport (the first payload) and no baselines, for `perf record`;
+    // `=stages`: each stage's cost in process, per payload.
     let profile = std::env::var("NETBENCH_PROFILE").ok();
+    if profile.as_deref() == Some("stages") {
+        for &len in &payloads {
+            stages(&s, len);
+        }
+        return;
+    }
     let mut throughput_rows = Vec::new();
     let mut latency_rows = Vec::new();
     for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
@@ -764,15 +844,20 @@ fn main() {
         return;
     }
     println!(
-        "\n| transport | payload (bytes) | bytes/tuple on the wire | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame |"
+        "\n| transport | payload (bytes) | bytes/tuple on the wire | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame | same frames, Trellis (Gbit/s on the wire) |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    // Tuples/s at `bpt` bytes each, as a link's bit rate (frame headers
+    // included, IP and UDP/TCP headers not).
+    let gbit = |tuples: f64, bpt: f64| tuples * bpt * 8.0 / 1e9;
     for (t, len, [b, codec, one, r, tpf, bpt]) in throughput_rows {
         println!(
-            "| {t} | {len} | {bpt:.1} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {:.2} |",
+            "| {t} | {len} | {bpt:.1} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {:.2} | {:.1}, {:.2} |",
             r / b,
             r / codec,
             r / one,
+            gbit(b, bpt),
+            gbit(r, bpt),
         );
     }
     println!(
