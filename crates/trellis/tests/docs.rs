@@ -10,10 +10,11 @@ use std::collections::BTreeMap;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{MULTIHOST, Proc, records, root, shell_words};
+use support::{MULTIHOST, Proc, last_tuple, records, root, shell_words};
+use trellis_value::Id;
 
 /// The `sh` commands of the page, in order.
-const COMMANDS: [&str; 8] = [
+const COMMANDS: [&str; 10] = [
     "trellis run examples/pingpong.olg --addr 127.0.0.1:11000 -D PEER=\\\"127.0.0.1:11001\\\"",
     "trellis run examples/pingpong.olg --addr 127.0.0.1:11001 -D PEER=\\\"127.0.0.1:11000\\\"",
     "trellis run examples/pingpong.olg --addr 127.0.0.1:11002 -D PEER=\\\"127.0.0.1:11000\\\"",
@@ -22,6 +23,8 @@ const COMMANDS: [&str; 8] = [
     "trellis cluster examples/narada.olg --nodes 5",
     "head -c 32 /dev/urandom > cluster.key",
     "trellis cluster examples/narada.olg --nodes 5 --transport tcp --cluster-key cluster.key",
+    "trellis cluster examples/chord.olg --nodes 8 --watch bestSucc --watch lookupResults",
+    "trellis inject 127.0.0.1:11003 'lookup(@LOCALADDRESS, 0xaaf4c61ddcc5e8a2dabede0f3b482cd9aea9434dI, LOCALADDRESS, 1)'",
 ];
 
 fn page_commands() -> Vec<String> {
@@ -105,6 +108,27 @@ fn member_counts(lines: &[Value]) -> BTreeMap<String, i64> {
     counts
 }
 
+/// The ID a JSON record shows as `"0x...I"`.
+fn id(v: &Value) -> Option<Id> {
+    Id::parse_hex(v.as_str()?.strip_prefix("0x")?.strip_suffix('I')?)
+}
+
+/// Run `trellis inject ...` as written, in the page's directory.
+fn inject(page: &Scratch, command: &str) {
+    let mut words = shell_words(command);
+    assert_eq!(words.remove(0), "trellis");
+    let out = support::trellis()
+        .args(&words)
+        .current_dir(page.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn interrupt_cluster(p: &mut Proc, nodes: usize) {
     p.signal(Signal::SIGINT);
     let status = p.wait_exit();
@@ -126,7 +150,18 @@ fn interrupt_cluster(p: &mut Proc, nodes: usize) {
 #[test]
 fn the_commands_on_the_page_work() {
     let page = Scratch::new();
-    let [a, b, c, inject, ring, narada, keygen, narada_key] = COMMANDS;
+    let [
+        a,
+        b,
+        c,
+        point,
+        ring,
+        narada,
+        keygen,
+        narada_key,
+        chord,
+        lookup,
+    ] = COMMANDS;
 
     // Two nodes ping each other.
     let mut na = page.start("11000", a, &["--json"]);
@@ -141,18 +176,7 @@ fn the_commands_on_the_page_work() {
     // A third node; inject points 11000 at it.
     let mut nc = page.start("11002", c, &["--json"]);
     nc.wait_listening();
-    let mut words = shell_words(inject);
-    words.remove(0);
-    let out = support::trellis()
-        .args(&words)
-        .current_dir(page.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    inject(&page, point);
     na.wait_for("11000 to ping 11002", |l| {
         rtt_peers(l, "127.0.0.1:11000")
             .iter()
@@ -194,4 +218,39 @@ fn the_commands_on_the_page_work() {
         .filter(|l| l["authenticated"] == true)
         .count();
     assert_eq!(authenticated, 5);
+
+    // Chord: once every node's best successor is the true one, the lookup
+    // is answered at node 3 with the key's true successor.
+    let mut ring: Vec<(Id, String)> = (0..8)
+        .map(|i| format!("127.0.0.1:{}", 11000 + i))
+        .map(|a| (trellis_value::sha1_id(&a), a))
+        .collect();
+    ring.sort();
+    let mut cluster = page.start("chord", chord, &["--json"]);
+    cluster.wait_for("every node's true successor", |l| {
+        ring.iter().enumerate().all(|(k, (_, node))| {
+            let next = ring[(k + 1) % ring.len()].0;
+            last_tuple(l, node, "bestSucc", &["insert", "refresh"])
+                .is_some_and(|t| id(&t[1]) == Some(next))
+        })
+    });
+    inject(&page, lookup);
+    let key = trellis_value::sha1_id("hello");
+    let owner = ring.iter().find(|(id, _)| *id >= key).unwrap_or(&ring[0]);
+    assert_eq!(owner.1, "127.0.0.1:11002", "the page's example");
+    cluster.wait_for("the lookup's answer", |l| {
+        records(l, "127.0.0.1:11003", "lookupResults", &["recv"]).any(|r| r["tuple"][4] == 1)
+    });
+    let answer = last_tuple(
+        &cluster.json(),
+        "127.0.0.1:11003",
+        "lookupResults",
+        &["recv"],
+    )
+    .cloned()
+    .unwrap();
+    assert_eq!(id(&answer[1]), Some(key));
+    assert_eq!(id(&answer[2]), Some(owner.0));
+    assert_eq!(answer[3], owner.1.as_str());
+    interrupt_cluster(&mut cluster, 8);
 }
