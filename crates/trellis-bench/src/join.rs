@@ -159,9 +159,9 @@ fn trellis(plan: &Arc<Plan>, ring: &Ring) -> (Duration, Derived) {
                 node.inject("lookup", lookup.clone()).expect("lookup/4");
             }
             run_to_quiescence(&mut node, &mut out, |out| {
-                for m in &out.sends {
+                for m in out.sends.iter() {
                     if m.relation == results_rel {
-                        derived.results.push(m.tuple.clone());
+                        derived.results.push(m.tuple());
                     }
                 }
                 for r in &out.records {

@@ -17,7 +17,7 @@ use trellis_plan::{
 use trellis_value::{BinaryOp, EvalError, Value, binary, in_interval, unary};
 
 use crate::table::{Row, Table, hash_columns, same};
-use crate::{Time, Tuple};
+use crate::{Sends, Time, Tuple};
 
 /// Why a derivation was dropped.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -114,7 +114,7 @@ pub(crate) struct Sink<'a> {
     pub write_fields: Vec<Value>,
     /// `writes` before this one are checked for no-ops.
     pub checked: usize,
-    pub sends: Vec<(RelId, Tuple, bool)>,
+    pub sends: Sends,
     pub errors: Vec<(u32, RuleError)>,
     pub firings: &'a mut [u64],
     pub groups: Groups,
@@ -137,7 +137,7 @@ impl<'a> Sink<'a> {
             writes: Vec::new(),
             write_fields: Vec::new(),
             checked: 0,
-            sends: Vec::new(),
+            sends: Sends::default(),
             errors: Vec::new(),
             firings,
             groups: Groups::default(),
@@ -699,8 +699,8 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
                 ),
                 "periodic is never a head"
             );
-            let tuple = sink.scratch.drain(..).collect();
-            sink.sends.push((head.relation, tuple, head.delete));
+            sink.sends
+                .push(head.relation, &mut sink.scratch, head.delete);
         }
     }
     sink.firings[rule.id.0 as usize] += 1;

@@ -14,6 +14,7 @@
 
 mod eval;
 mod node;
+mod sends;
 mod stats;
 mod table;
 
@@ -24,6 +25,7 @@ use trellis_value::Value;
 
 pub use eval::RuleError;
 pub use node::{ConfigError, InputError, Node, NodeConfig};
+pub use sends::{Outgoing, Sends};
 pub use stats::{RelationStats, Stats};
 
 /// A tuple: its fields, the location first. Shared, so cloning is cheap.
@@ -39,7 +41,7 @@ pub const NANOS_PER_SECOND: u64 = 1_000_000_000;
 #[derive(Debug, Default)]
 pub struct Output {
     /// Tuples for other nodes (self-addressed ones stay inside the node).
-    pub sends: Vec<Message>,
+    pub sends: Sends,
     /// Watch records, in the order things happened.
     pub records: Vec<Record>,
     /// Derivations dropped by a runtime error, and runaway cascades stopped.
@@ -52,15 +54,6 @@ impl Output {
         self.records.clear();
         self.problems.clear();
     }
-}
-
-/// A tuple on its way to another node: the one its first field names.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Message {
-    pub relation: RelId,
-    pub tuple: Tuple,
-    /// A remote `delete`: remove the row with this key at the destination.
-    pub delete: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,17 +75,6 @@ impl RecordKind {
             RecordKind::Event => "event",
             RecordKind::Send => "send",
             RecordKind::Recv => "recv",
-        }
-    }
-}
-
-impl Message {
-    /// The address the tuple goes to: its location field (the engine sends
-    /// only tuples whose location is a string).
-    pub fn destination(&self) -> &Arc<str> {
-        match &self.tuple[0] {
-            Value::Str(s) => s,
-            other => panic!("a message located at a {}", other.type_name()),
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::eval::{
 };
 use crate::stats::Stats;
 use crate::table::{Insert, Table};
-use crate::{Message, Output, Problem, Record, RecordKind, Time, Tuple};
+use crate::{Output, Problem, Record, RecordKind, Sends, Time, Tuple};
 
 /// How one node is set up.
 #[derive(Debug, Clone)]
@@ -120,7 +120,7 @@ pub struct Node {
     write_fields: Vec<Value>,
     /// The tick's sends and each round's new events (kept, like `writes`,
     /// so a busy node's ticks allocate nothing for them).
-    sends: Vec<(RelId, Tuple, bool)>,
+    sends: Sends,
     new_events: Vec<(RelId, Tuple)>,
     /// The tick's distinct sends, by index into `sends`.
     distinct_sends: HashTable<u32>,
@@ -194,7 +194,7 @@ impl Node {
             registers: Vec::new(),
             writes: Vec::new(),
             write_fields: Vec::new(),
-            sends: Vec::new(),
+            sends: Sends::default(),
             new_events: Vec::new(),
             distinct_sends: HashTable::new(),
             triggers,
@@ -391,18 +391,22 @@ impl Node {
         self.last_tick_time = None;
     }
 
+    /// Whether `kind` records of `relation` are watched.
+    fn watched(&self, kind: RecordKind, relation: RelId) -> bool {
+        self.plan
+            .relation(relation)
+            .watch
+            .is_some_and(|w| match kind {
+                RecordKind::Insert | RecordKind::Refresh => w.insert,
+                RecordKind::Delete => w.delete,
+                RecordKind::Event => w.event,
+                RecordKind::Send => w.send,
+                RecordKind::Recv => w.receive,
+            })
+    }
+
     fn record(&self, out: &mut Output, kind: RecordKind, relation: RelId, tuple: &Tuple) {
-        let Some(w) = self.plan.relation(relation).watch else {
-            return;
-        };
-        let on = match kind {
-            RecordKind::Insert | RecordKind::Refresh => w.insert,
-            RecordKind::Delete => w.delete,
-            RecordKind::Event => w.event,
-            RecordKind::Send => w.send,
-            RecordKind::Recv => w.receive,
-        };
-        if on {
+        if self.watched(kind, relation) {
             out.records.push(Record {
                 time: self.clock,
                 tick: self.tick,
@@ -671,15 +675,18 @@ impl Node {
         // derived twice in one tick is sent once (derived tuples are sets).
         let mut repeats = Vec::new(); // indices, ascending
         if sends.len() > 1 {
-            let hash = |send: &(RelId, Tuple, bool)| FxBuildHasher.hash_one(send);
+            let hash = |j: u32| {
+                let s = sends.get(j as usize);
+                FxBuildHasher.hash_one((s.relation, s.fields, s.delete))
+            };
             let distinct = &mut self.distinct_sends;
             distinct.clear();
-            distinct.reserve(sends.len(), |&j| hash(&sends[j as usize]));
+            distinct.reserve(sends.len(), |&j| hash(j));
             for (i, send) in sends.iter().enumerate() {
                 let entry = distinct.entry(
-                    hash(send),
-                    |&j| sends[j as usize] == *send,
-                    |&j| hash(&sends[j as usize]),
+                    hash(i as u32),
+                    |&j| sends.get(j as usize) == send,
+                    |&j| hash(j),
                 );
                 match entry {
                     hashbrown::hash_table::Entry::Occupied(_) => repeats.push(i),
@@ -689,37 +696,33 @@ impl Node {
                 }
             }
             if distinct.capacity() > 4 * sends.len().max(1024) {
-                distinct.shrink_to(sends.len(), |&j| hash(&sends[j as usize]));
+                distinct.shrink_to(sends.len(), |&j| hash(j));
             }
         }
         let mut repeats = repeats.into_iter().peekable();
-        let sent = sends.len();
-        for (i, (rel, tuple, delete)) in sends.drain(..).enumerate() {
+        for i in 0..sends.len() {
             if repeats.next_if_eq(&i).is_some() {
                 continue;
             }
+            let send = sends.get(i);
+            let rel = send.relation;
             self.stats.relations[rel.0 as usize].sends += 1;
-            self.record(out, RecordKind::Send, rel, &tuple);
-            let local = match &tuple[0] {
-                Value::Str(s) => *s == self.address,
-                _ => unreachable!("checked when derived"),
-            };
-            if local {
+            if self.watched(RecordKind::Send, rel) {
+                self.record(out, RecordKind::Send, rel, &send.tuple());
+            }
+            if *send.destination() == self.address {
                 self.inbox.push(Input {
                     relation: rel,
-                    tuple,
-                    delete,
+                    tuple: send.tuple(),
+                    delete: send.delete,
                     origin: Origin::Local,
                 });
             } else {
-                out.sends.push(Message {
-                    relation: rel,
-                    tuple,
-                    delete,
-                });
+                out.sends.take_from(&mut sends, i);
             }
         }
-        self.sends = recycle_drained(sends, sent);
+        sends.recycle();
+        self.sends = sends;
         self.new_events = recycle_drained(new_events, most_new_events);
 
         for rel in touched {

@@ -668,7 +668,7 @@ fn stages(s: &Settings, payload_len: usize) {
         sender.inject("gen", gen_tuple.into()).expect("declared");
         while sender.step(0, &mut out) {}
         let t1 = Instant::now();
-        batcher.pack(&out.sends, &mut packed);
+        batcher.pack(&out.sends, |_| true, &mut packed);
         out.clear();
         let t2 = Instant::now();
         for p in packed.drain(..) {

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use trellis_engine::Message;
+use trellis_engine::{Outgoing, Sends};
 use trellis_plan::Plan;
 use trellis_wire::{ClusterKey, EncodedFrame, Encoder};
 
@@ -58,13 +58,16 @@ impl Batcher {
         self.encoder.recycle(bytes);
     }
 
-    /// Frames for `sends`, destinations in order of first appearance and
-    /// tuples in the order the node produced them. A batch too large for
-    /// one frame is cut message by message.
-    pub fn pack(&mut self, sends: &[Message], out: &mut Vec<Packed>) {
+    /// Frames for the sends `keep` picks, destinations in order of first
+    /// appearance and tuples in the order the node produced them. A batch
+    /// too large for one frame is cut message by message.
+    pub fn pack(&mut self, sends: &Sends, keep: impl Fn(&Outgoing) -> bool, out: &mut Vec<Packed>) {
         let mut used = 0;
         let mut last: Option<usize> = None;
         for (i, m) in sends.iter().enumerate() {
+            if !keep(&m) {
+                continue;
+            }
             let destination = m.destination();
             // Runs of sends to one destination are the common case: check
             // the previous destination before hashing.
@@ -92,11 +95,11 @@ impl Batcher {
         self.index.clear();
         for (destination, indices) in &mut self.groups[..used] {
             for &i in indices.iter() {
-                let m = &sends[i];
+                let m = sends.get(i);
                 let relation = &self.names[m.relation.0 as usize];
                 if let Err(o) = self
                     .encoder
-                    .push(relation, &m.tuple, m.delete, &mut self.frames)
+                    .push(relation, m.fields, m.delete, &mut self.frames)
                 {
                     out.push(Packed::Oversize {
                         destination: destination.clone(),
@@ -128,25 +131,21 @@ mod tests {
             .plan
     }
 
-    fn message(plan: &Plan, dest: &str, payload: usize) -> Message {
-        Message {
-            relation: plan.lookup("big").expect("declared"),
-            tuple: vec![Value::str(dest), Value::str(&"x".repeat(payload))].into(),
-            delete: false,
-        }
+    fn send(sends: &mut Sends, plan: &Plan, dest: &str, payload: usize) {
+        let mut fields = vec![Value::str(dest), Value::str(&"x".repeat(payload))];
+        sends.push(plan.lookup("big").expect("declared"), &mut fields, false);
     }
 
     #[test]
     fn one_frame_per_destination() {
         let plan = plan();
         let mut b = Batcher::new(&plan, "me:1", None, 60_000);
-        let sends = vec![
-            message(&plan, "a:1", 10),
-            message(&plan, "b:1", 10),
-            message(&plan, "a:1", 11),
-        ];
+        let mut sends = Sends::default();
+        send(&mut sends, &plan, "a:1", 10);
+        send(&mut sends, &plan, "b:1", 10);
+        send(&mut sends, &plan, "a:1", 11);
         let mut out = Vec::new();
-        b.pack(&sends, &mut out);
+        b.pack(&sends, |_| true, &mut out);
         assert_eq!(out.len(), 2);
         let Packed::Frame {
             destination,
@@ -161,6 +160,18 @@ mod tests {
         let frame = trellis_wire::decode(bytes, None).expect("decodes");
         assert_eq!(frame.messages.len(), 2);
         assert_eq!(&*frame.sender, "me:1");
+
+        // Only the sends `keep` picks (those of one transport, say).
+        out.clear();
+        b.pack(
+            &sends,
+            |s| s.fields[1] != Value::str(&"x".repeat(10)),
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        assert!(
+            matches!(&out[0], Packed::Frame { destination, tuples: 1, .. } if &**destination == "a:1")
+        );
     }
 
     #[test]
@@ -169,10 +180,17 @@ mod tests {
         let key = ClusterKey::new(b"k".to_vec());
         for key in [None, Some(key)] {
             let mut b = Batcher::new(&plan, "me:1", key.clone(), 60_000);
-            let mut sends: Vec<Message> = (0..100).map(|_| message(&plan, "a:1", 1000)).collect();
-            sends.insert(50, message(&plan, "a:1", 70_000));
+            let mut sends = Sends::default();
+            for i in 0..101 {
+                send(
+                    &mut sends,
+                    &plan,
+                    "a:1",
+                    if i == 50 { 70_000 } else { 1000 },
+                );
+            }
             let mut out = Vec::new();
-            b.pack(&sends, &mut out);
+            b.pack(&sends, |_| true, &mut out);
             let mut tuples = 0;
             let mut oversize = 0;
             for p in &out {

@@ -10,7 +10,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use trellis_engine::{Node, Output, Tuple};
+use trellis_engine::{Node, Outgoing, Output, Tuple};
 use trellis_plan::Plan;
 use trellis_wire::Frame;
 
@@ -346,7 +346,6 @@ impl Driver {
             .collect();
         let mut out = Output::default();
         let mut packed = Vec::new();
-        let mut sends = Vec::new();
         let mut pace = Pace::default();
         loop {
             let now = self.clock.now();
@@ -356,18 +355,9 @@ impl Driver {
                 observer.output(node, &out);
             }
             for (transport, batcher) in &mut batchers {
-                if !mixed {
-                    batcher.pack(&out.sends, &mut packed);
-                } else {
-                    sends.clear();
-                    sends.extend(
-                        out.sends
-                            .iter()
-                            .filter(|m| route[m.relation.0 as usize] == *transport)
-                            .cloned(),
-                    );
-                    batcher.pack(&sends, &mut packed);
-                }
+                let t = *transport;
+                let ours = |m: &Outgoing| !mixed || route[m.relation.0 as usize] == t;
+                batcher.pack(&out.sends, ours, &mut packed);
                 if !packed.is_empty() {
                     self.transmit(*transport, &mut packed, batcher, node, observer)
                         .await;

@@ -821,8 +821,8 @@ fn run(plan: Plan) -> Stats {
             }
         }
         while node.step(now, &mut out) {}
-        for m in out.sends.drain(..).take(1000) {
-            let _ = node.receive_id(m.relation, m.tuple, m.delete);
+        for m in out.sends.iter().take(1000) {
+            let _ = node.receive_id(m.relation, m.tuple(), m.delete);
         }
         out.clear();
     }

@@ -817,13 +817,14 @@ impl Simulation {
         }
         // Per destination, and apart for relations on a reliable channel.
         let mut frames: BTreeMap<(Arc<str>, bool), Vec<SentTuple>> = BTreeMap::new();
-        for m in out.sends.drain(..) {
+        for m in out.sends.iter() {
             let reliable = self.plan.relation(m.relation).channel == Some(Channel::Tcp);
             frames
                 .entry((m.destination().clone(), reliable))
                 .or_default()
-                .push((m.relation, m.tuple, m.delete));
+                .push((m.relation, m.tuple(), m.delete));
         }
+        out.sends.clear();
         let second = (self.now / NANOS as Time) as usize;
         let sender = self.nodes[self.slot[from]].address.clone();
         for ((dest, reliable), messages) in frames {

@@ -174,7 +174,7 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node:
         }
         while node.step(t, &mut out) {
             print_output(plan, &args.addr, origin, &out, args.json);
-            for m in &out.sends {
+            for m in out.sends.iter() {
                 dropped_sends += 1;
                 if undeliverable.insert(m.destination().clone()) && !args.json {
                     eprintln!(
