@@ -717,6 +717,10 @@ fn median(mut v: Vec<f64>) -> f64 {
     v[v.len() / 2]
 }
 
+/// A figure drawn from one run's round trips: baseline p50 and p99, then
+/// Trellis's.
+type Stat = fn(&[f64; 4]) -> f64;
+
 /// One run's throughput figures for one transport and payload.
 struct Throughputs {
     same_frames: f64,
@@ -748,7 +752,7 @@ fn main() {
         warmup: 200,
     };
     println!(
-        "netbench: {} tuples one way in batches of {} (window {}), payloads of {payloads:?} bytes; {} ping-pong rounds; median of {runs} runs",
+        "netbench: {} tuples one way in batches of {} (window {}), payloads of {payloads:?} bytes; {} ping-pong rounds; median of {runs} runs (ratios: the median of the runs' own ratios)",
         s.tuples, s.batch, s.window, s.rounds,
     );
     // `NETBENCH_PROFILE=throughput` or `=latency`: one Trellis run per
@@ -834,11 +838,31 @@ fn main() {
                     m(|t| t.trellis),
                     m(|t| t.tuples_per_frame),
                     m(|t| t.bytes_per_tuple),
+                    // Each run compares programs run back to back: its
+                    // ratio cancels what the VM was doing at the time.
+                    m(|t| t.trellis / t.same_frames),
+                    m(|t| t.trellis / t.codec),
+                    m(|t| t.trellis / t.one_per_frame),
                 ],
             ));
         }
-        let m = |j: usize| median(latencies.iter().map(|l| l[j]).collect());
-        latency_rows.push((transport, [m(0), m(1), m(2), m(3)]));
+        let m = |f: Stat| median(latencies.iter().map(f).collect());
+        let worst = |f: Stat| latencies.iter().map(f).fold(0.0, f64::max);
+        let r50: Stat = |l| l[2] / l[0];
+        let r99: Stat = |l| l[3] / l[1];
+        latency_rows.push((
+            transport,
+            [
+                m(|l| l[0]),
+                m(|l| l[1]),
+                m(|l| l[2]),
+                m(|l| l[3]),
+                m(r50),
+                m(r99),
+                worst(r50),
+                worst(r99),
+            ],
+        ));
     }
     if profile.is_some() {
         return;
@@ -850,25 +874,20 @@ fn main() {
     // Tuples/s at `bpt` bytes each, as a link's bit rate (frame headers
     // included, IP and UDP/TCP headers not).
     let gbit = |tuples: f64, bpt: f64| tuples * bpt * 8.0 / 1e9;
-    for (t, len, [b, codec, one, r, tpf, bpt]) in throughput_rows {
+    for (t, len, [b, codec, one, r, tpf, bpt, vs_b, vs_codec, vs_one]) in throughput_rows {
         println!(
-            "| {t} | {len} | {bpt:.1} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {:.2} | {:.2} | {:.2} | {:.1}, {:.2} |",
-            r / b,
-            r / codec,
-            r / one,
+            "| {t} | {len} | {bpt:.1} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {vs_b:.2} | {vs_codec:.2} | {vs_one:.2} | {:.1}, {:.2} |",
             gbit(b, bpt),
             gbit(r, bpt),
         );
     }
     println!(
-        "\n| transport | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 |"
+        "\n| transport | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 | worst run's ratio p50 / p99 |"
     );
-    println!("|---|--:|--:|--:|");
-    for (t, [bl50, bl99, tl50, tl99]) in latency_rows {
+    println!("|---|--:|--:|--:|--:|");
+    for (t, [bl50, bl99, tl50, tl99, r50, r99, w50, w99]) in latency_rows {
         println!(
-            "| {t} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {:.2} / {:.2} |",
-            tl50 / bl50,
-            tl99 / bl99
+            "| {t} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {r50:.2} / {r99:.2} | {w50:.2} / {w99:.2} |"
         );
     }
 }
