@@ -710,7 +710,8 @@ impl Node {
             if self.watched(RecordKind::Send, rel) {
                 self.record(out, RecordKind::Send, rel, &send.tuple());
             }
-            if *send.destination() == self.address {
+            let to = send.destination();
+            if Arc::ptr_eq(to, &self.address) || *to == self.address {
                 self.inbox.push(Input {
                     relation: rel,
                     tuple: send.tuple(),

@@ -70,10 +70,11 @@ impl Batcher {
             }
             let destination = m.destination();
             // Runs of sends to one destination are the common case: check
-            // the previous destination before hashing.
+            // the previous destination (its pointer first: `Arc`'s `==`
+            // compares bytes) before hashing.
             let same = last.filter(|&g| {
                 let d = &self.groups[g].0;
-                d == destination
+                Arc::ptr_eq(d, destination) || d == destination
             });
             let slot = match same.or_else(|| self.index.get(destination).copied()) {
                 Some(g) => g,

@@ -119,9 +119,12 @@ impl Encoder {
     /// Write the message if the frame still fits the limit with it.
     fn try_write(&mut self, relation: &Arc<str>, tuple: &[Value], delete: bool) -> bool {
         let mark = self.buf.len();
-        // Callers share one name per relation, and `Arc`'s `==` compares
-        // pointers before bytes.
-        let named = self.run.as_ref() != Some(relation);
+        // Callers share one name per relation: compare pointers first
+        // (`Arc`'s `==` compares bytes).
+        let named = !self
+            .run
+            .as_ref()
+            .is_some_and(|r| Arc::ptr_eq(r, relation) || r == relation);
         write_message(&mut self.buf, named.then_some(relation), tuple, delete);
         if self.buf.len() + self.tag_len() > self.limit {
             self.buf.truncate(mark);
