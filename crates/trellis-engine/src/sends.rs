@@ -40,6 +40,7 @@ pub struct Outgoing<'a> {
 impl Outgoing<'_> {
     /// The address the tuple goes to: its location field (the engine sends
     /// only tuples whose location is a string).
+    #[inline]
     pub fn destination(&self) -> &Arc<str> {
         match &self.fields[0] {
             Value::Str(s) => s,
@@ -54,15 +55,18 @@ impl Outgoing<'_> {
 }
 
 impl Sends {
+    #[inline]
     pub fn len(&self) -> usize {
         self.heads.len()
     }
 
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.heads.is_empty()
     }
 
     /// The `i`th send.
+    #[inline]
     pub fn get(&self, i: usize) -> Outgoing<'_> {
         let h = self.heads[i];
         Outgoing {
@@ -72,6 +76,7 @@ impl Sends {
         }
     }
 
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Outgoing<'_>> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
@@ -120,6 +125,7 @@ impl Sends {
         }
     }
 
+    #[inline]
     fn range(&self, i: usize) -> Range<usize> {
         let end = self
             .heads
