@@ -391,9 +391,21 @@ impl Node {
         self.last_tick_time = None;
     }
 
-    /// Whether `kind` records of `relation` are watched.
-    fn watched(&self, kind: RecordKind, relation: RelId) -> bool {
-        self.plan
+    fn record(&self, out: &mut Output, kind: RecordKind, relation: RelId, tuple: &Tuple) {
+        self.record_with(out, kind, relation, || tuple.clone());
+    }
+
+    /// Record what `tuple` makes, if `kind` records of `relation` are
+    /// watched (a send's tuple is made only then).
+    fn record_with(
+        &self,
+        out: &mut Output,
+        kind: RecordKind,
+        relation: RelId,
+        tuple: impl FnOnce() -> Tuple,
+    ) {
+        let watched = self
+            .plan
             .relation(relation)
             .watch
             .is_some_and(|w| match kind {
@@ -402,17 +414,14 @@ impl Node {
                 RecordKind::Event => w.event,
                 RecordKind::Send => w.send,
                 RecordKind::Recv => w.receive,
-            })
-    }
-
-    fn record(&self, out: &mut Output, kind: RecordKind, relation: RelId, tuple: &Tuple) {
-        if self.watched(kind, relation) {
+            });
+        if watched {
             out.records.push(Record {
                 time: self.clock,
                 tick: self.tick,
                 kind,
                 relation,
-                tuple: tuple.clone(),
+                tuple: tuple(),
             });
         }
     }
@@ -707,9 +716,7 @@ impl Node {
             let send = sends.get(i);
             let rel = send.relation;
             self.stats.relations[rel.0 as usize].sends += 1;
-            if self.watched(RecordKind::Send, rel) {
-                self.record(out, RecordKind::Send, rel, &send.tuple());
-            }
+            self.record_with(out, RecordKind::Send, rel, || send.tuple());
             let to = send.destination();
             if Arc::ptr_eq(to, &self.address) || *to == self.address {
                 self.inbox.push(Input {

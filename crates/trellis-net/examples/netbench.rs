@@ -652,7 +652,10 @@ fn stages(s: &Settings, payload_len: usize) {
     sender.start(0);
     receiver.start(0);
     let mut batcher = trellis_net::Batcher::new(&plan, a, None, Transport::Udp.frame_limit());
-    let (mut out, mut packed, mut frames) = (Output::default(), Vec::new(), Vec::new());
+    let (mut out, mut packed) = (Output::default(), Vec::new());
+    // Decoded frames, and emptied message vectors for the next ones (as
+    // the driver recycles them).
+    let (mut frames, mut spare) = (Vec::new(), Vec::new());
     let (me, dest, payload) = (Value::str(a), Value::str(b), payload(payload_len));
     let mut spent = [Duration::ZERO; 4];
     let mut tuples = 0u64;
@@ -673,19 +676,22 @@ fn stages(s: &Settings, payload_len: usize) {
         let t2 = Instant::now();
         for p in packed.drain(..) {
             if let trellis_net::Packed::Frame { bytes, .. } = p {
-                frames.push(trellis_wire::decode(&bytes, None).expect("decodes"));
+                let mut messages: Vec<WireMessage> = spare.pop().unwrap_or_default();
+                trellis_wire::decode_into(&bytes, None, &mut messages).expect("decodes");
+                frames.push(messages);
                 batcher.recycle(bytes);
             }
         }
         let t3 = Instant::now();
-        for f in frames.drain(..) {
-            for m in f.messages {
+        for mut messages in frames.drain(..) {
+            for m in messages.drain(..) {
                 let rel = plan.lookup(&m.relation).expect("declared");
                 receiver
                     .receive_id(rel, m.tuple, m.delete)
                     .expect("accepted");
                 tuples += 1;
             }
+            spare.push(messages);
             while receiver.step(0, &mut out) {}
             out.clear();
         }
