@@ -7,12 +7,15 @@
 //! seconds; nothing is asserted about time, only about what the nodes say,
 //! with generous deadlines.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::time::{Duration, Instant};
 
+use support::json_id;
 use trellis_value::{Id, Value};
 
 const NODES: usize = 16;
@@ -33,11 +36,6 @@ fn address(i: usize) -> String {
 
 fn id_of(address: &str) -> Id {
     trellis_value::sha1_id(address)
-}
-
-fn parse_id(v: &serde_json::Value) -> Option<Id> {
-    let s = v.as_str()?.strip_prefix("0x")?.strip_suffix('I')?;
-    Id::parse_hex(s)
 }
 
 /// The true successor of `key` among the nodes: the first ID at or after it.
@@ -122,7 +120,7 @@ fn chord_on_sixteen_processes_answers_every_lookup_correctly() {
         };
         if r["relation"] == "bestSucc"
             && matches!(r["kind"].as_str(), Some("insert" | "refresh"))
-            && let (Some(node), Some(s)) = (r["node"].as_str(), parse_id(&r["tuple"][1]))
+            && let (Some(node), Some(s)) = (r["node"].as_str(), json_id(&r["tuple"][1]))
         {
             best.insert(node.to_string(), s);
         }
@@ -171,7 +169,7 @@ fn chord_on_sixteen_processes_answers_every_lookup_correctly() {
         };
         if r["relation"] == "lookupResults"
             && r["kind"] == "recv"
-            && let (Some(e), Some(s)) = (r["tuple"][4].as_i64(), parse_id(&r["tuple"][2]))
+            && let (Some(e), Some(s)) = (r["tuple"][4].as_i64(), json_id(&r["tuple"][2]))
             && expected.contains_key(&e)
         {
             answered.insert(e, s);

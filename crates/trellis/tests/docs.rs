@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use nix::sys::signal::Signal;
 use serde_json::Value;
-use support::{MULTIHOST, Proc, last_tuple, records, root, shell_words};
+use support::{MULTIHOST, Proc, json_id, last_tuple, records, root, shell_words};
 use trellis_value::Id;
 
 /// The `sh` commands of the page, in order.
@@ -106,11 +106,6 @@ fn member_counts(lines: &[Value]) -> BTreeMap<String, i64> {
         }
     }
     counts
-}
-
-/// The ID a JSON record shows as `"0x...I"`.
-fn id(v: &Value) -> Option<Id> {
-    Id::parse_hex(v.as_str()?.strip_prefix("0x")?.strip_suffix('I')?)
 }
 
 /// Run `trellis inject ...` as written, in the page's directory.
@@ -231,7 +226,7 @@ fn the_commands_on_the_page_work() {
         ring.iter().enumerate().all(|(k, (_, node))| {
             let next = ring[(k + 1) % ring.len()].0;
             last_tuple(l, node, "bestSucc", &["insert", "refresh"])
-                .is_some_and(|t| id(&t[1]) == Some(next))
+                .is_some_and(|t| json_id(&t[1]) == Some(next))
         })
     });
     inject(&page, lookup);
@@ -249,8 +244,8 @@ fn the_commands_on_the_page_work() {
     )
     .cloned()
     .unwrap();
-    assert_eq!(id(&answer[1]), Some(key));
-    assert_eq!(id(&answer[2]), Some(owner.0));
+    assert_eq!(json_id(&answer[1]), Some(key));
+    assert_eq!(json_id(&answer[2]), Some(owner.0));
     assert_eq!(answer[3], owner.1.as_str());
     interrupt_cluster(&mut cluster, 8);
 }

@@ -222,6 +222,11 @@ impl Drop for Proc {
     }
 }
 
+/// The ID a JSON record shows as `"0x...I"`.
+pub fn json_id(v: &Value) -> Option<trellis_value::Id> {
+    trellis_value::Id::parse_hex(v.as_str()?.strip_prefix("0x")?.strip_suffix('I')?)
+}
+
 pub fn tail(lines: &[String], n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
