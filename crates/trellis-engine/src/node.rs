@@ -708,9 +708,12 @@ impl Node {
                 distinct.shrink_to(sends.len(), |&j| hash(j));
             }
         }
-        let mut repeats = repeats.into_iter().peekable();
+        // Repeats and sends to this node itself stay; the rest go out.
+        let mut stay = repeats; // indices, ascending
+        let mut repeats = std::mem::take(&mut stay).into_iter().peekable();
         for i in 0..sends.len() {
             if repeats.next_if_eq(&i).is_some() {
+                stay.push(i);
                 continue;
             }
             let send = sends.get(i);
@@ -725,10 +728,14 @@ impl Node {
                     delete: send.delete,
                     origin: Origin::Local,
                 });
-            } else {
-                out.sends.take_from(&mut sends, i);
+                stay.push(i);
             }
         }
+        if !stay.is_empty() {
+            let mut stay = stay.into_iter().peekable();
+            sends.retain(|i| stay.next_if_eq(&i).is_none());
+        }
+        out.sends.append(&mut sends);
         sends.recycle();
         self.sends = sends;
         self.new_events = recycle_drained(new_events, most_new_events);

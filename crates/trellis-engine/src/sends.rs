@@ -91,20 +91,45 @@ impl Sends {
         self.fields.append(fields);
     }
 
-    /// Move the `i`th of `other`'s sends to the end of these (it leaves
-    /// nulls behind in `other`).
-    pub(crate) fn take_from(&mut self, other: &mut Sends, i: usize) {
-        let h = other.heads[i];
-        let range = other.range(i);
-        self.heads.push(Head {
-            start: self.fields.len(),
+    /// Keep only the sends `keep` says yes to (given their indices in
+    /// order), in order.
+    pub(crate) fn retain(&mut self, mut keep: impl FnMut(usize) -> bool) {
+        let (mut heads, mut fields) = (0, 0);
+        for i in 0..self.len() {
+            let range = self.range(i);
+            if !keep(i) {
+                continue;
+            }
+            self.heads[heads] = Head {
+                start: fields,
+                ..self.heads[i]
+            };
+            heads += 1;
+            // Each field moves down once; the dropped sends' fields end up
+            // past `fields` and go with the truncation.
+            for f in range {
+                self.fields.swap(fields, f);
+                fields += 1;
+            }
+        }
+        self.heads.truncate(heads);
+        self.fields.truncate(fields);
+    }
+
+    /// Move all of `other`'s sends to the end of these.
+    pub(crate) fn append(&mut self, other: &mut Sends) {
+        if self.is_empty() {
+            // The common case (a driver drains its output every step):
+            // trade buffers rather than copy.
+            std::mem::swap(self, other);
+            return;
+        }
+        let offset = self.fields.len();
+        self.heads.extend(other.heads.drain(..).map(|h| Head {
+            start: h.start + offset,
             ..h
-        });
-        self.fields.extend(
-            other.fields[range]
-                .iter_mut()
-                .map(|v| std::mem::replace(v, Value::Null)),
-        );
+        }));
+        self.fields.append(&mut other.fields);
     }
 
     pub fn clear(&mut self) {
@@ -157,19 +182,26 @@ mod tests {
         assert_eq!(sends.get(2).fields.len(), 1);
         assert_eq!(&**sends.get(2).destination(), "a:1");
 
-        let mut out = Sends::default();
-        out.take_from(&mut sends, 1);
-        out.take_from(&mut sends, 0);
-        let moved: Vec<(RelId, Vec<Value>)> = out
-            .iter()
-            .map(|s| (s.relation, s.fields.to_vec()))
-            .collect();
+        let all = |s: &Sends| -> Vec<(RelId, Vec<Value>)> {
+            s.iter().map(|s| (s.relation, s.fields.to_vec())).collect()
+        };
+        let mut kept = sends.clone();
+        kept.retain(|i| i != 0);
         assert_eq!(
-            moved,
-            vec![(RelId(1), fields(&[2, 3])), (RelId(0), fields(&[1]))]
+            all(&kept),
+            vec![(RelId(1), fields(&[2, 3])), (RelId(0), fields(&[]))]
         );
-        assert_eq!(&*out.get(0).tuple(), &fields(&[2, 3])[..]);
-        sends.recycle();
+        assert_eq!(&*kept.get(0).tuple(), &fields(&[2, 3])[..]);
+
+        let mut out = Sends::default();
+        out.append(&mut kept);
+        assert!(kept.is_empty());
+        out.append(&mut sends);
         assert!(sends.is_empty());
+        assert_eq!(all(&out).len(), 5);
+        assert_eq!(all(&out)[2], (RelId(0), fields(&[1])));
+        assert_eq!(all(&out)[3], (RelId(1), fields(&[2, 3])));
+        out.recycle();
+        assert!(out.is_empty());
     }
 }
