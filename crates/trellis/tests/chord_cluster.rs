@@ -139,14 +139,9 @@ fn chord_on_sixteen_processes_answers_every_lookup_correctly() {
                 Value::Id(key).literal(),
                 address(from)
             );
-            let out = Command::new(env!("CARGO_BIN_EXE_trellis"))
-                .args(["inject", &address(from), &tuple, "--transport", "udp"])
-                .output()
-                .expect("trellis inject runs");
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
+            support::trellis_ok(
+                &support::root(),
+                &["inject", &address(from), &tuple, "--transport", "udp"],
             );
             expected.insert(request, successor(&ids, key).0);
             request += 1;

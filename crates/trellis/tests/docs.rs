@@ -112,16 +112,8 @@ fn member_counts(lines: &[Value]) -> BTreeMap<String, i64> {
 fn inject(page: &Scratch, command: &str) {
     let mut words = shell_words(command);
     assert_eq!(words.remove(0), "trellis");
-    let out = support::trellis()
-        .args(&words)
-        .current_dir(page.dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    support::trellis_ok(page.dir.path(), &words);
 }
 
 fn interrupt_cluster(p: &mut Proc, nodes: usize) {

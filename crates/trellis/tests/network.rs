@@ -299,22 +299,17 @@ fn inject_drives_a_live_node() {
         );
         node.wait_listening();
         // As in docs/networking.md.
-        let out = support::trellis()
-            .args([
+        let stderr = support::trellis_ok(
+            &support::root(),
+            &[
                 "inject",
                 &addr,
                 "ping(@LOCALADDRESS, \"127.0.0.1:1\", 42)",
                 "--transport",
                 transport,
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+            ],
         );
-        assert!(String::from_utf8_lossy(&out.stderr).contains("sent ping("));
+        assert!(stderr.contains("sent ping("));
         node.wait_for("the injected ping", |l| {
             records(l, &addr, "ping", &["recv"]).any(|r| r["tuple"][2] == 42)
         });

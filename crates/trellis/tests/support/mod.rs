@@ -20,6 +20,15 @@ pub fn trellis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trellis"))
 }
 
+/// Run `trellis` with `args` in `dir` and return what it printed on
+/// stderr; panics, with that text, if it fails.
+pub fn trellis_ok(dir: &std::path::Path, args: &[&str]) -> String {
+    let out = trellis().args(args).current_dir(dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "trellis {args:?}: {stderr}");
+    stderr
+}
+
 /// The workspace root (for `examples/...`).
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
