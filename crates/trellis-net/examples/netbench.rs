@@ -9,17 +9,25 @@
 //!   `--payload`): the sender's node derives a batch of 1,024 `data` tuples
 //!   from each `gen` tuple it is handed and sends them (a frame per
 //!   destination per tick, cut at the transport's limit); the receiver's
-//!   node takes each into a tick. Baselines: the very same frames, encoded
-//!   once up front, with a receiver that only counts them (the transport's
-//!   ceiling); a program that builds, encodes and decodes the same tuples
-//!   with the same codec; and one frame per tuple. All keep the same window
-//!   of tuples in flight, over sockets with the same kernel buffers.
+//!   node takes each into a tick. Three plain tokio programs send the same
+//!   bytes: the baseline, a plain sender that sends each tuple's
+//!   frame as it comes (encoded up front, one datagram or `write` each);
+//!   a hand-written batching program that builds, encodes and decodes the
+//!   same tuples with the same codec; and the transport's ceiling, the very
+//!   frames Trellis sends, encoded up front, with a receiver that only
+//!   counts them. All keep the same window of tuples in flight, over
+//!   sockets with the same kernel buffers.
 //! - **Latency**, ping-pong: a rule answers each ping with a pong and the
 //!   pinger's rule sends the next ping on the pong; the baseline echoes the
 //!   same frame. Round trips are timed at the pinger.
 //!
 //! Each node runs on its own thread with its own tokio runtime, as two
-//! processes would.
+//! processes would. For round trips, a program's two endpoints (Trellis's
+//! nodes, or the client and the echo server) are pinned to vCPUs 0 and 1,
+//! as on two hosts, and then both to vCPU 0, where no hop waits for the
+//! other vCPU to wake (on a VM, a wake-up across vCPUs costs tens of
+//! microseconds, more than a hop's own work). Throughput runs are not
+//! pinned: the scheduler places the endpoints and the harness's threads.
 //!
 //! `NETBENCH_PROFILE=throughput` or `=latency` runs Trellis alone, for
 //! `perf record`; `NETBENCH_PROFILE=stages` times the throughput run's
@@ -30,6 +38,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+use nix::sched::{CpuSet, sched_setaffinity};
+use nix::unistd::Pid;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -85,11 +96,57 @@ fn plan(batch: u64) -> Arc<Plan> {
     }
 }
 
+/// Where a program's two endpoints run.
+#[derive(Clone, Copy, PartialEq)]
+enum Placement {
+    /// On vCPUs 0 and 1, as on two hosts: every hop wakes the other vCPU.
+    Apart,
+    /// Both on vCPU 0: no hop waits for another vCPU to wake, so what each
+    /// hop costs shows most.
+    Together,
+}
+
+/// Round trips are measured in both placements.
+const PLACEMENTS: [Placement; 2] = [Placement::Apart, Placement::Together];
+
+impl Placement {
+    /// The vCPUs of the first endpoint (sender, pinger) and the second.
+    fn cpus(self) -> [usize; 2] {
+        match self {
+            Placement::Apart => [0, 1],
+            Placement::Together => [0, 0],
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Placement::Apart => "apart",
+            Placement::Together => "together",
+        }
+    }
+}
+
+/// Run the calling thread on `cpu` only. Where the OS refuses (a machine
+/// with one vCPU), say so and run unpinned.
+fn pin(cpu: usize) {
+    let mut set = CpuSet::new();
+    let pinned = set
+        .set(cpu)
+        .and_then(|()| sched_setaffinity(Pid::from_raw(0), &set));
+    if let Err(e) = pinned {
+        eprintln!("netbench: cannot pin a thread to vCPU {cpu} ({e}); it runs unpinned");
+    }
+}
+
 /// Counts received `data` tuples; times `pong` arrivals.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Shared {
     received: Arc<AtomicU64>,
-    pongs: Arc<std::sync::Mutex<Vec<Instant>>>,
+    /// When each pong arrived, kept by the node's own thread: the harness
+    /// neither locks nor polls anything while round trips are timed.
+    pongs: Vec<Instant>,
+    /// Told once this many pongs have arrived.
+    all_pongs: Option<(usize, std::sync::mpsc::Sender<()>)>,
 }
 
 impl Observer for Shared {
@@ -104,7 +161,12 @@ impl Observer for Shared {
             if Some(r.relation) == data {
                 n += 1;
             } else if Some(r.relation) == pong {
-                self.pongs.lock().unwrap().push(Instant::now());
+                self.pongs.push(Instant::now());
+                if let Some((want, done)) = &self.all_pongs
+                    && self.pongs.len() == *want
+                {
+                    let _ = done.send(());
+                }
             }
         }
         if n > 0 {
@@ -116,10 +178,16 @@ impl Observer for Shared {
 struct NodeHandle {
     injector: Injector,
     stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<NetStats>,
+    thread: std::thread::JoinHandle<(NetStats, Shared)>,
 }
 
-fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared) -> NodeHandle {
+fn start_node(
+    plan: &Arc<Plan>,
+    addr: &str,
+    transport: Transport,
+    shared: Shared,
+    cpu: Option<usize>,
+) -> NodeHandle {
     let plan = plan.clone();
     let addr = addr.to_string();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -128,6 +196,9 @@ fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared
     let thread = std::thread::Builder::new()
         .name(thread_name)
         .spawn(move || {
+            if let Some(cpu) = cpu {
+                pin(cpu);
+            }
             let rt = if std::env::var("NETBENCH_MULTI").is_ok() {
                 tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
@@ -153,7 +224,7 @@ fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared
                 node.start(clock.now());
                 ready_tx.send(driver.injector()).expect("ready");
                 let mut observer = shared;
-                driver
+                let stats = driver
                     .run(
                         &mut node,
                         async {
@@ -161,7 +232,8 @@ fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared
                         },
                         &mut observer,
                     )
-                    .await
+                    .await;
+                (stats, observer)
             })
         })
         .expect("thread");
@@ -174,7 +246,7 @@ fn start_node(plan: &Arc<Plan>, addr: &str, transport: Transport, shared: Shared
 }
 
 impl NodeHandle {
-    fn stop(self) -> NetStats {
+    fn stop(self) -> (NetStats, Shared) {
         let _ = self.stop.send(());
         self.thread.join().expect("node thread")
     }
@@ -253,8 +325,8 @@ fn trellis_throughput(
     let b = format!("127.0.0.1:{}", ports.1);
     let rx_shared = Shared::default();
     let received = rx_shared.received.clone();
-    let receiver = start_node(&plan, &b, transport, rx_shared);
-    let sender = start_node(&plan, &a, transport, Shared::default());
+    let receiver = start_node(&plan, &b, transport, rx_shared, None);
+    let sender = start_node(&plan, &a, transport, Shared::default(), None);
     let dest = Value::str(&b);
     let me = Value::str(&a);
     let payload = payload(payload_len);
@@ -268,7 +340,7 @@ fn trellis_throughput(
         .into();
         sender.injector.inject("gen", tuple);
     });
-    let stats = sender.stop();
+    let (stats, _) = sender.stop();
     receiver.stop();
     (result, stats)
 }
@@ -505,25 +577,32 @@ fn percentiles(mut rtts: Vec<Duration>) -> (Duration, Duration) {
     (at(0.5), at(0.99))
 }
 
-fn trellis_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (Duration, Duration) {
+fn trellis_latency(
+    s: &Settings,
+    transport: Transport,
+    ports: (u16, u16),
+    placement: Placement,
+) -> (Duration, Duration) {
     let plan = plan(0);
     let a = format!("127.0.0.1:{}", ports.0);
     let b = format!("127.0.0.1:{}", ports.1);
-    let shared = Shared::default();
-    let pongs = shared.pongs.clone();
-    let ponger = start_node(&plan, &b, transport, Shared::default());
-    let pinger = start_node(&plan, &a, transport, shared);
     let total = s.rounds + s.warmup;
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let shared = Shared {
+        all_pongs: Some((total, done_tx)),
+        ..Shared::default()
+    };
+    let [cpu_a, cpu_b] = placement.cpus();
+    let ponger = start_node(&plan, &b, transport, Shared::default(), Some(cpu_b));
+    let pinger = start_node(&plan, &a, transport, shared, Some(cpu_a));
     let start: Tuple = vec![Value::str(&a), Value::str(&b), Value::Int(total as i64 - 1)].into();
     pinger.injector.inject("start", start);
-    let t0 = Instant::now();
-    while pongs.lock().unwrap().len() < total && t0.elapsed() < Duration::from_secs(60) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    pinger.stop();
+    // A lost ping (UDP) ends the exchange: time what arrived.
+    let _ = done.recv_timeout(Duration::from_secs(60));
+    let (_, pinger) = pinger.stop();
     ponger.stop();
-    let times = pongs.lock().unwrap().clone();
-    let rtts: Vec<Duration> = times
+    let rtts: Vec<Duration> = pinger
+        .pongs
         .windows(2)
         .skip(s.warmup)
         .map(|w| w[1] - w[0])
@@ -531,7 +610,13 @@ fn trellis_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (Du
     percentiles(rtts)
 }
 
-fn baseline_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (Duration, Duration) {
+fn baseline_latency(
+    s: &Settings,
+    transport: Transport,
+    ports: (u16, u16),
+    placement: Placement,
+) -> (Duration, Duration) {
+    let [cpu_a, cpu_b] = placement.cpus();
     let a = format!("127.0.0.1:{}", ports.0);
     let b = format!("127.0.0.1:{}", ports.1);
     let ping = trellis_wire::encode(
@@ -549,6 +634,7 @@ fn baseline_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (D
         let b = b.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
+            pin(cpu_b);
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
@@ -594,48 +680,52 @@ fn baseline_latency(s: &Settings, transport: Transport, ports: (u16, u16)) -> (D
         })
     };
     ready_rx.recv().unwrap();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let rtts = rt.block_on(async {
-        let mut rtts = Vec::with_capacity(s.rounds);
-        match transport {
-            Transport::Udp => {
-                let sock = UdpSocket::bind(&a).await.unwrap();
-                let to: SocketAddr = b.parse().unwrap();
-                let mut buf = vec![0u8; 65_536];
-                for i in 0..s.rounds + s.warmup {
-                    let t = Instant::now();
-                    sock.send_to(&ping, to).await.unwrap();
-                    match tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf))
-                        .await
-                    {
-                        Ok(Ok(_)) if i >= s.warmup => rtts.push(t.elapsed()),
-                        _ => {}
+    let (rounds, warmup) = (s.rounds, s.warmup);
+    let client = std::thread::spawn(move || {
+        pin(cpu_a);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let mut rtts = Vec::with_capacity(rounds);
+            match transport {
+                Transport::Udp => {
+                    let sock = UdpSocket::bind(&a).await.unwrap();
+                    let to: SocketAddr = b.parse().unwrap();
+                    let mut buf = vec![0u8; 65_536];
+                    for i in 0..rounds + warmup {
+                        let t = Instant::now();
+                        sock.send_to(&ping, to).await.unwrap();
+                        match tokio::time::timeout(Duration::from_secs(1), sock.recv_from(&mut buf))
+                            .await
+                        {
+                            Ok(Ok(_)) if i >= warmup => rtts.push(t.elapsed()),
+                            _ => {}
+                        }
+                    }
+                }
+                Transport::Tcp => {
+                    let mut stream = TcpStream::connect(&b).await.unwrap();
+                    stream.set_nodelay(true).unwrap();
+                    let mut framed = (ping.len() as u32).to_be_bytes().to_vec();
+                    framed.extend_from_slice(&ping);
+                    let mut back = vec![0u8; framed.len()];
+                    for i in 0..rounds + warmup {
+                        let t = Instant::now();
+                        stream.write_all(&framed).await.unwrap();
+                        stream.read_exact(&mut back).await.unwrap();
+                        if i >= warmup {
+                            rtts.push(t.elapsed());
+                        }
                     }
                 }
             }
-            Transport::Tcp => {
-                let mut stream = TcpStream::connect(&b).await.unwrap();
-                stream.set_nodelay(true).unwrap();
-                let mut framed = (ping.len() as u32).to_be_bytes().to_vec();
-                framed.extend_from_slice(&ping);
-                let mut back = vec![0u8; framed.len()];
-                for i in 0..s.rounds + s.warmup {
-                    let t = Instant::now();
-                    stream.write_all(&framed).await.unwrap();
-                    stream.read_exact(&mut back).await.unwrap();
-                    if i >= s.warmup {
-                        rtts.push(t.elapsed());
-                    }
-                }
-            }
-        }
-        rtts
+            rtts
+        })
     });
+    let rtts = client.join().expect("client thread");
     stop.store(true, Ordering::Relaxed);
-    drop(rt);
     let _ = echo.join();
     percentiles(rtts)
 }
@@ -777,30 +867,40 @@ fn main() {
         let p = 24_000 + 20 * k as u16;
         if let Some(what) = &profile {
             if what == "latency" {
-                let (p50, p99) = trellis_latency(&s, transport, (p + 6, p + 7));
-                println!("{transport}: RTT p50 {:.1} p99 {:.1} us", us(p50), us(p99));
+                for placement in PLACEMENTS {
+                    let (p50, p99) = trellis_latency(&s, transport, (p + 6, p + 7), placement);
+                    println!(
+                        "{transport}, {}: RTT p50 {:.1} p99 {:.1} us",
+                        placement.name(),
+                        us(p50),
+                        us(p99)
+                    );
+                }
             } else {
                 let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3), payloads[0]);
                 println!("{transport}: {:.0} tuples/s", t.rate());
             }
             continue;
         }
-        let mut latencies = Vec::new();
+        let mut latencies: [Vec<[f64; 4]>; 2] = Default::default();
         let mut throughputs: Vec<Vec<Throughputs>> = payloads.iter().map(|_| Vec::new()).collect();
         for r in 0..runs {
             // Round trips first: runs after the throughput runs measured
             // Trellis slower and the baseline not, on this VM.
-            let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5));
-            let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7));
-            println!(
-                "{transport} run {}: RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
-                r + 1,
-                us(bl50),
-                us(bl99),
-                us(tl50),
-                us(tl99)
-            );
-            latencies.push([us(bl50), us(bl99), us(tl50), us(tl99)]);
+            for (placement, rows) in PLACEMENTS.into_iter().zip(&mut latencies) {
+                let (bl50, bl99) = baseline_latency(&s, transport, (p + 4, p + 5), placement);
+                let (tl50, tl99) = trellis_latency(&s, transport, (p + 6, p + 7), placement);
+                println!(
+                    "{transport} run {}, {}: RTT baseline p50 {:.1} p99 {:.1} us, trellis p50 {:.1} p99 {:.1} us",
+                    r + 1,
+                    placement.name(),
+                    us(bl50),
+                    us(bl99),
+                    us(tl50),
+                    us(tl99)
+                );
+                rows.push([us(bl50), us(bl99), us(tl50), us(tl99)]);
+            }
             for (i, &len) in payloads.iter().enumerate() {
                 let base = baseline_throughput(&s, transport, (p, p + 1), false, Work::None, len);
                 let codec =
@@ -817,11 +917,11 @@ fn main() {
                     bytes_per_tuple: stats.bytes_sent as f64 / stats.tuples_sent.max(1) as f64,
                 };
                 println!(
-                    "{transport} run {} payload {len}: throughput baseline same frames {:.0}, encoded and decoded {:.0}, 1 tuple/frame {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame, {:.1} bytes/tuple)",
+                    "{transport} run {} payload {len}: throughput baseline (1 tuple/frame) {:.0}, codec program {:.0}, ceiling (same frames) {:.0}, trellis {:.0} tuples/s ({} of {} arrived, {:.0} tuples/frame, {:.1} bytes/tuple)",
                     r + 1,
-                    t.same_frames,
-                    t.codec,
                     t.one_per_frame,
+                    t.codec,
+                    t.same_frames,
                     t.trellis,
                     trel.received,
                     trel.sent,
@@ -849,51 +949,73 @@ fn main() {
                     m(|t| t.trellis / t.same_frames),
                     m(|t| t.trellis / t.codec),
                     m(|t| t.trellis / t.one_per_frame),
+                    // What the codec alone leaves of the ceiling.
+                    m(|t| t.codec / t.same_frames),
                 ],
             ));
         }
-        let m = |f: Stat| median(latencies.iter().map(f).collect());
-        let worst = |f: Stat| latencies.iter().map(f).fold(0.0, f64::max);
-        let r50: Stat = |l| l[2] / l[0];
-        let r99: Stat = |l| l[3] / l[1];
-        latency_rows.push((
-            transport,
-            [
-                m(|l| l[0]),
-                m(|l| l[1]),
-                m(|l| l[2]),
-                m(|l| l[3]),
-                m(r50),
-                m(r99),
-                worst(r50),
-                worst(r99),
-            ],
-        ));
+        for (placement, rows) in PLACEMENTS.into_iter().zip(&latencies) {
+            let m = |f: Stat| median(rows.iter().map(f).collect());
+            let worst = |f: Stat| rows.iter().map(f).fold(0.0, f64::max);
+            let r50: Stat = |l| l[2] / l[0];
+            let r99: Stat = |l| l[3] / l[1];
+            latency_rows.push((
+                transport,
+                placement,
+                [
+                    m(|l| l[0]),
+                    m(|l| l[1]),
+                    m(|l| l[2]),
+                    m(|l| l[3]),
+                    m(r50),
+                    m(r99),
+                    worst(r50),
+                    worst(r99),
+                ],
+            ));
+        }
     }
     if profile.is_some() {
         return;
     }
     println!(
-        "\n| transport | payload (bytes) | bytes/tuple on the wire | baseline, same frames (tuples/s) | baseline, encoded and decoded (tuples/s) | baseline, 1 tuple per frame (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / same frames | Trellis / encoded and decoded | Trellis / 1 per frame | same frames, Trellis (Gbit/s on the wire) |"
+        "\n| transport | payload (bytes) | bytes/tuple on the wire | baseline: plain, 1 tuple per frame (tuples/s) | batching codec program (tuples/s) | ceiling: same frames (tuples/s) | Trellis (tuples/s) | Trellis tuples/frame | Trellis / baseline (target 0.5) | Trellis / codec program | Trellis / ceiling | codec program / ceiling | ceiling, Trellis (Gbit/s on the wire) |"
     );
-    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    println!("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     // Tuples/s at `bpt` bytes each, as a link's bit rate (frame headers
     // included, IP and UDP/TCP headers not).
     let gbit = |tuples: f64, bpt: f64| tuples * bpt * 8.0 / 1e9;
-    for (t, len, [b, codec, one, r, tpf, bpt, vs_b, vs_codec, vs_one]) in throughput_rows {
+    for (
+        t,
+        len,
+        [
+            b,
+            codec,
+            one,
+            r,
+            tpf,
+            bpt,
+            vs_b,
+            vs_codec,
+            vs_one,
+            codec_vs_b,
+        ],
+    ) in throughput_rows
+    {
         println!(
-            "| {t} | {len} | {bpt:.1} | {b:.0} | {codec:.0} | {one:.0} | {r:.0} | {tpf:.0} | {vs_b:.2} | {vs_codec:.2} | {vs_one:.2} | {:.1}, {:.2} |",
+            "| {t} | {len} | {bpt:.1} | {one:.0} | {codec:.0} | {b:.0} | {r:.0} | {tpf:.0} | {vs_one:.2} | {vs_codec:.2} | {vs_b:.2} | {codec_vs_b:.2} | {:.1}, {:.2} |",
             gbit(b, bpt),
             gbit(r, bpt),
         );
     }
     println!(
-        "\n| transport | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 | worst run's ratio p50 / p99 |"
+        "\n| transport | endpoints (apart: vCPUs 0 and 1; together: 0) | baseline RTT p50 / p99 (us) | Trellis RTT p50 / p99 (us) | RTT ratio p50 / p99 | worst run's ratio p50 / p99 |"
     );
-    println!("|---|--:|--:|--:|--:|");
-    for (t, [bl50, bl99, tl50, tl99, r50, r99, w50, w99]) in latency_rows {
+    println!("|---|---|--:|--:|--:|--:|");
+    for (t, placement, [bl50, bl99, tl50, tl99, r50, r99, w50, w99]) in latency_rows {
         println!(
-            "| {t} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {r50:.2} / {r99:.2} | {w50:.2} / {w99:.2} |"
+            "| {t} | {} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {r50:.2} / {r99:.2} | {w50:.2} / {w99:.2} |",
+            placement.name()
         );
     }
 }
