@@ -361,9 +361,11 @@ impl Driver {
                 if !packed.is_empty() {
                     self.transmit(*transport, &mut packed, batcher, node, observer)
                         .await;
-                    if *transport == Transport::Tcp {
+                    if *transport == Transport::Tcp && self.input_waiting() {
                         // Let the connection writers (tasks on this thread)
                         // put the frames on the wire before the next tick.
+                        // With no input waiting, the driver is about to
+                        // wait anyway, and the writers run then.
                         tokio::task::yield_now().await;
                     }
                 }
@@ -414,6 +416,11 @@ impl Driver {
         let counters = self.counters.clone();
         self.shutdown().await;
         counters.snapshot()
+    }
+
+    /// Whether a frame or an injected tuple is ready for the next tick.
+    fn input_waiting(&self) -> bool {
+        !self.incoming.is_empty() || !self.injected.is_empty()
     }
 
     fn warn(&mut self, node: &Node, observer: &mut impl Observer, w: Warning) {
