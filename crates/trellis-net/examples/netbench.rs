@@ -199,17 +199,11 @@ fn start_node(
             if let Some(cpu) = cpu {
                 pin(cpu);
             }
-            let rt = if std::env::var("NETBENCH_MULTI").is_ok() {
-                tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-            } else {
-                tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-            }
-            .expect("runtime");
+            // As `trellis run` builds it.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(async move {
                 let clock = WallClock::start();
                 let bind: SocketAddr = addr.parse().expect("address");
