@@ -308,6 +308,14 @@ fn windowed(s: &Settings, received: &AtomicU64, mut send_batch: impl FnMut(u64))
     }
 }
 
+/// The two endpoints' addresses on loopback.
+fn loopback(ports: (u16, u16)) -> (String, String) {
+    (
+        format!("127.0.0.1:{}", ports.0),
+        format!("127.0.0.1:{}", ports.1),
+    )
+}
+
 fn trellis_throughput(
     s: &Settings,
     transport: Transport,
@@ -315,8 +323,7 @@ fn trellis_throughput(
     payload_len: usize,
 ) -> (Throughput, NetStats) {
     let plan = plan(s.batch);
-    let a = format!("127.0.0.1:{}", ports.0);
-    let b = format!("127.0.0.1:{}", ports.1);
+    let (a, b) = loopback(ports);
     let rx_shared = Shared::default();
     let received = rx_shared.received.clone();
     let receiver = start_node(&plan, &b, transport, rx_shared, None);
@@ -409,8 +416,7 @@ fn baseline_throughput(
     work: Work,
     payload_len: usize,
 ) -> Throughput {
-    let a = format!("127.0.0.1:{}", ports.0);
-    let b = format!("127.0.0.1:{}", ports.1);
+    let (a, b) = loopback(ports);
     let payload = payload(payload_len);
     let to = Value::str(&b);
     let batch = s.batch;
@@ -578,8 +584,7 @@ fn trellis_latency(
     placement: Placement,
 ) -> (Duration, Duration) {
     let plan = plan(0);
-    let a = format!("127.0.0.1:{}", ports.0);
-    let b = format!("127.0.0.1:{}", ports.1);
+    let (a, b) = loopback(ports);
     let total = s.rounds + s.warmup;
     let (done_tx, done) = std::sync::mpsc::channel();
     let shared = Shared {
@@ -611,8 +616,7 @@ fn baseline_latency(
     placement: Placement,
 ) -> (Duration, Duration) {
     let [cpu_a, cpu_b] = placement.cpus();
-    let a = format!("127.0.0.1:{}", ports.0);
-    let b = format!("127.0.0.1:{}", ports.1);
+    let (a, b) = loopback(ports);
     let ping = trellis_wire::encode(
         &a,
         &[WireMessage {
