@@ -7,6 +7,7 @@
 mod measure;
 mod network;
 mod report;
+mod ring;
 mod scenario;
 mod sim;
 
@@ -15,10 +16,9 @@ use trellis_plan::{Plan, RelId};
 pub use measure::{MeasureState, Measurements, Sample};
 pub use network::{MIN_LATENCY, NetworkError};
 pub use report::{Report, line_chart, peak_memory_kib, write_outputs};
+pub use ring::RingState;
 pub use scenario::*;
-pub use sim::{
-    DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, RingState, Simulation, parse_options,
-};
+pub use sim::{DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, Simulation, parse_options};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

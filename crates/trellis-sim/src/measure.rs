@@ -9,8 +9,8 @@ use trellis_plan::{Plan, RelId};
 use trellis_value::Value;
 
 use crate::SimError;
+use crate::ring::RingState;
 use crate::scenario::{Check, Measure, On, Point};
-use crate::sim::RingState;
 
 #[derive(Debug, Clone)]
 struct Resolved {

@@ -1,0 +1,225 @@
+//! What the scenario puts into a run: its scheduled events (injections,
+//! crashes, restarts, partitions) and its workloads, from tuple templates.
+
+use std::hash::{Hash, Hasher};
+
+use rand::RngExt;
+use rand_chacha::ChaCha8Rng;
+use rustc_hash::FxHasher;
+use trellis_engine::Tuple;
+use trellis_syntax::SourceMap;
+use trellis_syntax::ast::{ExprKind, Statement};
+use trellis_value::{Id, Value};
+
+use super::queue::{Class, Payload};
+use super::trace::mix;
+use super::{NANOS, Observer, Simulation, parse_options, to_time};
+use crate::SimError;
+use crate::scenario::{Action, NodeRef, Scenario};
+
+/// A template tuple from a scenario (`lookup(@ADDR, RANDID, ADDR, SEQ)`).
+pub(super) struct Template {
+    relation: String,
+    fields: Vec<TemplateField>,
+}
+
+pub(super) enum TemplateField {
+    Value(Value),
+    Addr,
+    RandId,
+    Seq,
+    Now,
+}
+
+impl Simulation {
+    pub(super) fn resolve(&mut self, node: &NodeRef) -> Option<usize> {
+        match node {
+            NodeRef::Index(i) => Some(*i),
+            NodeRef::Random => {
+                if self.live.is_empty() {
+                    return None;
+                }
+                let k = self.rng.random_range(0..self.live.len());
+                Some(self.live[k] as usize)
+            }
+        }
+    }
+
+    pub(super) fn scenario_event(&mut self, i: usize, observer: &mut dyn Observer) {
+        let action = self.scenario.events[i].action.clone();
+        self.trace = mix(self.trace, 0x5CE ^ (i as u64) << 8 ^ self.now);
+        match action {
+            Action::Inject { node, .. } => {
+                if let Some(n) = self.resolve(&node) {
+                    let template = self
+                        .event_templates
+                        .remove(&i)
+                        .expect("parsed at build time");
+                    self.inject(n, &template, None, observer);
+                    self.event_templates.insert(i, template);
+                }
+            }
+            Action::Crash { node } => {
+                if let Some(n) = self.resolve(&node) {
+                    self.crash(n);
+                }
+            }
+            Action::Restart { node } => {
+                if let Some(n) = self.resolve(&node) {
+                    self.start_node(n, observer);
+                }
+            }
+            Action::Partition {
+                name,
+                groups,
+                oneway,
+            } => self.net.partition(&name, &groups, oneway),
+            Action::Heal { name } => {
+                self.net.heal(&name);
+            }
+        }
+    }
+
+    pub(super) fn workload(&mut self, i: usize, observer: &mut dyn Observer) {
+        let w = self.scenario.workloads[i].clone();
+        if w.stop.is_some_and(|stop| self.now > to_time(stop)) {
+            return;
+        }
+        let rate = match (w.per_node, w.rate) {
+            (Some(p), _) => p * self.live.len().max(1) as f64,
+            (None, Some(r)) => r,
+            (None, None) => unreachable!("validated"),
+        };
+        // With copies > 1, the same random ID goes to several distinct live
+        // nodes at once (do different nodes get the same answer?).
+        let copies = w.copies.min(self.live.len());
+        let shared = (copies > 1).then(|| random_id(&mut self.rng));
+        let mut chosen: Vec<usize> = Vec::with_capacity(copies);
+        while chosen.len() < copies {
+            let k = self.rng.random_range(0..self.live.len());
+            let n = self.live[k] as usize;
+            if !chosen.contains(&n) {
+                chosen.push(n);
+            }
+        }
+        let template = std::mem::replace(
+            &mut self.templates[i],
+            Template {
+                relation: String::new(),
+                fields: Vec::new(),
+            },
+        );
+        for n in chosen {
+            self.inject(n, &template, shared, observer);
+        }
+        self.templates[i] = template;
+        if rate > 0.0 {
+            let next = self.now + to_time(1.0 / rate).max(1);
+            self.queue.push(
+                next,
+                u32::MAX,
+                Class::Workload,
+                i as u32,
+                Payload::Workload(i),
+            );
+        }
+    }
+
+    /// Inject a template tuple at node `i`; `RANDID` is `shared` when given.
+    pub(super) fn inject(
+        &mut self,
+        i: usize,
+        template: &Template,
+        shared: Option<Id>,
+        observer: &mut dyn Observer,
+    ) {
+        let s = self.slot[i];
+        let address = self.nodes[s].address.clone();
+        if self.nodes[s].node.is_none() {
+            return;
+        }
+        let seq = self.stats.injected;
+        let fields: Vec<Value> = template
+            .fields
+            .iter()
+            .map(|f| match f {
+                TemplateField::Value(v) => v.clone(),
+                TemplateField::Addr => Value::Str(address.clone()),
+                TemplateField::RandId => {
+                    Value::Id(shared.unwrap_or_else(|| random_id(&mut self.rng)))
+                }
+                TemplateField::Seq => Value::Int(seq as i64),
+                TemplateField::Now => Value::Float(self.now as f64 / NANOS),
+            })
+            .collect();
+        let tuple = Tuple::from(fields);
+        let node = self.nodes[s].node.as_mut().expect("checked above");
+        match node.inject(&template.relation, tuple.clone()) {
+            Ok(()) => {
+                self.stats.injected += 1;
+                if let Some(rel) = self.plan.lookup(&template.relation) {
+                    self.measurements.observe_inject(rel, &tuple, self.now);
+                    let mut h = FxHasher::default();
+                    (self.now, i, rel.0, &*tuple).hash(&mut h);
+                    self.trace = mix(self.trace, h.finish());
+                }
+                self.step(i, observer);
+            }
+            Err(_) => self.stats.dropped_inputs += 1,
+        }
+    }
+}
+
+pub(super) fn random_id(rng: &mut ChaCha8Rng) -> Id {
+    let mut bytes = [0u8; 20];
+    rng.fill(&mut bytes[..]);
+    Id::from_be_bytes(bytes)
+}
+
+impl Template {
+    /// Parse `rel(@ADDR, RANDID, 5, "x")` with the scenario's macros.
+    pub(super) fn parse(text: &str, scenario: &Scenario) -> Result<Template, SimError> {
+        let mut options = parse_options(scenario, &[]);
+        options.node_params = ["ADDR", "RANDID", "SEQ", "NOW"].map(String::from).to_vec();
+        let mut sources = SourceMap::new();
+        let source = format!("{}.", text.trim().trim_end_matches('.'));
+        let bad = |problem: String| SimError::Tuple {
+            tuple: text.to_string(),
+            problem,
+        };
+        let parsed = trellis_syntax::parse_str("scenario tuple", &source, &options, &mut sources)
+            .map_err(|errors| {
+            bad(errors
+                .iter()
+                .map(|e| trellis_syntax::render(&sources, e, trellis_syntax::Style::Plain))
+                .collect())
+        })?;
+        let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
+            return Err(bad(
+                "expected one tuple, such as `lookup(@ADDR, RANDID, ADDR, SEQ)`".into(),
+            ));
+        };
+        let fields = fact
+            .atom
+            .args
+            .iter()
+            .map(|a| match &a.kind {
+                ExprKind::Literal(v) => Ok(TemplateField::Value(v.clone())),
+                ExprKind::NodeParam(p) => Ok(match p.as_str() {
+                    "ADDR" | "LOCALADDRESS" => TemplateField::Addr,
+                    "RANDID" => TemplateField::RandId,
+                    "SEQ" => TemplateField::Seq,
+                    "NOW" => TemplateField::Now,
+                    other => return Err(bad(format!("`{other}` has no value here"))),
+                }),
+                _ => Err(bad(
+                    "fields must be constants, macros, ADDR, RANDID, SEQ or NOW".into(),
+                )),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Template {
+            relation: fact.atom.relation.name.clone(),
+            fields,
+        })
+    }
+}

@@ -1,0 +1,604 @@
+//! The discrete-event loop: many engines, one virtual clock, one queue.
+//!
+//! Determinism: every queue entry is ordered by (time, class, target node,
+//! source node, sequence), where nodes are numbered by their
+//! position in the scenario (never by where they sit in memory); every node
+//! and every sender has its own random stream seeded from (seed, address,
+//! incarnation). So a run is a function of (program, scenario, seed), and
+//! the order nodes are stored in cannot change it.
+
+use std::collections::BTreeMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Exp, Pareto};
+use rustc_hash::FxHasher;
+use trellis_engine::{Node, NodeConfig, Output, Problem, Record, RecordKind, Time, Tuple};
+use trellis_plan::{Plan, RelId, WatchModes};
+use trellis_syntax::ParseOptions;
+use trellis_value::Value;
+use trellis_wire::Sizer;
+
+mod inputs;
+mod queue;
+mod route;
+mod trace;
+
+use crate::measure::Measurements;
+use crate::network::NetworkModel;
+use crate::ring::RingState;
+use crate::scenario::{Action, ChurnModel, Scenario};
+use crate::{SimError, Stats};
+use inputs::{Template, random_id};
+use queue::{Class, Key, Payload, Queue};
+use trace::{mix, seed_for};
+
+pub const NANOS: f64 = 1e9;
+
+fn to_time(seconds: f64) -> Time {
+    (seconds.max(0.0) * NANOS) as Time
+}
+
+/// Parameters every simulated node gets unless the scenario or `-D` says
+/// otherwise.
+pub const DEFAULT_PARAMS: [(&str, &str); 2] = [("LANDMARK", "first"), ("NODEID", "sha1")];
+
+/// The parse options a program needs to run in this scenario: its defines,
+/// and the per-node parameters (`NODEID`, `LANDMARK`, ...).
+pub fn parse_options(scenario: &Scenario, defines: &[(String, String)]) -> ParseOptions {
+    let mut all: BTreeMap<String, String> = scenario.defines.clone();
+    for (k, v) in defines {
+        all.insert(k.clone(), v.clone());
+    }
+    let mut params: Vec<String> = DEFAULT_PARAMS.iter().map(|(k, _)| k.to_string()).collect();
+    for k in scenario.params.keys() {
+        if !params.contains(k) {
+            params.push(k.clone());
+        }
+    }
+    ParseOptions {
+        defines: all.into_iter().collect(),
+        node_params: params,
+    }
+}
+
+/// Sees what happens, as it happens (the CLI prints and draws progress).
+pub trait Observer {
+    /// A watch record of a relation the program watches.
+    fn record(&mut self, _plan: &Plan, _node: &str, _record: &Record) {}
+    fn problem(&mut self, _plan: &Plan, _node: &str, _problem: &Problem) {}
+    /// Called about once per virtual second.
+    fn progress(&mut self, _now: Time, _end: Time) {}
+    /// A trace-hash checkpoint.
+    fn checkpoint(&mut self, _now: Time, _hash: u64) {}
+}
+
+/// An observer that sees nothing.
+pub struct Quiet;
+impl Observer for Quiet {}
+
+struct SimNode {
+    index: u32,
+    address: Arc<str>,
+    params: BTreeMap<String, Value>,
+    node: Option<Node>,
+    incarnation: u32,
+    /// The wake-up already queued for this node, if any.
+    wake: Option<Time>,
+    /// The sender's random stream (network fates).
+    rng: ChaCha8Rng,
+    sent: u64,
+    /// Position in `Simulation::live`, when alive.
+    live_pos: Option<usize>,
+}
+
+/// A tuple in a frame: its relation, fields, and whether it deletes.
+type SentTuple = (RelId, Tuple, bool);
+
+pub struct Simulation {
+    plan: Arc<Plan>,
+    /// Watch modes as the program wrote them (what gets printed); the plan
+    /// itself watches more, for measurements.
+    printed: Vec<Option<WatchModes>>,
+    scenario: Scenario,
+    nodes: Vec<SimNode>,
+    /// Scenario index -> storage index.
+    slot: Vec<usize>,
+    live: Vec<u32>,
+    queue: Queue,
+    now: Time,
+    end: Time,
+    seed: u64,
+    net: NetworkModel,
+    rng: ChaCha8Rng,
+    templates: Vec<Template>,
+    event_templates: BTreeMap<usize, Template>,
+    sizer: Sizer,
+    trace: u64,
+    pub stats: Stats,
+    measurements: Measurements,
+    checkpoint_every: Option<Time>,
+    out: Output,
+    ring: Option<RingState>,
+    /// Per link, when its last frame on a reliable channel arrives.
+    fifo: rustc_hash::FxHashMap<(u32, u32), Time>,
+    /// The engine counters of crashed incarnations (a live node keeps its
+    /// own).
+    retired: trellis_engine::Stats,
+}
+
+/// How to set the simulation up beyond the scenario.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Store nodes in a shuffled order (to test that storage order does not
+    /// matter).
+    pub shuffle_storage: bool,
+    /// Print the trace hash every so many seconds (to bisect divergence).
+    pub checkpoint_every: Option<f64>,
+}
+
+impl Simulation {
+    pub fn new(
+        mut plan: Plan,
+        scenario: Scenario,
+        options: &Options,
+    ) -> Result<Simulation, SimError> {
+        scenario.validate()?;
+        let n = scenario.simulation.nodes;
+        let seed = scenario.simulation.seed;
+        let printed: Vec<Option<WatchModes>> = plan.relations.iter().map(|r| r.watch).collect();
+        let measurements = Measurements::new(&scenario.measures, &plan)?;
+        for rel in measurements.relations() {
+            plan.relations[rel.0 as usize].watch = Some(WatchModes::ALL);
+        }
+        let plan = Arc::new(plan);
+        let net = NetworkModel::new(&scenario.network, n)?;
+        let addresses: Vec<Arc<str>> = (0..n)
+            .map(|i| Arc::from(scenario.simulation.address.replace("{i}", &i.to_string())))
+            .collect();
+        let mut params_spec: BTreeMap<String, String> = DEFAULT_PARAMS
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        params_spec.extend(scenario.params.clone());
+        let mut param_rng = ChaCha8Rng::seed_from_u64(seed_for(seed, "params", "", 0));
+        let mut nodes: Vec<SimNode> = Vec::with_capacity(n);
+        for (i, address) in addresses.iter().enumerate() {
+            let mut params = BTreeMap::new();
+            for (name, how) in &params_spec {
+                if !plan.node_params.contains(name) {
+                    continue;
+                }
+                let v = match how.as_str() {
+                    "sha1" => Value::Id(trellis_value::sha1_id(address)),
+                    "random" => Value::Id(random_id(&mut param_rng)),
+                    "first" => Value::Str(addresses[0].clone()),
+                    "address" => Value::Str(address.clone()),
+                    "index" => Value::Int(i as i64),
+                    other => {
+                        return Err(SimError::Param {
+                            name: name.clone(),
+                            value: other.to_string(),
+                        });
+                    }
+                };
+                params.insert(name.clone(), v);
+            }
+            nodes.push(SimNode {
+                index: i as u32,
+                address: address.clone(),
+                params,
+                node: None,
+                incarnation: 0,
+                wake: None,
+                rng: ChaCha8Rng::seed_from_u64(seed_for(seed, "net", address, 0)),
+                sent: 0,
+                live_pos: None,
+            });
+        }
+        if options.shuffle_storage {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+            for i in (1..nodes.len()).rev() {
+                let j = rng.random_range(0..=i);
+                nodes.swap(i, j);
+            }
+        }
+        let mut slot = vec![0; n];
+        for (s, node) in nodes.iter().enumerate() {
+            slot[node.index as usize] = s;
+        }
+        let templates = scenario
+            .workloads
+            .iter()
+            .map(|w| Template::parse(&w.tuple, &scenario))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut event_templates = BTreeMap::new();
+        for (i, e) in scenario.events.iter().enumerate() {
+            if let Action::Inject { tuple, .. } = &e.action {
+                event_templates.insert(i, Template::parse(tuple, &scenario)?);
+            }
+        }
+        let end = to_time(scenario.simulation.duration);
+        let ring = scenario
+            .ring
+            .as_ref()
+            .map(|r| {
+                let every = to_time(r.check_every).max(1);
+                RingState::new(r, every, &plan, nodes.iter().map(|n| &n.params))
+            })
+            .transpose()?;
+        let mut sim = Simulation {
+            stats: Stats::new(&plan, n),
+            retired: trellis_engine::Stats::new(&plan),
+            plan,
+            printed,
+            nodes,
+            slot,
+            live: Vec::new(),
+            queue: Queue::default(),
+            now: 0,
+            end,
+            seed,
+            net,
+            rng: ChaCha8Rng::seed_from_u64(seed_for(seed, "sim", "", 0)),
+            templates,
+            event_templates,
+            sizer: Sizer::default(),
+            trace: 0,
+            measurements,
+            checkpoint_every: options.checkpoint_every.map(to_time).filter(|t| *t > 0),
+            out: Output::default(),
+            ring,
+            fifo: Default::default(),
+            scenario,
+        };
+        sim.schedule_initial();
+        Ok(sim)
+    }
+
+    fn schedule_initial(&mut self) {
+        let interval = to_time(self.scenario.simulation.start_interval);
+        for i in 0..self.nodes.len() as u32 {
+            self.queue
+                .push(interval * i as u64, i, Class::Start, i, Payload::Start);
+        }
+        let events: Vec<Time> = self.scenario.events.iter().map(|e| to_time(e.at)).collect();
+        for (i, at) in events.into_iter().enumerate() {
+            self.queue.push(
+                at,
+                u32::MAX,
+                Class::Scenario,
+                i as u32,
+                Payload::Scenario(i),
+            );
+        }
+        let workloads: Vec<Time> = self
+            .scenario
+            .workloads
+            .iter()
+            .map(|w| to_time(w.start))
+            .collect();
+        for (i, at) in workloads.into_iter().enumerate() {
+            self.queue.push(
+                at,
+                u32::MAX,
+                Class::Workload,
+                i as u32,
+                Payload::Workload(i),
+            );
+        }
+        if let Some(c) = self.scenario.churn.clone() {
+            let start = to_time(c.start);
+            for i in 0..self.nodes.len() {
+                if c.exempt.contains(&i) {
+                    continue;
+                }
+                let session = self.session_time();
+                self.queue.push(
+                    start + session,
+                    i as u32,
+                    Class::Churn,
+                    i as u32,
+                    Payload::SessionEnd,
+                );
+            }
+        }
+        if let Some(every) = self.checkpoint_every {
+            self.queue
+                .push(every, u32::MAX, Class::Checkpoint, 0, Payload::Checkpoint);
+        }
+        if let Some(every) = self.ring.as_ref().map(|r| r.every) {
+            self.queue
+                .push(every, u32::MAX, Class::RingCheck, 0, Payload::RingCheck);
+        }
+    }
+
+    fn session_time(&mut self) -> Time {
+        let c = self.scenario.churn.as_ref().expect("churn is configured");
+        let seconds = match c.model {
+            ChurnModel::Exponential => Exp::new(std::f64::consts::LN_2 / c.median_session)
+                .expect("validated positive")
+                .sample(&mut self.rng),
+            ChurnModel::Pareto => {
+                let scale = c.median_session / 2f64.powf(1.0 / c.shape);
+                Pareto::new(scale, c.shape)
+                    .expect("validated positive")
+                    .sample(&mut self.rng)
+            }
+        };
+        to_time(seconds).max(1)
+    }
+
+    pub fn plan(&self) -> &Arc<Plan> {
+        &self.plan
+    }
+
+    pub fn address(&self, index: usize) -> &str {
+        &self.nodes[self.slot[index]].address
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.live.len()
+    }
+
+    /// Every node's engine counters added up (ticks, runtime errors by
+    /// rule, key conflicts, ...), crashed incarnations included.
+    pub fn engine_stats(&self) -> trellis_engine::Stats {
+        let mut total = self.retired.clone();
+        for sn in &self.nodes {
+            if let Some(node) = &sn.node {
+                total.add(node.stats());
+            }
+        }
+        total
+    }
+
+    /// The rows of a table at a node (scenario index), if it is alive.
+    pub fn table(&self, index: usize, name: &str) -> Option<Vec<Tuple>> {
+        self.nodes[self.slot[index]].node.as_ref()?.table(name)
+    }
+
+    /// The node's engine, if it is alive.
+    pub fn node(&self, index: usize) -> Option<&Node> {
+        self.nodes[self.slot[index]].node.as_ref()
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.trace
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn measurements(&self) -> &Measurements {
+        &self.measurements
+    }
+
+    pub fn ring(&self) -> Option<&RingState> {
+        self.ring.as_ref()
+    }
+
+    /// Run until the scenario's duration.
+    pub fn run(&mut self, observer: &mut dyn Observer) {
+        let end = self.end;
+        self.run_until(end, observer);
+    }
+
+    /// Run every entry due up to and including `until`.
+    pub fn run_until(&mut self, until: Time, observer: &mut dyn Observer) {
+        let mut next_progress = self.now;
+        while let Some((key, payload)) = self.queue.pop_due(until) {
+            self.now = key.time;
+            if self.now >= next_progress {
+                observer.progress(self.now, self.end);
+                next_progress = self.now + NANOS as Time;
+            }
+            self.stats.queue_entries += 1;
+            self.handle(key, payload, observer);
+        }
+        self.now = self.now.max(until);
+        observer.progress(self.now, self.end);
+    }
+
+    fn handle(&mut self, key: Key, payload: Payload, observer: &mut dyn Observer) {
+        match payload {
+            Payload::Start => self.start_node(key.target as usize, observer),
+            Payload::Wake(incarnation) => {
+                let s = self.slot[key.target as usize];
+                if self.nodes[s].incarnation == incarnation && self.nodes[s].wake == Some(key.time)
+                {
+                    self.nodes[s].wake = None;
+                    self.step(key.target as usize, observer);
+                }
+            }
+            Payload::Deliver(messages) => self.deliver(
+                key.source as usize,
+                key.target as usize,
+                &messages,
+                observer,
+            ),
+            Payload::Scenario(i) => self.scenario_event(i, observer),
+            Payload::Workload(i) => self.workload(i, observer),
+            Payload::SessionEnd => {
+                let i = key.target as usize;
+                if self.nodes[self.slot[i]].node.is_some() {
+                    self.crash(i);
+                    let after = to_time(self.scenario.churn.as_ref().expect("churn").rejoin_after);
+                    self.queue.push(
+                        self.now + after,
+                        i as u32,
+                        Class::Churn,
+                        i as u32,
+                        Payload::Rejoin,
+                    );
+                }
+            }
+            Payload::Rejoin => {
+                let i = key.target as usize;
+                if self.nodes[self.slot[i]].node.is_none() {
+                    self.start_node(i, observer);
+                }
+                let session = self.session_time();
+                self.queue.push(
+                    self.now + session,
+                    i as u32,
+                    Class::Churn,
+                    i as u32,
+                    Payload::SessionEnd,
+                );
+            }
+            Payload::RingCheck => {
+                if let Some(ring) = &mut self.ring {
+                    let (nodes, slot) = (&self.nodes, &self.slot);
+                    ring.check(self.now, &self.plan, |i| {
+                        nodes[slot[i as usize]].node.as_ref()
+                    });
+                }
+                let every = self
+                    .ring
+                    .as_ref()
+                    .expect("scheduled only with a ring")
+                    .every;
+                self.queue.push(
+                    self.now + every,
+                    u32::MAX,
+                    Class::RingCheck,
+                    0,
+                    Payload::RingCheck,
+                );
+            }
+            Payload::Checkpoint => {
+                observer.checkpoint(self.now, self.trace);
+                self.stats.checkpoints.push((self.now, self.trace));
+                if let Some(every) = self.checkpoint_every {
+                    self.queue.push(
+                        self.now + every,
+                        u32::MAX,
+                        Class::Checkpoint,
+                        0,
+                        Payload::Checkpoint,
+                    );
+                }
+            }
+        }
+    }
+
+    fn start_node(&mut self, i: usize, observer: &mut dyn Observer) {
+        let s = self.slot[i];
+        let sn = &mut self.nodes[s];
+        if sn.node.is_some() {
+            return;
+        }
+        sn.incarnation += 1;
+        let mut config = NodeConfig::new(
+            sn.address.to_string(),
+            seed_for(self.seed, "node", &sn.address, sn.incarnation),
+        );
+        config.params = sn.params.clone();
+        let limits = &self.scenario.simulation;
+        if let Some(n) = limits.max_ticks_per_instant {
+            config.max_ticks_per_instant = n;
+        }
+        if let Some(n) = limits.max_derivations_per_tick {
+            config.max_derivations_per_tick = n;
+        }
+        let mut node = Node::new(self.plan.clone(), config)
+            .expect("parameters were resolved when the simulation was built");
+        node.start(self.now);
+        sn.node = Some(node);
+        sn.live_pos = Some(self.live.len());
+        self.live.push(i as u32);
+        if let Some(ring) = &mut self.ring {
+            ring.join(i as u32, &sn.params);
+        }
+        if sn.incarnation > 1 {
+            self.stats.restarts += 1;
+        }
+        self.trace = mix(self.trace, 0xA11CE ^ (i as u64) << 8 ^ self.now);
+        self.step(i, observer);
+    }
+
+    fn crash(&mut self, i: usize) {
+        let s = self.slot[i];
+        let sn = &mut self.nodes[s];
+        let Some(node) = sn.node.take() else {
+            return;
+        };
+        self.retired.add(node.stats());
+        sn.wake = None;
+        let pos = sn.live_pos.take().expect("a live node has a position");
+        self.live.swap_remove(pos);
+        if let Some(&moved) = self.live.get(pos) {
+            let ms = self.slot[moved as usize];
+            self.nodes[ms].live_pos = Some(pos);
+        }
+        self.stats.crashes += 1;
+        if let Some(ring) = &mut self.ring {
+            ring.leave(&self.nodes[s].params);
+        }
+        self.trace = mix(self.trace, 0xDEAD ^ (i as u64) << 8 ^ self.now);
+    }
+
+    /// Run a node's due ticks, route its output, and queue its next wake-up.
+    fn step(&mut self, i: usize, observer: &mut dyn Observer) {
+        let s = self.slot[i];
+        let now = self.now;
+        let mut out = std::mem::take(&mut self.out);
+        {
+            let Some(node) = self.nodes[s].node.as_mut() else {
+                return;
+            };
+            while node.step(now, &mut out) {}
+        }
+        let address = self.nodes[s].address.clone();
+        let mut h = FxHasher::default();
+        for r in &out.records {
+            (r.time, r.tick, r.kind as u8, r.relation.0, &*r.tuple).hash(&mut h);
+            self.measurements.observe(r, now, self.ring.as_ref());
+            if self.printed[r.relation.0 as usize].is_some_and(|w| mode_on(w, r.kind)) {
+                observer.record(&self.plan, &address, r);
+            }
+        }
+        for p in &out.problems {
+            self.stats.problems += 1;
+            observer.problem(&self.plan, &address, p);
+        }
+        self.trace = mix(self.trace, h.finish());
+        self.route(i, &mut out);
+        out.clear();
+        self.out = out;
+        self.schedule_wake(i);
+    }
+
+    fn schedule_wake(&mut self, i: usize) {
+        let s = self.slot[i];
+        let sn = &mut self.nodes[s];
+        let Some(next) = sn.node.as_ref().and_then(Node::next_wakeup) else {
+            return;
+        };
+        if sn.wake.is_some_and(|w| w <= next) {
+            return;
+        }
+        sn.wake = Some(next);
+        let inc = sn.incarnation;
+        self.queue
+            .push(next, i as u32, Class::Wake, i as u32, Payload::Wake(inc));
+    }
+}
+
+fn mode_on(w: WatchModes, kind: RecordKind) -> bool {
+    match kind {
+        RecordKind::Insert | RecordKind::Refresh => w.insert,
+        RecordKind::Delete => w.delete,
+        RecordKind::Event => w.event,
+        RecordKind::Send => w.send,
+        RecordKind::Recv => w.receive,
+    }
+}
