@@ -739,7 +739,7 @@ fn stages(s: &Settings, payload_len: usize) {
     let mut receiver = Node::new(plan.clone(), NodeConfig::new(b, 2)).expect("node");
     sender.start(0);
     receiver.start(0);
-    let mut batcher = trellis_net::Batcher::new(&plan, a, None, Transport::Udp.frame_limit());
+    let mut outbound = trellis_frames::Outbound::new(&plan, a, None, Transport::Udp);
     let (mut out, mut packed) = (Output::default(), Vec::new());
     // Decoded frames, and emptied message vectors for the next ones (as
     // the driver recycles them).
@@ -759,26 +759,23 @@ fn stages(s: &Settings, payload_len: usize) {
         sender.inject("gen", gen_tuple.into()).expect("declared");
         while sender.step(0, &mut out) {}
         let t1 = Instant::now();
-        batcher.pack(&out.sends, |_| true, &mut packed);
+        outbound.pack(Transport::Udp, &out.sends, &mut packed, |_, _| {});
         out.clear();
         let t2 = Instant::now();
         for p in packed.drain(..) {
-            if let trellis_net::Packed::Frame { bytes, .. } = p {
+            if let trellis_frames::Packed::Frame { bytes, .. } = p {
                 let mut messages: Vec<WireMessage> = spare.pop().unwrap_or_default();
                 trellis_wire::decode_into(&bytes, None, &mut messages).expect("decodes");
                 frames.push(messages);
-                batcher.recycle(bytes);
+                outbound.recycle(Transport::Udp, bytes);
             }
         }
         let t3 = Instant::now();
         for mut messages in frames.drain(..) {
-            for m in messages.drain(..) {
-                let rel = plan.lookup(&m.relation).expect("declared");
-                receiver
-                    .receive_id(rel, m.tuple, m.delete)
-                    .expect("accepted");
-                tuples += 1;
-            }
+            tuples += messages.len() as u64;
+            trellis_frames::hand_to_node(&mut receiver, &mut messages, |r, e| {
+                panic!("`{r}` refused: {e}")
+            });
             spare.push(messages);
             while receiver.step(0, &mut out) {}
             out.clear();

@@ -10,11 +10,11 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use trellis_engine::{Node, Outgoing, Output, Tuple};
+use trellis_engine::{Node, Output, Tuple};
+use trellis_frames::{Outbound, Packed, hand_to_node};
 use trellis_plan::Plan;
 use trellis_wire::Frame;
 
-use crate::batch::{Batcher, Packed};
 use crate::inbound::Inbound;
 use crate::stats::{Counters, NetStats, input_error_kind};
 use crate::{NetConfig, NetError, Transport, WallClock, tcp, udp};
@@ -191,7 +191,7 @@ type ResolveCache = HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instan
 
 /// The sending side of the transports this node uses.
 #[derive(Default)]
-struct Outbound {
+struct Senders {
     udp: Option<UdpOut>,
     /// TCP connections by destination.
     tcp: Option<HashMap<Arc<str>, tcp::Peer>>,
@@ -216,7 +216,7 @@ pub struct Driver {
     warn_tx: mpsc::UnboundedSender<Warning>,
     warned: HashSet<String>,
     refused_warnings: usize,
-    outbound: Outbound,
+    senders: Senders,
     tasks: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
 }
@@ -244,7 +244,7 @@ impl Driver {
                 transports.push(t);
             }
         }
-        let mut outbound = Outbound::default();
+        let mut senders = Senders::default();
         // The first bind fixes the port (it may be 0); the second takes the
         // same one.
         let mut addr = config.bind;
@@ -259,7 +259,7 @@ impl Driver {
                     let socket = Arc::new(udp::bind(addr)?);
                     addr = socket.local_addr().map_err(err)?;
                     tasks.push(tokio::spawn(udp::receive(socket.clone(), inbound.clone())));
-                    outbound.udp = Some(UdpOut {
+                    senders.udp = Some(UdpOut {
                         socket,
                         resolved: HashMap::new(),
                     });
@@ -268,7 +268,7 @@ impl Driver {
                     let listener = tcp::bind(addr).await?;
                     addr = listener.local_addr().map_err(err)?;
                     tasks.push(tokio::spawn(tcp::listen(listener, inbound.clone())));
-                    outbound.tcp = Some(HashMap::new());
+                    senders.tcp = Some(HashMap::new());
                 }
             }
         }
@@ -285,7 +285,7 @@ impl Driver {
             warn_tx,
             warned: HashSet::new(),
             refused_warnings: 0,
-            outbound,
+            senders,
             tasks,
             local_addr,
         })
@@ -323,27 +323,13 @@ impl Driver {
         observer: &mut impl Observer,
     ) -> NetStats {
         tokio::pin!(stop);
-        let plan = node.plan().clone();
-        // Each relation's transport: its `channel`, or the run's.
-        let route: Vec<Transport> = plan
-            .relations
-            .iter()
-            .map(|r| r.channel.map_or(self.config.transport, Transport::from))
-            .collect();
-        let mixed = route.iter().any(|t| *t != self.config.transport);
-        let mut batchers: Vec<(Transport, Batcher)> = [Transport::Udp, Transport::Tcp]
-            .into_iter()
-            .filter(|t| *t == self.config.transport || route.contains(t))
-            .map(|t| {
-                let b = Batcher::new(
-                    &plan,
-                    &self.config.address,
-                    self.config.key.clone(),
-                    t.frame_limit(),
-                );
-                (t, b)
-            })
-            .collect();
+        let mut frames = Outbound::new(
+            node.plan(),
+            &self.config.address,
+            self.config.key.clone(),
+            self.config.transport,
+        );
+        let transports: Vec<Transport> = frames.transports().collect();
         let mut out = Output::default();
         let mut packed = Vec::new();
         let mut pace = Pace::default();
@@ -354,14 +340,12 @@ impl Driver {
             if !out.records.is_empty() || !out.problems.is_empty() {
                 observer.output(node, &out);
             }
-            for (transport, batcher) in &mut batchers {
-                let t = *transport;
-                let ours = |m: &Outgoing| !mixed || route[m.relation.0 as usize] == t;
-                batcher.pack(&out.sends, ours, &mut packed);
+            for &transport in &transports {
+                frames.pack(transport, &out.sends, &mut packed, |_, _| {});
                 if !packed.is_empty() {
-                    self.transmit(*transport, &mut packed, batcher, node, observer)
+                    self.transmit(transport, &mut packed, &mut frames, node, observer)
                         .await;
-                    if *transport == Transport::Tcp && self.input_waiting() {
+                    if transport == Transport::Tcp && self.input_waiting() {
                         // Let the connection writers (tasks on this thread)
                         // put the frames on the wire before the next tick.
                         // With no input waiting, the driver is about to
@@ -478,41 +462,27 @@ impl Driver {
             c.frames_received += 1;
             c.tuples_received += tuples as u64;
         }
-        // Messages of one relation come in runs (and share one name): look
-        // each run's relation up once.
-        let mut last: Option<(Arc<str>, Option<trellis_plan::RelId>)> = None;
         let Frame {
             sender,
             mut messages,
         } = frame;
-        for m in messages.drain(..) {
-            let rel = match &last {
-                Some((name, rel)) if Arc::ptr_eq(name, &m.relation) => *rel,
-                _ => {
-                    let rel = node.plan().lookup(&m.relation);
-                    last = Some((m.relation.clone(), rel));
-                    rel
-                }
+        let mut refused = Vec::new();
+        hand_to_node(node, &mut messages, |relation, e| {
+            refused.push((relation.clone(), e))
+        });
+        for (relation, e) in refused {
+            *self
+                .counters
+                .lock()
+                .refused_tuples
+                .entry(input_error_kind(&e))
+                .or_default() += 1;
+            let w = Warning::Refused {
+                sender: sender.clone(),
+                relation,
+                error: e.to_string(),
             };
-            let received = match rel {
-                Some(rel) => node.receive_id(rel, m.tuple, m.delete),
-                // The node counts and names the unknown relation.
-                None => node.receive(&m.relation, m.tuple, m.delete),
-            };
-            if let Err(e) = received {
-                *self
-                    .counters
-                    .lock()
-                    .refused_tuples
-                    .entry(input_error_kind(&e))
-                    .or_default() += 1;
-                let w = Warning::Refused {
-                    sender: sender.clone(),
-                    relation: m.relation.clone(),
-                    error: e.to_string(),
-                };
-                self.warn(node, observer, w);
-            }
+            self.warn(node, observer, w);
         }
         self.inbound.give(messages);
         tuples
@@ -522,7 +492,7 @@ impl Driver {
         &mut self,
         transport: Transport,
         packed: &mut Vec<Packed>,
-        batcher: &mut Batcher,
+        frames: &mut Outbound,
         node: &Node,
         observer: &mut impl Observer,
     ) {
@@ -559,7 +529,7 @@ impl Driver {
             let warning = match transport {
                 Transport::Udp => {
                     let UdpOut { socket, resolved } =
-                        self.outbound.udp.as_mut().expect("bound for its relations");
+                        self.senders.udp.as_mut().expect("bound for its relations");
                     match resolve_cached(resolved, &destination).await {
                         Err(reason) => {
                             self.counters.lock().lose("unresolvable", 1, tuples);
@@ -576,7 +546,7 @@ impl Driver {
                                     c.tuples_sent += tuples;
                                     c.bytes_sent += n as u64;
                                 }
-                                batcher.recycle(bytes);
+                                frames.recycle(transport, bytes);
                                 None
                             }
                             Err(e) => {
@@ -590,7 +560,7 @@ impl Driver {
                     }
                 }
                 Transport::Tcp => {
-                    let peers = self.outbound.tcp.as_mut().expect("bound for its relations");
+                    let peers = self.senders.tcp.as_mut().expect("bound for its relations");
                     let peer = peers.entry(destination.clone()).or_insert_with(|| {
                         tcp::Peer::spawn(
                             destination.clone(),
@@ -611,7 +581,7 @@ impl Driver {
     /// Let TCP writers finish what is queued (briefly), count the rest as
     /// lost, and stop the socket tasks.
     async fn shutdown(mut self) {
-        if let Some(peers) = &mut self.outbound.tcp {
+        if let Some(peers) = &mut self.senders.tcp {
             let deadline = Instant::now() + SHUTDOWN_GRACE;
             let mut waiting = Vec::new();
             for (_, peer) in peers.drain() {

@@ -35,7 +35,6 @@
 //! Time is nanoseconds since the Unix epoch ([`WallClock`]), so `f_now()` is
 //! wall-clock seconds; it advances monotonically from the start.
 
-mod batch;
 mod client;
 mod driver;
 mod inbound;
@@ -49,59 +48,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use trellis_engine::Time;
 pub use trellis_wire::ClusterKey;
 
-pub use batch::{Batcher, Packed};
 pub use client::send_once;
 pub use driver::{Driver, Injector, Observer, Warning};
 pub use stats::{Counters, Lost, NetStats};
-
-/// Frames sent over UDP stay under this many bytes (a datagram's payload
-/// can be at most 65,507 bytes; we leave room).
-pub const MAX_DATAGRAM: usize = 60_000;
-
-/// TCP frames stay under the wire format's limit.
-pub const MAX_TCP_FRAME: usize = trellis_wire::MAX_FRAME;
-
-/// How tuples travel between nodes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Transport {
-    /// Datagrams: may lose, duplicate and reorder.
-    Udp,
-    /// Length-prefixed frames over TCP connections: reliable and FIFO while
-    /// a connection is up.
-    Tcp,
-}
-
-impl Transport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-        }
-    }
-
-    /// The largest frame this transport carries.
-    pub fn frame_limit(self) -> usize {
-        match self {
-            Transport::Udp => MAX_DATAGRAM,
-            Transport::Tcp => MAX_TCP_FRAME,
-        }
-    }
-}
-
-impl From<trellis_plan::Channel> for Transport {
-    fn from(c: trellis_plan::Channel) -> Transport {
-        match c {
-            trellis_plan::Channel::Udp => Transport::Udp,
-            trellis_plan::Channel::Tcp => Transport::Tcp,
-        }
-    }
-}
-
-impl std::fmt::Display for Transport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use trellis_frames::{MAX_DATAGRAM, MAX_STREAM_FRAME, Transport};
 
 /// How a node's runtime is set up.
 #[derive(Debug, Clone)]

@@ -56,6 +56,11 @@ pub struct Stats {
     pub frames_duplicated: u64,
     pub frames_to_dead: u64,
     pub frames_to_unknown: u64,
+    /// Frames the decoder refused on delivery (nothing corrupts frames in
+    /// flight, so each is a codec bug).
+    pub frames_undecodable: u64,
+    /// Tuples too large for a frame of their transport, refused.
+    pub tuples_oversize: u64,
     pub dropped_inputs: u64,
     pub injected: u64,
     pub crashes: u64,

@@ -145,7 +145,8 @@ impl Report {
             "bytes_per_node_per_second": per_node_rate,
             "frames": {"sent": st.frames_sent, "delivered": st.frames_delivered, "lost": st.frames_lost,
                        "cut": st.frames_cut, "duplicated": st.frames_duplicated, "to_dead_nodes": st.frames_to_dead,
-                       "to_unknown_addresses": st.frames_to_unknown},
+                       "to_unknown_addresses": st.frames_to_unknown, "undecodable": st.frames_undecodable},
+            "oversize_tuples": st.tuples_oversize,
             "dropped_inputs": st.dropped_inputs,
             "injected": st.injected,
             "crashes": st.crashes,
@@ -212,6 +213,20 @@ impl Report {
             "  frames: {} sent, {} delivered, {} lost, {} cut by partitions, {} duplicated, {} to dead nodes",
             f["sent"], f["delivered"], f["lost"], f["cut"], f["duplicated"], f["to_dead_nodes"]
         );
+        if f["undecodable"].as_u64() != Some(0) {
+            let _ = writeln!(
+                s,
+                "  error: {} frames did not decode on delivery (a codec bug)",
+                f["undecodable"]
+            );
+        }
+        if j["oversize_tuples"].as_u64() != Some(0) {
+            let _ = writeln!(
+                s,
+                "  {} tuples were too large for a frame and refused",
+                j["oversize_tuples"]
+            );
+        }
         if j["crashes"].as_u64() != Some(0) || j["restarts"].as_u64() != Some(0) {
             let _ = writeln!(
                 s,

@@ -10,8 +10,7 @@ use serde::ser::{SerializeSeq, SerializeTuple, Serializer};
 use trellis_value::Value;
 
 use crate::{
-    CRC, ClusterKey, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC, TAG, VERSION,
-    WireMessage, tag,
+    CRC, ClusterKey, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, MAGIC, TAG, VERSION, WireMessage, tag,
 };
 
 /// A finished frame and how many messages it holds.
@@ -91,33 +90,32 @@ impl Encoder {
     }
 
     /// Add one message; a frame it fills is finished into `done` first.
+    /// Returns the bytes the message takes in its frame.
     pub fn push(
         &mut self,
         relation: &Arc<str>,
         tuple: &[Value],
         delete: bool,
         done: &mut Vec<EncodedFrame>,
-    ) -> Result<(), Oversize> {
+    ) -> Result<usize, Oversize> {
         if self.buf.is_empty() {
             self.begin();
         }
-        if self.try_write(relation, tuple, delete) {
-            return Ok(());
+        if let Some(bytes) = self.try_write(relation, tuple, delete) {
+            return Ok(bytes);
         }
         if self.count == 0 {
             return Err(self.oversize(relation, tuple, delete));
         }
         self.finish(done);
         self.begin();
-        if self.try_write(relation, tuple, delete) {
-            Ok(())
-        } else {
-            Err(self.oversize(relation, tuple, delete))
-        }
+        self.try_write(relation, tuple, delete)
+            .ok_or_else(|| self.oversize(relation, tuple, delete))
     }
 
-    /// Write the message if the frame still fits the limit with it.
-    fn try_write(&mut self, relation: &Arc<str>, tuple: &[Value], delete: bool) -> bool {
+    /// Write the message if the frame still fits the limit with it; the
+    /// bytes it took.
+    fn try_write(&mut self, relation: &Arc<str>, tuple: &[Value], delete: bool) -> Option<usize> {
         let mark = self.buf.len();
         // Callers share one name per relation: compare pointers first
         // (`Arc`'s `==` compares bytes).
@@ -128,13 +126,13 @@ impl Encoder {
         write_message(&mut self.buf, named.then_some(relation), tuple, delete);
         if self.buf.len() + self.tag_len() > self.limit {
             self.buf.truncate(mark);
-            return false;
+            return None;
         }
         if named {
             self.run = Some(relation.clone());
         }
         self.count += 1;
-        true
+        Some(self.buf.len() - mark)
     }
 
     /// The size of a frame holding only this message (which did not fit).
@@ -187,35 +185,10 @@ pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) 
     encoder.seal().bytes
 }
 
-/// Sizes of messages exactly as an [`Encoder`] writes them, with one
-/// reusable buffer (the simulator's bandwidth accounting).
-#[derive(Debug, Default)]
-pub struct Sizer {
-    scratch: Vec<u8>,
-    run: Option<String>,
-}
-
-impl Sizer {
-    /// What a frame from `sender` takes besides its messages: header,
-    /// sender and tag. The next message starts a run.
-    pub fn frame_overhead(&mut self, sender: &str, tagged: bool) -> usize {
-        self.run = None;
-        self.scratch.clear();
-        append(&mut self.scratch, sender);
-        HEADER + self.scratch.len() + if tagged { TAG } else { 0 }
-    }
-
-    /// Bytes one message takes in its frame, after the messages sized
-    /// since the last [`Sizer::frame_overhead`].
-    pub fn message_len(&mut self, relation: &str, tuple: &[Value], delete: bool) -> usize {
-        self.scratch.clear();
-        let named = self.run.as_deref() != Some(relation);
-        write_message(&mut self.scratch, named.then_some(relation), tuple, delete);
-        if named {
-            self.run = Some(relation.to_string());
-        }
-        self.scratch.len()
-    }
+/// Append a tuple's values as a frame carries them (for hashing tuples in
+/// a specified encoding).
+pub fn encode_tuple(buf: &mut Vec<u8>, tuple: &[Value]) {
+    append(buf, &Values(tuple));
 }
 
 /// postcard output appended to a `Vec` the caller keeps.

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use trellis_value::Value;
 
 pub use decode::{decode, decode_into};
-pub use encode::{EncodedFrame, Encoder, Oversize, Sizer, encode};
+pub use encode::{EncodedFrame, Encoder, Oversize, encode, encode_tuple};
 
 pub const MAGIC: &[u8; 4] = b"TRLS";
 /// Version 2 names each run of a relation once; version 1 named every

@@ -1,18 +1,15 @@
 //! What the scenario puts into a run: its scheduled events (injections,
 //! crashes, restarts, partitions) and its workloads, from tuple templates.
 
-use std::hash::{Hash, Hasher};
-
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;
-use rustc_hash::FxHasher;
 use trellis_engine::Tuple;
 use trellis_syntax::SourceMap;
 use trellis_syntax::ast::{ExprKind, Statement};
 use trellis_value::{Id, Value};
 
 use super::queue::{Class, Payload};
-use super::trace::mix;
+use super::trace::Happening;
 use super::{NANOS, Observer, Simulation, parse_options, to_time};
 use crate::SimError;
 use crate::scenario::{Action, NodeRef, Scenario};
@@ -47,7 +44,7 @@ impl Simulation {
 
     pub(super) fn scenario_event(&mut self, i: usize, observer: &mut dyn Observer) {
         let action = self.scenario.events[i].action.clone();
-        self.trace = mix(self.trace, 0x5CE ^ (i as u64) << 8 ^ self.now);
+        self.trace.happening(Happening::Scenario, i, self.now);
         match action {
             Action::Inject { node, .. } => {
                 if let Some(n) = self.resolve(&node) {
@@ -159,9 +156,7 @@ impl Simulation {
                 self.stats.injected += 1;
                 if let Some(rel) = self.plan.lookup(&template.relation) {
                     self.measurements.observe_inject(rel, &tuple, self.now);
-                    let mut h = FxHasher::default();
-                    (self.now, i, rel.0, &*tuple).hash(&mut h);
-                    self.trace = mix(self.trace, h.finish());
+                    self.trace.injection(self.now, i, rel, &tuple);
                 }
                 self.step(i, observer);
             }

@@ -8,18 +8,16 @@
 //! the order nodes are stored in cannot change it.
 
 use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Pareto};
-use rustc_hash::FxHasher;
 use trellis_engine::{Node, NodeConfig, Output, Problem, Record, RecordKind, Time, Tuple};
-use trellis_plan::{Plan, RelId, WatchModes};
+use trellis_frames::{Outbound, Transport};
+use trellis_plan::{Plan, WatchModes};
 use trellis_syntax::ParseOptions;
 use trellis_value::Value;
-use trellis_wire::Sizer;
 
 mod inputs;
 mod queue;
@@ -33,7 +31,7 @@ use crate::scenario::{Action, ChurnModel, Scenario};
 use crate::{SimError, Stats};
 use inputs::{Template, random_id};
 use queue::{Class, Key, Payload, Queue};
-use trace::{mix, seed_for};
+use trace::{Happening, Trace, seed_for};
 
 pub const NANOS: f64 = 1e9;
 
@@ -92,10 +90,9 @@ struct SimNode {
     sent: u64,
     /// Position in `Simulation::live`, when alive.
     live_pos: Option<usize>,
+    /// The node's sends on their way to frames (the network runtime's path).
+    outbound: Outbound,
 }
-
-/// A tuple in a frame: its relation, fields, and whether it deletes.
-type SentTuple = (RelId, Tuple, bool);
 
 pub struct Simulation {
     plan: Arc<Plan>,
@@ -115,8 +112,11 @@ pub struct Simulation {
     rng: ChaCha8Rng,
     templates: Vec<Template>,
     event_templates: BTreeMap<usize, Template>,
-    sizer: Sizer,
-    trace: u64,
+    trace: Trace,
+    /// The frames of one activation being packed, and a delivered frame's
+    /// messages (kept, so routing allocates no vectors of its own).
+    packed: Vec<trellis_frames::Packed>,
+    messages: Vec<trellis_wire::WireMessage>,
     pub stats: Stats,
     measurements: Measurements,
     checkpoint_every: Option<Time>,
@@ -196,6 +196,7 @@ impl Simulation {
                 rng: ChaCha8Rng::seed_from_u64(seed_for(seed, "net", address, 0)),
                 sent: 0,
                 live_pos: None,
+                outbound: Outbound::new(&plan, address, None, Transport::Udp),
             });
         }
         if options.shuffle_storage {
@@ -245,8 +246,9 @@ impl Simulation {
             rng: ChaCha8Rng::seed_from_u64(seed_for(seed, "sim", "", 0)),
             templates,
             event_templates,
-            sizer: Sizer::default(),
-            trace: 0,
+            trace: Trace::default(),
+            packed: Vec::new(),
+            messages: Vec::new(),
             measurements,
             checkpoint_every: options.checkpoint_every.map(to_time).filter(|t| *t > 0),
             out: Output::default(),
@@ -366,7 +368,7 @@ impl Simulation {
     }
 
     pub fn trace_hash(&self) -> u64 {
-        self.trace
+        self.trace.value()
     }
 
     pub fn now(&self) -> Time {
@@ -475,8 +477,8 @@ impl Simulation {
                 );
             }
             Payload::Checkpoint => {
-                observer.checkpoint(self.now, self.trace);
-                self.stats.checkpoints.push((self.now, self.trace));
+                observer.checkpoint(self.now, self.trace.value());
+                self.stats.checkpoints.push((self.now, self.trace.value()));
                 if let Some(every) = self.checkpoint_every {
                     self.queue.push(
                         self.now + every,
@@ -521,7 +523,7 @@ impl Simulation {
         if sn.incarnation > 1 {
             self.stats.restarts += 1;
         }
-        self.trace = mix(self.trace, 0xA11CE ^ (i as u64) << 8 ^ self.now);
+        self.trace.happening(Happening::Start, i, self.now);
         self.step(i, observer);
     }
 
@@ -543,7 +545,7 @@ impl Simulation {
         if let Some(ring) = &mut self.ring {
             ring.leave(&self.nodes[s].params);
         }
-        self.trace = mix(self.trace, 0xDEAD ^ (i as u64) << 8 ^ self.now);
+        self.trace.happening(Happening::Crash, i, self.now);
     }
 
     /// Run a node's due ticks, route its output, and queue its next wake-up.
@@ -558,9 +560,8 @@ impl Simulation {
             while node.step(now, &mut out) {}
         }
         let address = self.nodes[s].address.clone();
-        let mut h = FxHasher::default();
+        self.trace.records(&out.records);
         for r in &out.records {
-            (r.time, r.tick, r.kind as u8, r.relation.0, &*r.tuple).hash(&mut h);
             self.measurements.observe(r, now, self.ring.as_ref());
             if self.printed[r.relation.0 as usize].is_some_and(|w| mode_on(w, r.kind)) {
                 observer.record(&self.plan, &address, r);
@@ -570,7 +571,6 @@ impl Simulation {
             self.stats.problems += 1;
             observer.problem(&self.plan, &address, p);
         }
-        self.trace = mix(self.trace, h.finish());
         self.route(i, &mut out);
         out.clear();
         self.out = out;

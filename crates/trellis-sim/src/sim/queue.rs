@@ -8,8 +8,6 @@ use std::sync::Arc;
 
 use trellis_engine::Time;
 
-use super::SentTuple;
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(super) enum Class {
     Scenario,
@@ -39,7 +37,8 @@ pub(super) enum Payload {
     SessionEnd,
     Rejoin,
     Start,
-    Deliver(Arc<[SentTuple]>),
+    /// A frame's bytes, as the encoder wrote them.
+    Deliver(Arc<[u8]>),
     Workload(usize),
     Wake(u32),
     Checkpoint,

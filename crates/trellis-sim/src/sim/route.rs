@@ -1,26 +1,24 @@
-//! Routing: a node's sends batched per destination into frames, each
-//! frame's fate drawn from the network model, and delivery.
+//! Routing: a node's sends go through the one outbound path the network
+//! runtime uses (batched per destination and transport, encoded into real
+//! frames cut at the transport's limit), each frame's fate is drawn from
+//! the network model, and a delivered frame is decoded by the real decoder
+//! before the receiving node sees its tuples.
 
-use std::collections::BTreeMap;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use rustc_hash::FxHasher;
-use trellis_engine::Output;
-use trellis_plan::Channel;
+use trellis_engine::{Output, Time};
+use trellis_frames::{Packed, Transport, hand_to_node};
 
 use super::queue::{Class, Payload};
-use super::trace::mix;
-use super::{NANOS, Observer, SentTuple, Simulation};
+use super::{NANOS, Observer, Simulation};
 use crate::network::Fate;
-use trellis_engine::Time;
 
 impl Simulation {
     pub(super) fn deliver(
         &mut self,
         from: usize,
         to: usize,
-        messages: &[SentTuple],
+        frame: &[u8],
         observer: &mut dyn Observer,
     ) {
         let s = self.slot[to];
@@ -28,88 +26,102 @@ impl Simulation {
             self.stats.frames_to_dead += 1;
             return;
         };
-        let mut h = FxHasher::default();
-        (self.now, from, to).hash(&mut h);
-        for (rel, tuple, delete) in messages {
-            (rel.0, &**tuple, delete).hash(&mut h);
-            // The plan is the same everywhere, so ids resolve.
-            if node.receive_id(*rel, tuple.clone(), *delete).is_err() {
-                self.stats.dropped_inputs += 1;
-            }
+        let mut messages = std::mem::take(&mut self.messages);
+        if trellis_wire::decode_into(frame, None, &mut messages).is_err() {
+            // Frames are never corrupted in flight here: the codec is wrong.
+            self.stats.frames_undecodable += 1;
+            self.messages = messages;
+            return;
         }
-        self.trace = mix(self.trace, h.finish());
+        self.trace.frame(self.now, from, to, frame);
+        let dropped = &mut self.stats.dropped_inputs;
+        hand_to_node(node, &mut messages, |_, _| *dropped += 1);
+        self.messages = messages;
         self.stats.frames_delivered += 1;
         self.step(to, observer);
     }
 
-    /// Batch a node's sends per destination into frames and give each to the
-    /// network.
+    /// Pack a node's sends into frames and give each to the network.
     pub(super) fn route(&mut self, from: usize, out: &mut Output) {
         if out.sends.is_empty() {
             return;
         }
-        // Per destination, and apart for relations on a reliable channel.
-        let mut frames: BTreeMap<(Arc<str>, bool), Vec<SentTuple>> = BTreeMap::new();
-        for m in out.sends.iter() {
-            let reliable = self.plan.relation(m.relation).channel == Some(Channel::Tcp);
-            frames
-                .entry((m.destination().clone(), reliable))
-                .or_default()
-                .push((m.relation, m.tuple(), m.delete));
+        let second = (self.now / NANOS as Time) as usize;
+        let mut packed = std::mem::take(&mut self.packed);
+        let s = self.slot[from];
+        let transports: Vec<Transport> = self.nodes[s].outbound.transports().collect();
+        for transport in transports {
+            let stats = &mut self.stats;
+            self.nodes[s]
+                .outbound
+                .pack(transport, &out.sends, &mut packed, |m, bytes| {
+                    stats.count_message(m.relation, from, second, bytes as u64)
+                });
+            for p in packed.drain(..) {
+                match p {
+                    Packed::Frame {
+                        destination, bytes, ..
+                    } => self.send_frame(from, &destination, transport, bytes, second),
+                    Packed::Oversize { .. } => self.stats.tuples_oversize += 1,
+                }
+            }
         }
         out.sends.clear();
-        let second = (self.now / NANOS as Time) as usize;
-        let sender = self.nodes[self.slot[from]].address.clone();
-        for ((dest, reliable), messages) in frames {
-            let mut bytes = self.sizer.frame_overhead(&sender, false) as u64;
-            for (rel, tuple, delete) in &messages {
-                let name = &self.plan.relation(*rel).name;
-                let len = self.sizer.message_len(name, tuple, *delete) as u64;
-                bytes += len;
-                self.stats.count_message(*rel, from, second, len);
-            }
-            self.stats.count_frame(from, second, bytes);
-            let Some(to) = self.index_of(&dest) else {
-                self.stats.frames_to_unknown += 1;
-                continue;
-            };
-            let sn = &mut self.nodes[self.slot[from]];
-            sn.sent += 1;
-            let fate = if reliable {
-                self.net.reliable_fate(from, to, &mut sn.rng)
-            } else {
-                self.net.fate(from, to, &mut sn.rng)
-            };
-            let messages: Arc<[SentTuple]> = messages.into();
-            match fate {
-                Fate::Cut => self.stats.frames_cut += 1,
-                Fate::Lost => self.stats.frames_lost += 1,
-                Fate::Deliver(first, dup) => {
-                    let mut at = self.now + first;
-                    if reliable {
-                        // FIFO per link: never before the previous frame
-                        // (the queue breaks ties in push order).
-                        let last = self.fifo.entry((from as u32, to as u32)).or_default();
-                        at = at.max(*last);
-                        *last = at;
-                    }
+        self.packed = packed;
+    }
+
+    /// One frame into the network: lost, cut, delayed or duplicated as the
+    /// model says (never lost or duplicated on a stream transport).
+    fn send_frame(
+        &mut self,
+        from: usize,
+        destination: &str,
+        transport: Transport,
+        bytes: Vec<u8>,
+        second: usize,
+    ) {
+        self.stats.count_frame(from, second, bytes.len() as u64);
+        let Some(to) = self.index_of(destination) else {
+            self.stats.frames_to_unknown += 1;
+            return;
+        };
+        let sn = &mut self.nodes[self.slot[from]];
+        sn.sent += 1;
+        let reliable = transport == Transport::Tcp;
+        let fate = if reliable {
+            self.net.reliable_fate(from, to, &mut sn.rng)
+        } else {
+            self.net.fate(from, to, &mut sn.rng)
+        };
+        let frame: Arc<[u8]> = bytes.into();
+        match fate {
+            Fate::Cut => self.stats.frames_cut += 1,
+            Fate::Lost => self.stats.frames_lost += 1,
+            Fate::Deliver(first, dup) => {
+                let mut at = self.now + first;
+                if reliable {
+                    // FIFO per link: never before the previous frame (the
+                    // queue breaks ties in push order).
+                    let last = self.fifo.entry((from as u32, to as u32)).or_default();
+                    at = at.max(*last);
+                    *last = at;
+                }
+                self.queue.push(
+                    at,
+                    to as u32,
+                    Class::Deliver,
+                    from as u32,
+                    Payload::Deliver(frame.clone()),
+                );
+                if let Some(d) = dup {
+                    self.stats.frames_duplicated += 1;
                     self.queue.push(
-                        at,
+                        self.now + d,
                         to as u32,
                         Class::Deliver,
                         from as u32,
-                        Payload::Deliver(messages.clone()),
+                        Payload::Deliver(frame),
                     );
-                    if let Some(d) = dup {
-                        self.stats.frames_duplicated += 1;
-                        self.queue.push(
-                            self.now + d,
-                            to as u32,
-                            Class::Deliver,
-                            from as u32,
-                            Payload::Deliver(messages),
-                        );
-                    }
                 }
             }
         }

@@ -60,8 +60,15 @@ impl Batcher {
 
     /// Frames for the sends `keep` picks, destinations in order of first
     /// appearance and tuples in the order the node produced them. A batch
-    /// too large for one frame is cut message by message.
-    pub fn pack(&mut self, sends: &Sends, keep: impl Fn(&Outgoing) -> bool, out: &mut Vec<Packed>) {
+    /// too large for one frame is cut message by message. `sized` learns
+    /// each packed tuple's size in its frame.
+    pub fn pack(
+        &mut self,
+        sends: &Sends,
+        keep: impl Fn(&Outgoing) -> bool,
+        out: &mut Vec<Packed>,
+        mut sized: impl FnMut(Outgoing<'_>, usize),
+    ) {
         let mut used = 0;
         let mut last: Option<usize> = None;
         for (i, m) in sends.iter().enumerate() {
@@ -98,15 +105,16 @@ impl Batcher {
             for &i in indices.iter() {
                 let m = sends.get(i);
                 let relation = &self.names[m.relation.0 as usize];
-                if let Err(o) = self
+                match self
                     .encoder
                     .push(relation, m.fields, m.delete, &mut self.frames)
                 {
-                    out.push(Packed::Oversize {
+                    Ok(bytes) => sized(m, bytes),
+                    Err(o) => out.push(Packed::Oversize {
                         destination: destination.clone(),
                         relation: relation.clone(),
                         bytes: o.bytes,
-                    });
+                    }),
                 }
             }
             indices.clear();
@@ -146,7 +154,7 @@ mod tests {
         send(&mut sends, &plan, "b:1", 10);
         send(&mut sends, &plan, "a:1", 11);
         let mut out = Vec::new();
-        b.pack(&sends, |_| true, &mut out);
+        b.pack(&sends, |_| true, &mut out, |_, _| {});
         assert_eq!(out.len(), 2);
         let Packed::Frame {
             destination,
@@ -168,6 +176,7 @@ mod tests {
             &sends,
             |s| s.fields[1] != Value::str(&"x".repeat(10)),
             &mut out,
+            |_, _| {},
         );
         assert_eq!(out.len(), 1);
         assert!(
@@ -191,7 +200,7 @@ mod tests {
                 );
             }
             let mut out = Vec::new();
-            b.pack(&sends, |_| true, &mut out);
+            b.pack(&sends, |_| true, &mut out, |_, _| {});
             let mut tuples = 0;
             let mut oversize = 0;
             for p in &out {
