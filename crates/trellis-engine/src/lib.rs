@@ -13,6 +13,7 @@
 //! ```
 
 mod eval;
+pub mod harness;
 mod node;
 mod sends;
 mod stats;

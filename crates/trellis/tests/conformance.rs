@@ -1,182 +1,20 @@
-//! The conformance suite: every `tests/conformance/*.olg` program is run with
-//! `trellis run` and its watch output compared with the expectation written
-//! at the end of the file (derived by hand from LANGUAGE.md and
-//! docs/language.md).
-//!
-//! Header lines (anywhere in the file, each a `//` comment):
-//!
-//! - `// covers: ...` what the program checks (required, at least one);
-//! - `// run: ARGS` extra arguments, split like a shell would (quotes and
-//!   backslashes); the harness always passes `--addr n1 --clock virtual`, and
-//!   `--for 10` and `--seed 7` unless ARGS set them;
-//! - `// define: NAME=VALUE` becomes `-D NAME=VALUE` (VALUE split like ARGS,
-//!   so `NAME=\"s\"` passes the string literal `"s"`);
-//! - `// summary: key=value ...` checked against the summary object of a
-//!   second, `--json` run; a key may be a dotted path
-//!   (`errors_by_rule.r1=1`). The counters `errors`, `runaways`,
-//!   `key_conflicts` and `dropped_inputs` are expected to be 0 unless given;
-//! - `// stderr: TEXT` TEXT must occur in the text run's stderr;
-//! - `// repeat: ARGS` the program is run twice more with ARGS added and the
-//!   two runs must print exactly the same (determinism, LANGUAGE.md 5.8).
-//!
-//! The expectation is a block
-//!
-//! ```text
-//! /* expect
-//! 0.000 1 insert count("n1", 0)
-//! */
-//! ```
-//!
-//! with one line per watch record: time, tick, kind and tuple, that is the
-//! text output of `trellis run` without the node column, whitespace
-//! normalised. A `*` in the time or tick column matches anything (for what
-//! the documents leave open). Files ending in `.olgi` are included by others
-//! and not run on their own.
+//! The conformance programs end to end: a handful of
+//! `trellis-engine/tests/conformance/*.olg` run with the `trellis run`
+//! binary, text and `--json`, checked against what each file expects (the
+//! engine's own tests run every one of them in process; see
+//! `support/spec.rs` there for the format). These check what only the
+//! command line adds: argument handling, printing, the JSON summary and
+//! the messages on stderr.
+
+#[path = "../../trellis-engine/tests/support/spec.rs"]
+mod spec;
 
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-
-const COUNTERS: [&str; 4] = ["errors", "runaways", "key_conflicts", "dropped_inputs"];
-
-#[derive(Debug, Default)]
-struct Spec {
-    covers: usize,
-    args: Vec<String>,
-    defines: Vec<String>,
-    summary: Vec<(String, String)>,
-    stderr: Vec<String>,
-    repeat: Option<Vec<String>>,
-    expect: Option<Vec<String>>,
-}
-
-/// Split like a POSIX shell: whitespace separates words, `'...'` is
-/// literal, `"..."` allows `\"` and `\\`, a bare `\` escapes the next
-/// character.
-fn shell_words(text: &str) -> Result<Vec<String>, String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('\'') => break,
-                        Some(c) => word.push(c),
-                        None => return Err(format!("unterminated ' in `{text}`")),
-                    }
-                }
-            }
-            '"' => {
-                in_word = true;
-                loop {
-                    match chars.next() {
-                        Some('"') => break,
-                        Some('\\') => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => return Err(format!("unterminated \" in `{text}`")),
-                        },
-                        Some(c) => word.push(c),
-                        None => return Err(format!("unterminated \" in `{text}`")),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                match chars.next() {
-                    Some(c) => word.push(c),
-                    None => return Err(format!("trailing \\ in `{text}`")),
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    Ok(words)
-}
-
-fn normalise(line: &str) -> String {
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-fn parse_spec(text: &str) -> Result<Spec, String> {
-    let mut spec = Spec::default();
-    let mut lines = text.lines();
-    while let Some(line) = lines.next() {
-        let line = line.trim();
-        if line == "/* expect" {
-            let mut expect = Vec::new();
-            loop {
-                match lines.next() {
-                    Some(l) if l.trim() == "*/" => break,
-                    Some(l) if l.trim().is_empty() => {}
-                    Some(l) => expect.push(normalise(l)),
-                    None => return Err("the `/* expect` block is not closed".into()),
-                }
-            }
-            if spec.expect.replace(expect).is_some() {
-                return Err("two `/* expect` blocks".into());
-            }
-            continue;
-        }
-        let Some(comment) = line.strip_prefix("//") else {
-            continue;
-        };
-        let Some((key, value)) = comment.trim().split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match key.trim() {
-            "covers" => spec.covers += 1,
-            "run" => spec.args.extend(shell_words(value)?),
-            "define" => {
-                let words = shell_words(value)?;
-                let [define] = words.as_slice() else {
-                    return Err(format!("`// define: {value}` is not one NAME=VALUE"));
-                };
-                spec.defines.push(define.clone());
-            }
-            "summary" => {
-                for pair in value.split_whitespace() {
-                    let (k, v) = pair
-                        .split_once('=')
-                        .ok_or_else(|| format!("`{pair}` in `// summary:` is not key=value"))?;
-                    spec.summary.push((k.to_string(), v.to_string()));
-                }
-            }
-            "stderr" => spec.stderr.push(value.to_string()),
-            "repeat" => spec.repeat = Some(shell_words(value)?),
-            _ => {}
-        }
-    }
-    if spec.covers == 0 {
-        return Err("no `// covers:` line".into());
-    }
-    if spec.expect.is_none() {
-        return Err("no `/* expect ... */` block".into());
-    }
-    Ok(spec)
-}
+use spec::{Spec, compare, normalise, parse_spec, summary_checks};
 
 struct Outcome {
     stdout: String,
@@ -231,52 +69,6 @@ fn record(line: &str) -> String {
     }
 }
 
-/// Does an actual line match an expected one (`*` for time or tick)?
-fn line_matches(expected: &str, actual: &str) -> bool {
-    let mut e = expected.splitn(3, ' ');
-    let mut a = actual.splitn(3, ' ');
-    for _ in 0..2 {
-        match (e.next(), a.next()) {
-            (Some("*"), Some(_)) => {}
-            (x, y) if x == y => {}
-            _ => return false,
-        }
-    }
-    e.next() == a.next()
-}
-
-/// A line diff (longest common subsequence): `-` expected only, `+` actual
-/// only.
-fn diff(expected: &[String], actual: &[String]) -> String {
-    let (n, m) = (expected.len(), actual.len());
-    let mut lcs = vec![vec![0usize; m + 1]; n + 1];
-    for i in (0..n).rev() {
-        for j in (0..m).rev() {
-            lcs[i][j] = if line_matches(&expected[i], &actual[j]) {
-                lcs[i + 1][j + 1] + 1
-            } else {
-                lcs[i + 1][j].max(lcs[i][j + 1])
-            };
-        }
-    }
-    let mut out = String::new();
-    let (mut i, mut j) = (0, 0);
-    while i < n || j < m {
-        if i < n && j < m && line_matches(&expected[i], &actual[j]) {
-            let _ = writeln!(out, "      {}", actual[j]);
-            i += 1;
-            j += 1;
-        } else if i < n && (j == m || lcs[i + 1][j] >= lcs[i][j + 1]) {
-            let _ = writeln!(out, "    - {}", expected[i]);
-            i += 1;
-        } else {
-            let _ = writeln!(out, "    + {}", actual[j]);
-            j += 1;
-        }
-    }
-    out
-}
-
 fn lookup<'a>(summary: &'a Value, path: &str) -> Option<&'a Value> {
     path.split('.').try_fold(summary, |v, k| v.get(k))
 }
@@ -298,16 +90,10 @@ fn check(file: &Path) -> Result<(), String> {
     let text_run = run(file, &spec, &[])?;
     let expected = spec.expect.as_deref().unwrap_or_default();
     let actual: Vec<String> = text_run.stdout.lines().map(record).collect();
-    let same = expected.len() == actual.len()
-        && expected
-            .iter()
-            .zip(&actual)
-            .all(|(e, a)| line_matches(e, a));
-    if !same {
+    if let Some(diff) = compare(expected, &actual) {
         let _ = write!(
             problems,
-            "  watch output differs (- expected, + actual):\n{}",
-            diff(expected, &actual)
+            "  watch output differs (- expected, + actual):\n{diff}"
         );
     }
     for s in &spec.stderr {
@@ -334,13 +120,7 @@ fn check(file: &Path) -> Result<(), String> {
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find_map(|v| v.get("summary").cloned())
         .ok_or("the --json run printed no summary")?;
-    let mut checks = spec.summary.clone();
-    for c in COUNTERS {
-        if !checks.iter().any(|(k, _)| k == c) {
-            checks.push((c.to_string(), "0".to_string()));
-        }
-    }
-    for (key, want) in &checks {
+    for (key, want) in &summary_checks(&spec) {
         match lookup(&summary, key) {
             Some(v) if value_matches(v, want) => {}
             Some(v) => {
@@ -361,7 +141,7 @@ fn check(file: &Path) -> Result<(), String> {
             let _ = write!(
                 problems,
                 "  two runs with {extra:?} differ (- first, + second):\n{}",
-                diff(&a, &b)
+                spec::diff(&a, &b)
             );
         }
     }
@@ -373,61 +153,40 @@ fn check(file: &Path) -> Result<(), String> {
     }
 }
 
-fn programs() -> Vec<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|entry| entry.expect("a directory entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "olg"))
-        .collect();
-    files.sort();
-    files
-}
+/// The programs run end to end: errors and runaways reported on stderr,
+/// `--fact`, `-D`, includes, warnings, counters in the JSON summary, and
+/// determinism across processes.
+const END_TO_END: [&str; 8] = [
+    "runtime_errors",
+    "s59_runaway",
+    "s51_inputs",
+    "macros_define",
+    "macros_include",
+    "syntax_forms",
+    "s56_sent_once",
+    "s58_determinism",
+];
 
 #[test]
-fn conformance() {
-    let files = programs();
-    assert!(!files.is_empty(), "no conformance programs found");
-    let results: Vec<(PathBuf, Result<(), String>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = files
+fn a_few_programs_through_the_command_line() {
+    let failed: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = END_TO_END
             .iter()
-            .map(|f| scope.spawn(move || (f.clone(), check(f))))
+            .map(|name| {
+                scope.spawn(move || {
+                    let file = spec::dir().join(format!("{name}.olg"));
+                    check(&file)
+                        .err()
+                        .map(|report| format!("FAIL {name}\n{report}"))
+                })
+            })
             .collect();
         handles
             .into_iter()
-            .map(|h| h.join().expect("a checking thread panicked"))
+            .filter_map(|h| h.join().expect("a checking thread panicked"))
             .collect()
     });
-    let mut failed = Vec::new();
-    for (file, result) in &results {
-        let name = file.file_name().unwrap_or_default().to_string_lossy();
-        if let Err(report) = result {
-            eprintln!("FAIL {name}\n{report}");
-            failed.push(name.into_owned());
-        }
-    }
-    assert!(
-        failed.is_empty(),
-        "{} of {} conformance programs failed: {}",
-        failed.len(),
-        results.len(),
-        failed.join(", ")
-    );
-}
-
-#[test]
-fn shell_words_split_like_a_shell() {
-    assert_eq!(
-        shell_words(r#"--for 5 --fact 'e(LOCALADDRESS, 1)' X=\"s\" "a\"b""#).unwrap(),
-        [
-            "--for",
-            "5",
-            "--fact",
-            "e(LOCALADDRESS, 1)",
-            "X=\"s\"",
-            "a\"b"
-        ]
-    );
+    assert!(failed.is_empty(), "{}", failed.join("\n"));
 }
 
 #[test]
@@ -436,6 +195,12 @@ fn records_drop_the_node_column() {
         record(r#"    1.000s n1 tick 2     event   hello("n1", "b")"#),
         r#"1.000 2 event hello("n1", "b")"#
     );
-    assert!(line_matches("1.000 * event x()", "1.000 17 event x()"));
-    assert!(!line_matches("1.000 * event x()", "1.000 17 event y()"));
+    assert!(spec::line_matches(
+        "1.000 * event x()",
+        "1.000 17 event x()"
+    ));
+    assert!(!spec::line_matches(
+        "1.000 * event x()",
+        "1.000 17 event y()"
+    ));
 }
