@@ -1,11 +1,13 @@
 //! The conformance suite: every `tests/conformance/*.olg` program is run with
 //! `trellis run` and its watch output compared with the expectation written
-//! at the end of the file (derived by hand from LANGUAGE.md and
+//! at the end of the file (derived by hand from the language's semantics,
 //! docs/language.md).
 //!
 //! Header lines (anywhere in the file, each a `//` comment):
 //!
-//! - `// covers: ...` what the program checks (required, at least one);
+//! - `// covers: ...` what the program checks (required, at least one),
+//!   citing the section of docs/language.md (`5.3`; `docs 5 (triggers)` is
+//!   the decision named so in §5);
 //! - `// run: ARGS` extra arguments, split like a shell would (quotes and
 //!   backslashes); the harness always passes `--addr n1 --clock virtual`, and
 //!   `--for 10` and `--seed 7` unless ARGS set them;
@@ -17,7 +19,7 @@
 //!   `key_conflicts` and `dropped_inputs` are expected to be 0 unless given;
 //! - `// stderr: TEXT` TEXT must occur in the text run's stderr;
 //! - `// repeat: ARGS` the program is run twice more with ARGS added and the
-//!   two runs must print exactly the same (determinism, LANGUAGE.md 5.8).
+//!   two runs must print exactly the same (determinism, docs/language.md §5.8).
 //!
 //! The expectation is a block
 //!

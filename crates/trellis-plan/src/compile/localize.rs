@@ -44,8 +44,8 @@ impl LocTerm {
 
 impl Compiler<'_> {
     /// Split a rule whose body reads several locations into one rule per
-    /// location (LANGUAGE.md 5.7). Each stage's bindings travel to the next
-    /// location as a generated event `<rule>_loc<k>`.
+    /// location (docs/language.md §5.7). Each stage's bindings travel to the
+    /// next location as a generated event `<rule>_loc<k>`.
     pub(super) fn localize(
         &mut self,
         name: String,
