@@ -15,7 +15,7 @@ use trellis_plan::{Plan, RelId};
 
 pub use measure::{MeasureState, Measurements, Sample};
 pub use network::{MIN_LATENCY, NetworkError};
-pub use report::{Report, line_chart, peak_memory_kib, write_outputs};
+pub use report::{Report, engine_stats_json, line_chart, peak_memory_kib, write_outputs};
 pub use ring::RingState;
 pub use scenario::*;
 pub use sim::{DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, Simulation, parse_options};

@@ -117,7 +117,7 @@ pub fn summary_json(
     stats: &Stats,
     extra: serde_json::Value,
 ) -> String {
-    let mut s = stats.to_json(plan);
+    let mut s = trellis_sim::engine_stats_json(stats, plan);
     s["node"] = json!(node);
     s["time"] = json!(elapsed);
     if let serde_json::Value::Object(extra) = extra {
