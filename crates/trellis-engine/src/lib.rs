@@ -1,4 +1,4 @@
-//! The sans-IO OverLog node (LANGUAGE.md section 5).
+//! The sans-IO OverLog node (docs/language.md §5).
 //!
 //! A [`Node`] is a deterministic state machine. A driver (the CLI's local
 //! runner, the network runtime, the simulator) feeds it inputs (received

@@ -1,4 +1,4 @@
-//! The node: inputs, ticks (LANGUAGE.md 5.1-5.6, 5.9), timers and facts.
+//! The node: inputs, ticks (docs/language.md §5.1-§5.6, §5.9), timers and facts.
 
 use std::collections::BTreeMap;
 use std::hash::BuildHasher;

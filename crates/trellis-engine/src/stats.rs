@@ -72,42 +72,4 @@ impl Stats {
     pub fn errors(&self) -> u64 {
         self.rule_errors.iter().sum()
     }
-
-    /// JSON for `--json` summaries.
-    pub fn to_json(&self, plan: &Plan) -> serde_json::Value {
-        use serde_json::json;
-        let relations: serde_json::Map<String, serde_json::Value> = plan
-            .relations
-            .iter()
-            .zip(&self.relations)
-            .filter(|(_, s)| **s != RelationStats::default())
-            .map(|(r, s)| {
-                (
-                    r.name.clone(),
-                    json!({
-                        "inserts": s.inserts, "replacements": s.replacements,
-                        "refreshes": s.refreshes, "deletes": s.deletes,
-                        "expirations": s.expirations, "evictions": s.evictions,
-                        "events": s.events, "sends": s.sends, "receives": s.receives,
-                    }),
-                )
-            })
-            .collect();
-        let errors: serde_json::Map<String, serde_json::Value> = plan
-            .rules
-            .iter()
-            .zip(&self.rule_errors)
-            .filter(|(_, n)| **n > 0)
-            .map(|(r, n)| (r.name.clone(), json!(n)))
-            .collect();
-        json!({
-            "ticks": self.ticks,
-            "relations": relations,
-            "errors": self.errors(),
-            "errors_by_rule": errors,
-            "key_conflicts": self.key_conflicts,
-            "dropped_inputs": self.dropped_inputs,
-            "runaways": self.runaways,
-        })
-    }
 }

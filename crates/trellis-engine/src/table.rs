@@ -341,7 +341,8 @@ impl Table {
     /// matter), and its key must be every field: then any other write to
     /// the same key in the tick is the same tuple. With a narrower key, a
     /// repeat of the current row can still win a key conflict against a
-    /// different write earlier in the tick (5.5), so it must be applied.
+    /// different write earlier in the tick (docs/language.md §5.5), so it
+    /// must be applied.
     pub fn noop_writes(&self) -> bool {
         self.spec.lifetime_nanos.is_none()
             && self.spec.max_size.is_none()

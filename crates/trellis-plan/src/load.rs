@@ -1,9 +1,10 @@
 //! One call from a file (or text) to a plan, with every diagnostic from the
-//! front end and the planner, ready to render.
+//! front end and the planner, as data (`trellis-render` renders them).
 
+use std::fmt;
 use std::path::Path;
 
-use trellis_syntax::{ParseOptions, SourceDiagnostic, SourceMap, Style, render};
+use trellis_syntax::{ParseOptions, SourceDiagnostic, SourceMap, Span};
 
 use crate::compile::compile;
 use crate::plan::Plan;
@@ -15,29 +16,37 @@ pub struct Diagnostics {
     pub warnings: Vec<Box<dyn SourceDiagnostic>>,
 }
 
-impl std::fmt::Debug for Diagnostics {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.render(Style::Plain))
+/// One line per diagnostic, warnings first (`file:line:col: severity[code]:
+/// message`, then the hint), for panics in tests and tools; people get the
+/// rendered form.
+impl fmt::Debug for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in self.warnings.iter().chain(&self.errors) {
+            write!(f, "{}", self.sources.get(d.file()).name)?;
+            if let Some(label) = d.labels().and_then(|mut labels| labels.next()) {
+                let at = Span::new(d.file(), label.offset(), label.offset());
+                let (line, col) = self.sources.line_col(at);
+                write!(f, ":{line}:{col}")?;
+            }
+            let severity = match d.severity() {
+                Some(miette::Severity::Warning) => "warning",
+                Some(miette::Severity::Advice) => "advice",
+                _ => "error",
+            };
+            write!(f, ": {severity}")?;
+            if let Some(code) = d.code() {
+                write!(f, "[{code}]")?;
+            }
+            writeln!(f, ": {d}")?;
+            if let Some(help) = d.help() {
+                writeln!(f, "  help: {help}")?;
+            }
+        }
+        Ok(())
     }
 }
 
 impl Diagnostics {
-    /// Every diagnostic, warnings first, rustc-style, with a closing count.
-    pub fn render(&self, style: Style) -> String {
-        let mut out = String::new();
-        for d in self.warnings.iter().chain(&self.errors) {
-            out.push_str(&render(&self.sources, d.as_ref(), style));
-        }
-        if !self.errors.is_empty() {
-            let n = self.errors.len();
-            out.push_str(&format!(
-                "error: could not compile the program due to {n} previous error{}\n",
-                if n == 1 { "" } else { "s" }
-            ));
-        }
-        out
-    }
-
     pub fn is_empty(&self) -> bool {
         self.errors.is_empty() && self.warnings.is_empty()
     }

@@ -215,7 +215,7 @@ pub enum Step {
     Filter(Expr),
     Assign(VarId, Expr),
     /// Aggregate rules: the group is triggered once its key is known, even if
-    /// the rest of the join is empty (LANGUAGE.md 5.4).
+    /// the rest of the join is empty (docs/language.md §5.4).
     MarkGroup,
 }
 

@@ -1,4 +1,4 @@
-//! Within-tick stratification (LANGUAGE.md 5.2): an aggregate or `notin`
+//! Within-tick stratification (docs/language.md §5.2): an aggregate or `notin`
 //! over a relation runs only once that relation is complete for the tick.
 //!
 //! Only event relations derived locally matter: tables are fixed for the

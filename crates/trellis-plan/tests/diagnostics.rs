@@ -10,7 +10,8 @@
 
 use insta::assert_snapshot;
 use trellis_plan::load_str;
-use trellis_syntax::{ParseOptions, Style};
+use trellis_render::{Style, render_all};
+use trellis_syntax::ParseOptions;
 
 fn options() -> ParseOptions {
     ParseOptions {
@@ -24,7 +25,7 @@ fn options() -> ParseOptions {
 fn error(code: &str, text: &str) -> String {
     let rendered = match load_str("test.olg", text, &options()) {
         Ok(_) => panic!("{text:?} compiled, expected `{code}`"),
-        Err(d) => d.render(Style::Plain),
+        Err(d) => render_all(&d, Style::Plain),
     };
     check(code, text, &rendered);
     rendered
@@ -33,8 +34,8 @@ fn error(code: &str, text: &str) -> String {
 /// The program must compile, with the warning `code`.
 fn warning(code: &str, text: &str) -> String {
     let rendered = match load_str("test.olg", text, &options()) {
-        Ok(loaded) => loaded.warnings.render(Style::Plain),
-        Err(d) => panic!("{text:?} failed:\n{}", d.render(Style::Plain)),
+        Ok(loaded) => render_all(&loaded.warnings, Style::Plain),
+        Err(d) => panic!("{text:?} failed:\n{}", render_all(&d, Style::Plain)),
     };
     check(code, text, &rendered);
     rendered

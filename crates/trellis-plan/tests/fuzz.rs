@@ -26,7 +26,8 @@ use std::sync::Arc;
 use proptest::prelude::*;
 use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Output, Stats};
 use trellis_plan::{GraphFormat, LOCAL_ADDRESS, Plan, explain, graph, load_str};
-use trellis_syntax::{ParseOptions, Style};
+use trellis_render::{Style, render_all};
+use trellis_syntax::ParseOptions;
 use trellis_value::Value;
 
 /// Relations and their usual arity.
@@ -763,7 +764,7 @@ fn check(text: &str) {
     }
     match load_str("fuzz.olg", text, &options()) {
         Ok(loaded) => {
-            loaded.warnings.render(Style::Plain);
+            render_all(&loaded.warnings, Style::Plain);
             explain(&loaded.plan);
             graph(&loaded.plan, GraphFormat::Dot);
             graph(&loaded.plan, GraphFormat::Mermaid);
@@ -771,7 +772,7 @@ fn check(text: &str) {
         }
         Err(diagnostics) => {
             assert!(!diagnostics.errors.is_empty(), "Err without an error");
-            diagnostics.render(Style::Plain);
+            render_all(&diagnostics, Style::Plain);
         }
     }
 }

@@ -12,10 +12,11 @@ mod scenario;
 mod sim;
 
 use trellis_plan::{Plan, RelId};
+use trellis_syntax::{SourceMap, SyntaxError};
 
 pub use measure::{MeasureState, Measurements, Sample};
 pub use network::{MIN_LATENCY, NetworkError};
-pub use report::{Report, line_chart, peak_memory_kib, write_outputs};
+pub use report::{Report, engine_stats_json, line_chart, peak_memory_kib, write_outputs};
 pub use ring::RingState;
 pub use scenario::*;
 pub use sim::{DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, Simulation, parse_options};
@@ -32,6 +33,14 @@ pub enum SimError {
     Param { name: String, value: String },
     #[error("scenario tuple `{tuple}`: {problem}")]
     Tuple { tuple: String, problem: String },
+    /// A scenario tuple the parser rejects: its diagnostics, with the source
+    /// they point into, for the command line to render.
+    #[error("scenario tuple `{tuple}`: {}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    TupleSyntax {
+        tuple: String,
+        sources: SourceMap,
+        errors: Vec<SyntaxError>,
+    },
     #[error("measure `{name}`: {problem}")]
     Measure { name: String, problem: String },
     #[error("cannot write {path}: {source}")]

@@ -1,88 +1,16 @@
-//! Rendering diagnostics rustc-style (file:line:col, the source line, a caret
-//! under the cause, and a hint) with miette.
+//! Diagnostics as data. Every error type of the front end and the planner
+//! implements [`SourceDiagnostic`]: a miette diagnostic (code, message,
+//! labels, hint) whose labels all point into one file of the [`SourceMap`].
+//! Rendering them for people is the `trellis-render` crate's job.
 //!
-//! Every error type of the front end and the planner implements
-//! [`SourceDiagnostic`]: a miette diagnostic whose labels all point into one
-//! file of the [`SourceMap`].
+//! [`SourceMap`]: crate::SourceMap
 
-use std::fmt;
+use miette::Diagnostic;
 
-use miette::{
-    Diagnostic, GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, Severity,
-    SourceCode,
-};
-
-use crate::source::{FileId, SourceMap};
+use crate::source::FileId;
 
 /// A diagnostic about a program whose labels point into one source file.
 pub trait SourceDiagnostic: Diagnostic + Send + Sync + 'static {
     /// The file the labels point into.
     fn file(&self) -> FileId;
-}
-
-/// How to render: with colours for a terminal, or plain for logs and tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Style {
-    Color,
-    Plain,
-}
-
-/// Render one diagnostic with its source lines.
-pub fn render(sources: &SourceMap, diagnostic: &dyn SourceDiagnostic, style: Style) -> String {
-    let file = sources.get(diagnostic.file());
-    let with_source = WithSource {
-        inner: diagnostic,
-        source: NamedSource::new(file.name.clone(), file.text.to_string()),
-    };
-    let theme = match style {
-        Style::Color => GraphicalTheme::unicode(),
-        Style::Plain => GraphicalTheme::unicode_nocolor(),
-    };
-    let handler = GraphicalReportHandler::new_themed(theme)
-        .with_width(100)
-        .with_links(false);
-    let mut out = String::new();
-    // Writing to a String cannot fail.
-    handler
-        .render_report(&mut out, &with_source)
-        .expect("rendering to a String");
-    out
-}
-
-/// A borrowed diagnostic with its source text attached.
-struct WithSource<'a> {
-    inner: &'a dyn SourceDiagnostic,
-    source: NamedSource<String>,
-}
-
-impl fmt::Debug for WithSource<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.inner, f)
-    }
-}
-
-impl fmt::Display for WithSource<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self.inner, f)
-    }
-}
-
-impl std::error::Error for WithSource<'_> {}
-
-impl Diagnostic for WithSource<'_> {
-    fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.inner.code()
-    }
-    fn severity(&self) -> Option<Severity> {
-        self.inner.severity()
-    }
-    fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.inner.help()
-    }
-    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
-        self.inner.labels()
-    }
-    fn source_code(&self) -> Option<&dyn SourceCode> {
-        Some(&self.source)
-    }
 }

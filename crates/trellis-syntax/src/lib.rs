@@ -11,7 +11,7 @@ mod lexer;
 mod parser;
 mod preprocess;
 
-pub use diagnostic::{SourceDiagnostic, Style, render};
+pub use diagnostic::SourceDiagnostic;
 pub use error::SyntaxError;
 pub use source::{FileId, SourceFile, SourceMap, Span};
 

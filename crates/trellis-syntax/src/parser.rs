@@ -105,7 +105,7 @@ fn parse_root(
     }
 }
 
-/// Words kept for the extensions that come next (LANGUAGE.md section 7).
+/// Words kept for the extensions that come next (docs/language.md §1).
 const RESERVED: [&str; 5] = ["choose", "objective", "durable", "channel", "invariant"];
 /// Expression nesting bound, so that no input can overflow the stack of the
 /// parser or of later passes that walk the tree.

@@ -3,7 +3,8 @@
 //! and a hint).
 
 use insta::assert_snapshot;
-use trellis_syntax::{ParseOptions, SourceMap, Style, parse_str, render};
+use trellis_render::{Style, render};
+use trellis_syntax::{ParseOptions, SourceMap, parse_str};
 
 /// Every diagnostic for `text` (errors, or warnings when it parses), rendered.
 fn diagnose_with(text: &str, options: &ParseOptions) -> String {

@@ -3,7 +3,8 @@
 //! diagnostic's span lies in its file and renders.
 
 use proptest::prelude::*;
-use trellis_syntax::{ParseOptions, SourceMap, Style, parse_str, render};
+use trellis_render::{Style, render};
+use trellis_syntax::{ParseOptions, SourceMap, parse_str};
 
 const VOCABULARY: &[&str] = &[
     "p",

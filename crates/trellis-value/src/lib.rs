@@ -1,4 +1,4 @@
-//! Values of the OverLog language (LANGUAGE.md section 4): null, booleans,
+//! Values of the OverLog language (docs/language.md §4): null, booleans,
 //! 64-bit integers and floats, strings, 160-bit identifiers and lists; the
 //! operators on them, ring intervals, and the built-in `f_*` functions.
 //!

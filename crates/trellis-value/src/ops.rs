@@ -1,4 +1,4 @@
-//! The language's operators (LANGUAGE.md section 4).
+//! The language's operators (docs/language.md §4).
 
 use std::cmp::Ordering;
 
@@ -259,7 +259,7 @@ fn mismatch(op: BinaryOp, a: &Value, b: &Value) -> EvalError {
     }
 }
 
-/// Overflow wraps (LANGUAGE.md section 4) instead of dropping the
+/// Overflow wraps (docs/language.md §4) instead of dropping the
 /// derivation.
 fn int_arithmetic(op: BinaryOp, x: i64, y: i64) -> Result<i64, EvalError> {
     match op {

@@ -60,26 +60,6 @@ impl Value {
         Literal(self).to_string()
     }
 
-    /// JSON has no IDs or non-finite numbers: IDs become `"0x...I"` strings
-    /// and non-finite floats the strings `"inf"`, `"-inf"`, `"nan"`.
-    pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Float(f) => match serde_json::Number::from_f64(*f) {
-                Some(n) => J::Number(n),
-                None if f.is_nan() => J::from("nan"),
-                None if *f > 0.0 => J::from("inf"),
-                None => J::from("-inf"),
-            },
-            Value::Str(s) => J::from(&**s),
-            Value::Id(id) => J::String(id.to_string()),
-            Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
-        }
-    }
-
     /// The language's order (`<`, `==`, ...): [`Ord`] without its
     /// tie-break, so numerically equal numbers of different types compare
     /// equal, also inside lists.
@@ -486,26 +466,6 @@ pub(crate) mod tests {
         assert_eq!(Value::Float(3.0).literal(), "3.0");
         assert_eq!(list(&[Value::str("x")]).literal(), "[\"x\"]");
         assert_eq!(format!("{:?}", Value::str("x")), "\"x\"");
-    }
-
-    #[test]
-    fn json() {
-        use serde_json::json;
-        let v = list(&[
-            Value::Null,
-            Value::Bool(true),
-            Value::Int(3),
-            Value::Float(0.5),
-            Value::Float(f64::INFINITY),
-            Value::Float(f64::NEG_INFINITY),
-            Value::Float(f64::NAN),
-            Value::str("s"),
-            id(16),
-        ]);
-        assert_eq!(
-            v.to_json(),
-            json!([null, true, 3, 0.5, "inf", "-inf", "nan", "s", "0x10I"])
-        );
     }
 
     #[test]

@@ -12,7 +12,8 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use trellis_syntax::{ParseOptions, Style};
+use trellis_render::{Style, render_all};
+use trellis_syntax::ParseOptions;
 
 use cli::{Cli, Command, ProgramArgs};
 
@@ -64,11 +65,11 @@ pub(crate) fn parse_options(args: &ProgramArgs) -> ParseOptions {
 pub(crate) fn load(args: &ProgramArgs, options: &ParseOptions) -> Option<trellis_plan::Plan> {
     match trellis_plan::load_file(&args.file, options) {
         Ok(loaded) => {
-            eprint!("{}", loaded.warnings.render(style()));
+            eprint!("{}", render_all(&loaded.warnings, style()));
             Some(loaded.plan)
         }
         Err(diagnostics) => {
-            eprint!("{}", diagnostics.render(style()));
+            eprint!("{}", render_all(&diagnostics, style()));
             None
         }
     }

@@ -4,6 +4,7 @@
 use serde_json::json;
 use trellis_engine::{Problem, Record, Stats, Time, Tuple};
 use trellis_plan::Plan;
+use trellis_value::Value;
 
 /// Seconds since `origin`, for display.
 pub fn seconds(time: Time, origin: Time) -> f64 {
@@ -16,7 +17,27 @@ pub fn tuple_text(plan: &Plan, relation: trellis_plan::RelId, tuple: &Tuple) -> 
 }
 
 pub fn tuple_json(tuple: &Tuple) -> serde_json::Value {
-    serde_json::Value::Array(tuple.iter().map(|v| v.to_json()).collect())
+    serde_json::Value::Array(tuple.iter().map(value_json).collect())
+}
+
+/// JSON has no IDs or non-finite numbers: IDs become `"0x...I"` strings
+/// and non-finite floats the strings `"inf"`, `"-inf"`, `"nan"`.
+pub fn value_json(value: &Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    match value {
+        Value::Null => J::Null,
+        Value::Bool(b) => J::Bool(*b),
+        Value::Int(i) => J::from(*i),
+        Value::Float(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => J::Number(n),
+            None if f.is_nan() => J::from("nan"),
+            None if *f > 0.0 => J::from("inf"),
+            None => J::from("-inf"),
+        },
+        Value::Str(s) => J::from(&**s),
+        Value::Id(id) => J::String(id.to_string()),
+        Value::List(items) => J::Array(items.iter().map(value_json).collect()),
+    }
 }
 
 pub fn record_line(plan: &Plan, node: &str, origin: Time, r: &Record, as_json: bool) -> String {
@@ -96,7 +117,7 @@ pub fn summary_json(
     stats: &Stats,
     extra: serde_json::Value,
 ) -> String {
-    let mut s = stats.to_json(plan);
+    let mut s = trellis_sim::engine_stats_json(stats, plan);
     s["node"] = json!(node);
     s["time"] = json!(elapsed);
     if let serde_json::Value::Object(extra) = extra {
@@ -146,4 +167,32 @@ pub fn summary_text(plan: &Plan, node: &str, elapsed: f64, stats: &Stats) -> Str
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trellis_value::Id;
+
+    #[test]
+    fn json_values() {
+        let v = Value::List(
+            [
+                Value::Null,
+                Value::Bool(true),
+                Value::Int(3),
+                Value::Float(0.5),
+                Value::Float(f64::INFINITY),
+                Value::Float(f64::NEG_INFINITY),
+                Value::Float(f64::NAN),
+                Value::str("s"),
+                Value::Id(Id::from_u64(16)),
+            ]
+            .into(),
+        );
+        assert_eq!(
+            value_json(&v),
+            json!([null, true, 3, 0.5, "inf", "-inf", "nan", "s", "0x10I"])
+        );
+    }
 }

@@ -552,7 +552,7 @@ pub fn parse_fact(
         trellis_syntax::parse_str("--fact", &source, options, &mut sources).map_err(|errors| {
             errors
                 .iter()
-                .map(|e| trellis_syntax::render(&sources, e, crate::style()))
+                .map(|e| trellis_render::render(&sources, e, crate::style()))
                 .collect::<String>()
         })?;
     let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {

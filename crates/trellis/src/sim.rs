@@ -7,7 +7,7 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use trellis_engine::{Problem, Record, Time};
 use trellis_plan::Plan;
-use trellis_sim::{NANOS, Observer, Options, Report, Scenario, Simulation};
+use trellis_sim::{NANOS, Observer, Options, Report, Scenario, SimError, Simulation};
 
 use crate::cli::SimArgs;
 use crate::output;
@@ -111,7 +111,7 @@ pub fn sim(args: &SimArgs) -> ExitCode {
     let mut sim = match Simulation::new(plan, scenario.clone(), &sim_options) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: {e}");
+            eprintln!("error: {}", describe(&e));
             return ExitCode::from(2);
         }
     };
@@ -180,10 +180,29 @@ pub fn sim(args: &SimArgs) -> ExitCode {
                 }
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", describe(&e));
                 return ExitCode::from(2);
             }
         }
     }
     ExitCode::SUCCESS
+}
+
+/// A simulator error for people: a scenario tuple's syntax errors rendered
+/// with their source, like a program's (plain, as they always were).
+fn describe(e: &SimError) -> String {
+    match e {
+        SimError::TupleSyntax {
+            tuple,
+            sources,
+            errors,
+        } => {
+            let rendered: String = errors
+                .iter()
+                .map(|d| trellis_render::render(sources, d, trellis_render::Style::Plain))
+                .collect();
+            format!("scenario tuple `{tuple}`: {rendered}")
+        }
+        other => other.to_string(),
+    }
 }

@@ -235,7 +235,7 @@ fn docs_and_examples_compile() {
         if let Err(d) = trellis_plan::load_str(&name, &code, &options) {
             panic!(
                 "{name} does not compile:\n{}",
-                d.render(trellis_syntax::Style::Plain)
+                trellis_render::render_all(&d, trellis_render::Style::Plain)
             );
         }
     }

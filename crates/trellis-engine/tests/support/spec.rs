@@ -5,7 +5,9 @@
 //!
 //! Header lines (anywhere in the file, each a `//` comment):
 //!
-//! - `// covers: ...` what the program checks (required, at least one);
+//! - `// covers: ...` what the program checks (required, at least one),
+//!   citing the section of docs/language.md (`5.3`; `docs 5 (triggers)` is
+//!   the decision named so in §5);
 //! - `// run: ARGS` extra arguments of `trellis run`, split like a shell
 //!   would (quotes and backslashes); the node is always `n1` on the virtual
 //!   clock, for `--for 10` and with `--seed 7` unless ARGS set them;

@@ -182,13 +182,17 @@ impl Template {
             tuple: text.to_string(),
             problem,
         };
-        let parsed = trellis_syntax::parse_str("scenario tuple", &source, &options, &mut sources)
-            .map_err(|errors| {
-            bad(errors
-                .iter()
-                .map(|e| trellis_syntax::render(&sources, e, trellis_syntax::Style::Plain))
-                .collect())
-        })?;
+        let parsed =
+            match trellis_syntax::parse_str("scenario tuple", &source, &options, &mut sources) {
+                Ok(parsed) => parsed,
+                Err(errors) => {
+                    return Err(SimError::TupleSyntax {
+                        tuple: text.to_string(),
+                        sources,
+                        errors,
+                    });
+                }
+            };
         let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
             return Err(bad(
                 "expected one tuple, such as `lookup(@ADDR, RANDID, ADDR, SEQ)`".into(),
