@@ -10,7 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, ValueEnum};
-use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Output, Time, Tuple};
+use trellis_engine::harness::{Harness, Observer as HarnessObserver};
+use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Outgoing, Output, Time, Tuple};
 use trellis_net::{ClusterKey, Driver, NetConfig, Observer, Transport, WallClock, Warning};
 use trellis_plan::{Plan, RelationKind, WatchModes};
 use trellis_syntax::ast::{ExprKind, Statement};
@@ -132,7 +133,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
 }
 
 /// A single node with local delivery (`--transport none`).
-fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node: Node) -> ExitCode {
+fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Node) -> ExitCode {
     let wall_origin = Instant::now();
     let origin: Time = match args.clock {
         Clock::Wall => SystemTime::now()
@@ -143,11 +144,13 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node:
     let deadline = args
         .duration
         .map(|s| origin + (s.max(0.0) * NANOS_PER_SECOND as f64) as Time);
-    node.start(origin);
+    // The engine's own harness drives the node, as in the engine's tests.
+    let mut harness = Harness::new(origin);
+    let n = harness.add(node);
     for text in &args.facts {
         match parse_fact(text, options, &args.addr) {
             Ok((relation, tuple)) => {
-                if let Err(e) = node.inject(&relation, tuple) {
+                if let Err(e) = harness.node_mut(n).inject(&relation, tuple) {
                     eprintln!("error: --fact {text}: {e}");
                     return ExitCode::from(2);
                 }
@@ -159,58 +162,50 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node:
         }
     }
 
-    let now = |virtual_now: Time| match args.clock {
-        Clock::Wall => origin + wall_origin.elapsed().as_nanos() as Time,
-        Clock::Virtual => virtual_now,
+    let mut printer = LocalPrinter {
+        plan,
+        addr: &args.addr,
+        origin,
+        json: args.json,
+        undeliverable: BTreeSet::new(),
+        dropped_sends: 0,
     };
-    let mut virtual_now = origin;
-    let mut out = Output::default();
-    let mut undeliverable = BTreeSet::new();
-    let mut dropped_sends = 0u64;
-    loop {
-        let t = now(virtual_now);
-        if deadline.is_some_and(|d| t > d) {
-            break;
-        }
-        while node.step(t, &mut out) {
-            print_output(plan, &args.addr, origin, &out, args.json);
-            for m in out.sends.iter() {
-                dropped_sends += 1;
-                if undeliverable.insert(m.destination().clone()) && !args.json {
-                    eprintln!(
-                        "note: tuples for {} are not delivered: `trellis run` runs a single node",
-                        m.destination()
-                    );
+    match args.clock {
+        Clock::Virtual => match deadline {
+            Some(d) => harness.run_until(d, &mut printer),
+            // Until nothing is left to do.
+            None => {
+                while let Some(t) = harness.next_time() {
+                    harness.run_instant(t, &mut printer);
                 }
             }
-            out.clear();
-        }
-        let next = node.next_wakeup();
-        if args.clock == Clock::Virtual
-            && let Some(d) = deadline.filter(|d| next.is_none_or(|n| n > *d))
-        {
-            // Nothing more before the deadline: the run lasts until it.
-            virtual_now = d;
-            break;
-        }
-        let Some(next) = next else {
-            break;
-        };
-        match args.clock {
-            Clock::Virtual => virtual_now = next,
-            Clock::Wall => {
-                let target = deadline.map_or(next, |d| next.min(d));
-                let t = now(0);
-                if target > t {
-                    std::thread::sleep(Duration::from_nanos(target - t));
-                }
+        },
+        Clock::Wall => loop {
+            let now = origin + wall_origin.elapsed().as_nanos() as Time;
+            if deadline.is_some_and(|d| now > d) {
+                break;
             }
-        }
+            harness.run_instant(now, &mut printer);
+            let Some(next) = harness.next_time() else {
+                break;
+            };
+            let target = deadline.map_or(next, |d| next.min(d));
+            let now = origin + wall_origin.elapsed().as_nanos() as Time;
+            if target > now {
+                std::thread::sleep(Duration::from_nanos(target - now));
+            }
+        },
     }
-    let elapsed = output::seconds(now(virtual_now), origin);
+    let dropped_sends = printer.dropped_sends;
+    let node = harness.node(n);
+    let end = match args.clock {
+        Clock::Virtual => harness.now(),
+        Clock::Wall => origin + wall_origin.elapsed().as_nanos() as Time,
+    };
+    let elapsed = output::seconds(end, origin);
     let mut extra = serde_json::json!({ "undelivered_sends": dropped_sends });
     if args.net.tables {
-        extra["tables"] = tables_json(&node);
+        extra["tables"] = tables_json(node);
     }
     if args.json {
         println!(
@@ -226,10 +221,36 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, mut node:
             eprintln!("  {dropped_sends} tuples for other nodes were not delivered");
         }
         if args.net.tables {
-            eprint!("{}", tables_text(&node));
+            eprint!("{}", tables_text(node));
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Prints a lone node's output and notes the sends it cannot deliver.
+struct LocalPrinter<'a> {
+    plan: &'a Plan,
+    addr: &'a str,
+    origin: Time,
+    json: bool,
+    undeliverable: BTreeSet<Arc<str>>,
+    dropped_sends: u64,
+}
+
+impl HarnessObserver for LocalPrinter<'_> {
+    fn output(&mut self, _node: &Node, out: &Output) {
+        print_output(self.plan, self.addr, self.origin, out, self.json);
+    }
+
+    fn undeliverable(&mut self, _node: &Node, send: Outgoing<'_>) {
+        self.dropped_sends += 1;
+        if self.undeliverable.insert(send.destination().clone()) && !self.json {
+            eprintln!(
+                "note: tuples for {} are not delivered: `trellis run` runs a single node",
+                send.destination()
+            );
+        }
+    }
 }
 
 /// Watch records and problems, as text or JSON lines. Records go to
