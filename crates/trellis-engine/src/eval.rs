@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use rustc_hash::FxHashSet;
 use trellis_plan::{
     AggregateFn, Expr, Field, Plan, RelId, RelationKind, Route, Rows, RulePlan, Step,
 };
 use trellis_value::{BinaryOp, EvalError, Value, binary, in_interval, unary};
 
+use crate::rounds::{EventSet, Window};
 use crate::table::{Row, Table, hash_columns, same};
 use crate::{Sends, Time, Tuple};
 
@@ -52,23 +52,6 @@ impl trellis_value::Env for NodeEnv {
     }
 }
 
-/// The events of one relation in the current tick, a set, each stamped with
-/// the fixpoint round that produced it.
-#[derive(Debug, Default)]
-pub(crate) struct EventSet {
-    pub tuples: Vec<(Tuple, u32)>,
-    pub seen: FxHashSet<Tuple>,
-}
-
-impl EventSet {
-    /// Tuples with `lo < stamp <= hi` (`lo = None`: from the start).
-    pub fn window(&self, lo: Option<u32>, hi: u32) -> &[(Tuple, u32)] {
-        let start = lo.map_or(0, |lo| self.tuples.partition_point(|(_, s)| *s <= lo));
-        let end = self.tuples.partition_point(|(_, s)| *s <= hi);
-        &self.tuples[start..end.max(start)]
-    }
-}
-
 /// What strands read: fixed for the whole round.
 pub(crate) struct Ctx<'a> {
     pub plan: &'a Plan,
@@ -78,10 +61,8 @@ pub(crate) struct Ctx<'a> {
     /// Per rule: which registers anything reads (see [`read_registers`]).
     pub read: &'a [Vec<bool>],
     pub tick: u64,
-    /// Events up to this stamp are "old" in this round (`None`: none are).
-    pub old_hi: Option<u32>,
-    /// Events up to this stamp are visible in this round.
-    pub all_hi: u32,
+    /// Which events this round sees, and which of them are new.
+    pub window: Window,
 }
 
 /// A table write of this tick, applied when the tick's fixpoint is reached.
@@ -434,12 +415,12 @@ pub(crate) fn exec(
                     }
                 }
                 None => {
-                    let lo_hi = match rows {
-                        Rows::Old => ctx.old_hi,
-                        Rows::All => Some(ctx.all_hi),
+                    let events = &ctx.events[rel.0 as usize];
+                    let visible = match rows {
+                        Rows::Old => events.old_in(ctx.window),
+                        Rows::All => events.seen_in(ctx.window),
                     };
-                    let Some(hi) = lo_hi else { return };
-                    for (tuple, _) in ctx.events[rel.0 as usize].window(None, hi) {
+                    for (tuple, _) in visible {
                         if matches(pattern, tuple, regs, ctx.params, read) {
                             exec(ctx, sink, rule, rest, regs, true);
                             if sink.exhausted {
@@ -472,7 +453,7 @@ pub(crate) fn exec(
                         .any(|r| matches(pattern, r.fields, regs, ctx.params, read)),
                 },
                 None => ctx.events[rel.0 as usize]
-                    .window(None, ctx.all_hi)
+                    .seen_in(ctx.window)
                     .iter()
                     .any(|(t, _)| matches(pattern, t, regs, ctx.params, read)),
             };

@@ -15,6 +15,7 @@
 mod eval;
 pub mod harness;
 mod node;
+mod rounds;
 mod sends;
 mod stats;
 mod table;

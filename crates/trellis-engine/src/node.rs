@@ -12,9 +12,10 @@ use trellis_plan::{LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step,
 use trellis_value::Value;
 
 use crate::eval::{
-    Ctx, EventSet, NodeEnv, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
+    Ctx, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
     matches, prefetch_probes, read_registers,
 };
+use crate::rounds::{EventSet, Round, Rounds};
 use crate::stats::Stats;
 use crate::table::{Insert, Table};
 use crate::{Output, Problem, Record, RecordKind, Sends, Time, Tuple};
@@ -91,6 +92,67 @@ struct TimerState {
     left: Option<u64>,
 }
 
+/// What a tick derives, in buffers the node keeps from tick to tick (a busy
+/// node's ticks allocate nothing for them; a recursive query writes
+/// millions of rows).
+#[derive(Default)]
+struct Derived {
+    /// Strands' register file.
+    registers: Vec<Value>,
+    /// Table writes, and their fields in one flat buffer.
+    writes: Vec<Write>,
+    write_fields: Vec<Value>,
+    sends: Sends,
+    /// One round's new events.
+    new_events: Vec<(RelId, Tuple)>,
+    /// The most new events one round of this tick derived (how much of
+    /// `new_events` to keep).
+    most_new_events: usize,
+}
+
+impl Derived {
+    /// Lend the buffers to a round's sink.
+    fn lend(&mut self, sink: &mut Sink) {
+        sink.registers = std::mem::take(&mut self.registers);
+        sink.writes = std::mem::take(&mut self.writes);
+        sink.write_fields = std::mem::take(&mut self.write_fields);
+        sink.sends = std::mem::take(&mut self.sends);
+        sink.new_events = std::mem::take(&mut self.new_events);
+        sink.checked = sink.writes.len();
+    }
+
+    /// Take the buffers back after the round; the round's runtime errors.
+    fn take_back(&mut self, sink: Sink) -> Vec<(u32, RuleError)> {
+        let Sink {
+            new_events,
+            writes,
+            write_fields,
+            sends,
+            errors,
+            registers,
+            ..
+        } = sink;
+        self.registers = registers;
+        self.writes = writes;
+        self.write_fields = write_fields;
+        self.sends = sends;
+        self.new_events = new_events;
+        errors
+    }
+}
+
+/// What one tick keeps track of while it runs.
+#[derive(Default)]
+struct Tick {
+    /// Relations that got events (their sets are cleared at the end).
+    touched: Vec<RelId>,
+    /// Per rule: whether it fired (named when a cascade is stopped).
+    fired: Vec<bool>,
+    errors: Vec<(u32, RuleError)>,
+    /// The derivation bound stopped the fixpoint.
+    bound_hit: bool,
+}
+
 /// One node running a plan. See the crate docs for how drivers use it.
 pub struct Node {
     plan: Arc<Plan>,
@@ -112,16 +174,8 @@ pub struct Node {
     rules_last_tick: Vec<RuleId>,
     stats: Stats,
     config: NodeConfig,
-    /// Strands' register file, kept between ticks to avoid reallocating.
-    registers: Vec<Value>,
-    /// A tick's table writes and their fields, kept between ticks for the
-    /// same reason (a recursive query writes millions).
-    writes: Vec<Write>,
-    write_fields: Vec<Value>,
-    /// The tick's sends and each round's new events (kept, like `writes`,
-    /// so a busy node's ticks allocate nothing for them).
-    sends: Sends,
-    new_events: Vec<(RelId, Tuple)>,
+    /// What ticks derive, in buffers kept from tick to tick.
+    derived: Derived,
     /// The tick's distinct sends, by index into `sends`.
     distinct_sends: HashTable<u32>,
     /// Per relation: the (rule, strand) pairs its new events trigger.
@@ -191,11 +245,7 @@ impl Node {
             rules_last_tick: Vec::new(),
             config,
             read,
-            registers: Vec::new(),
-            writes: Vec::new(),
-            write_fields: Vec::new(),
-            sends: Sends::default(),
-            new_events: Vec::new(),
+            derived: Derived::default(),
             distinct_sends: HashTable::new(),
             triggers,
             read_by_rules,
@@ -426,38 +476,42 @@ impl Node {
         }
     }
 
+    /// One tick, phase by phase (docs/language.md §5.1-§5.6).
     fn run_tick(&mut self, now: Time, out: &mut Output) {
         self.tick += 1;
         self.stats.ticks += 1;
         self.last_tick_time = Some(now);
         self.env.now = now;
         self.deltas_pending = false;
-        let tick = self.tick;
-        let plan = self.plan.clone();
+        let mut tick = Tick::default();
+        self.expire(now, out);
+        self.take_inputs(now, &mut tick, out);
+        self.fire_timers(now, &mut tick, out);
+        self.fixpoint(&mut tick, out);
+        self.report(now, &mut tick, out);
+        self.apply_writes(now, out);
+        self.send(out);
+        self.end_tick(&tick);
+    }
 
-        // 1. Expiry, before anything else.
+    /// Expiry, before anything else: rules never see an expired row.
+    fn expire(&mut self, now: Time, out: &mut Output) {
         let mut removed = Vec::new();
-        for (i, table) in self.tables.iter_mut().enumerate() {
-            if let Some(t) = table {
-                t.expire(now, &mut removed);
-                for tuple in removed.drain(..) {
-                    self.stats.relations[i].expirations += 1;
-                    Self::record_into(
-                        &plan,
-                        self.clock,
-                        tick,
-                        out,
-                        RecordKind::Delete,
-                        RelId(i as u32),
-                        &tuple,
-                    );
-                }
+        for i in 0..self.tables.len() {
+            let Some(table) = &mut self.tables[i] else {
+                continue;
+            };
+            table.expire(now, &mut removed);
+            for tuple in removed.drain(..) {
+                self.stats.relations[i].expirations += 1;
+                self.record(out, RecordKind::Delete, RelId(i as u32), &tuple);
             }
         }
+    }
 
-        // 2. Inputs: table tuples are written now (deltas of this tick),
-        // events join this tick's event sets.
-        let mut touched: Vec<RelId> = Vec::new();
+    /// Inputs: table tuples are written now (deltas of this tick), events
+    /// join this tick's event sets as round 0.
+    fn take_inputs(&mut self, now: Time, tick: &mut Tick, out: &mut Output) {
         // Drained rather than dropped: the next tick's inputs reuse it.
         let mut inbox = std::mem::take(&mut self.inbox);
         let received = inbox.len();
@@ -467,27 +521,29 @@ impl Node {
                 self.stats.relations[rel.0 as usize].receives += 1;
                 self.record(out, RecordKind::Recv, rel, &input.tuple);
             }
-            if self.tables[rel.0 as usize].is_some() {
+            if let Some(table) = &self.tables[rel.0 as usize] {
                 if input.delete {
                     self.delete_row(rel, &input.tuple, out);
                 } else {
-                    let hash = self.tables[rel.0 as usize]
-                        .as_ref()
-                        .expect("a table")
-                        .key_hash(&input.tuple);
-                    self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, tick, out);
+                    let hash = table.key_hash(&input.tuple);
+                    let stamp = self.tick;
+                    self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, stamp, out);
                 }
             } else if !self.read_by_rules[rel.0 as usize]
-                && !plan.relation(rel).watch.is_some_and(|w| w.event)
+                && !self.plan.relation(rel).watch.is_some_and(|w| w.event)
             {
                 // An event no rule reads and no one watches as an event
                 // (a program's output, say) has nothing to join.
-            } else if self.add_event(rel, input.tuple.clone(), 0) {
-                touched.push(rel);
-                self.record(out, RecordKind::Event, rel, &input.tuple);
+            } else {
+                self.add_event(rel, input.tuple, 0, tick, out);
             }
         }
         self.inbox = recycle_drained(inbox, received);
+    }
+
+    /// Timers due now fire `periodic` events, round 0.
+    fn fire_timers(&mut self, now: Time, tick: &mut Tick, out: &mut Output) {
+        let plan = self.plan.clone();
         let periodic = plan
             .lookup(trellis_plan::PERIODIC)
             .expect("always declared");
@@ -507,49 +563,38 @@ impl Node {
                 timer.period.clone(),
                 timer.count_value.clone().unwrap_or(Value::Int(0)),
             ]);
-            if self.add_event(periodic, tuple.clone(), 0) {
-                touched.push(periodic);
-                self.record(out, RecordKind::Event, periodic, &tuple);
-            }
+            self.add_event(periodic, tuple, 0, tick, out);
         }
+    }
 
-        // 3. Rules, stratum by stratum, each to a fixpoint over events.
-        let mut writes = std::mem::take(&mut self.writes);
-        let mut write_fields = std::mem::take(&mut self.write_fields);
-        let mut sends = std::mem::take(&mut self.sends);
-        let mut new_events = std::mem::take(&mut self.new_events);
-        let mut most_new_events = 0;
-        let mut errors = Vec::new();
-        let mut fired = vec![false; plan.rules.len()];
-        let mut stamp: u32 = 0;
+    /// Rules, stratum by stratum, each to a fixpoint over events
+    /// (semi-naive: see [`Rounds`]). Derived writes and sends collect in
+    /// the node's buffers; derived events join the tick's event sets.
+    fn fixpoint(&mut self, tick: &mut Tick, out: &mut Output) {
+        let plan = self.plan.clone();
+        let mut derived = std::mem::take(&mut self.derived);
+        let mut rounds = Rounds::new();
+        tick.fired = vec![false; plan.rules.len()];
         let mut budget = self.config.max_derivations_per_tick;
-        let mut bound_hit = false;
-        for (stratum_index, stratum) in plan.strata.iter().enumerate() {
-            let mut old_hi: Option<u32> = None;
-            let mut all_hi = stamp;
-            // After the first round only strands triggered by a relation that
-            // just got new events can derive anything.
-            let mut round_strands: Vec<(RuleId, usize)> = Vec::new();
+        // After a stratum's first round only strands triggered by a
+        // relation that just got new events can derive anything.
+        let mut round_strands: Vec<(RuleId, usize)> = Vec::new();
+        'strata: for (stratum_index, stratum) in plan.strata.iter().enumerate() {
+            rounds.begin_stratum();
             loop {
                 let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
                 sink.budget = budget;
-                sink.registers = std::mem::take(&mut self.registers);
-                sink.writes = std::mem::take(&mut writes);
-                sink.write_fields = std::mem::take(&mut write_fields);
-                sink.sends = std::mem::take(&mut sends);
-                sink.new_events = std::mem::take(&mut new_events);
-                sink.checked = sink.writes.len();
+                derived.lend(&mut sink);
                 let ctx = Ctx {
                     plan: &plan,
                     tables: &self.tables,
                     events: &self.events,
                     params: &self.params,
                     read: &self.read,
-                    tick,
-                    old_hi,
-                    all_hi,
+                    tick: self.tick,
+                    window: rounds.window(),
                 };
-                if old_hi.is_none() {
+                if ctx.window.is_first() {
                     for &rid in stratum {
                         let rule = plan.rule(rid);
                         let before = sink.firings[rid.0 as usize];
@@ -558,14 +603,14 @@ impl Node {
                         }
                         if sink.exhausted {
                             // A partial fold is no aggregate to emit.
-                            fired[rid.0 as usize] = true;
+                            tick.fired[rid.0 as usize] = true;
                             break;
                         }
                         if rule.head.aggregate.is_some() {
                             emit_groups(&plan, &self.tables, &mut sink, rule);
                         }
                         if sink.firings[rid.0 as usize] != before {
-                            fired[rid.0 as usize] = true;
+                            tick.fired[rid.0 as usize] = true;
                         }
                     }
                 } else {
@@ -574,7 +619,7 @@ impl Node {
                         let before = sink.firings[rid.0 as usize];
                         run_strand(&ctx, &mut sink, rule, &rule.strands[strand]);
                         if sink.firings[rid.0 as usize] != before || sink.exhausted {
-                            fired[rid.0 as usize] = true;
+                            tick.fired[rid.0 as usize] = true;
                         }
                         if sink.exhausted {
                             break;
@@ -583,88 +628,83 @@ impl Node {
                 }
                 drop_noop_writes(&plan, &self.tables, &mut sink);
                 budget = sink.budget;
-                bound_hit = sink.exhausted;
-                let Sink {
-                    new_events: n,
-                    writes: w,
-                    write_fields: f,
-                    sends: s,
-                    errors: e,
-                    registers,
-                    ..
-                } = sink;
-                self.registers = registers;
-                writes = w;
-                write_fields = f;
-                sends = s;
-                new_events = n;
-                most_new_events = most_new_events.max(new_events.len());
-                errors.extend(e);
-                if bound_hit || new_events.is_empty() {
-                    new_events.clear();
-                    break;
+                tick.bound_hit = sink.exhausted;
+                tick.errors.extend(derived.take_back(sink));
+                if tick.bound_hit {
+                    derived.new_events.clear();
+                    break 'strata;
                 }
-                stamp += 1;
-                let mut any = false;
+                // This round's events, for the next round.
                 round_strands.clear();
+                let round = rounds.next();
+                let mut new_events = std::mem::take(&mut derived.new_events);
+                derived.most_new_events = derived.most_new_events.max(new_events.len());
+                let mut added = false;
                 for (rel, tuple) in new_events.drain(..) {
-                    if self.add_event(rel, tuple.clone(), stamp) {
-                        any = true;
+                    if self.add_event(rel, tuple, round, tick, out) {
+                        added = true;
+                        self.stats.relations[rel.0 as usize].events += 1;
                         for &(rid, strand) in &self.triggers[rel.0 as usize] {
                             if plan.rule(rid).stratum == stratum_index {
                                 round_strands.push((rid, strand));
                             }
                         }
-                        touched.push(rel);
-                        self.stats.relations[rel.0 as usize].events += 1;
-                        self.record(out, RecordKind::Event, rel, &tuple);
                     }
                 }
-                if !any {
+                derived.new_events = new_events;
+                if !added {
                     break;
                 }
                 round_strands.sort_unstable();
                 round_strands.dedup();
-                old_hi = Some(all_hi);
-                all_hi = stamp;
-            }
-            if bound_hit {
-                break;
+                rounds.advance();
             }
         }
-        self.rules_last_tick = fired
+        self.derived = derived;
+    }
+
+    /// The rules that fired, a stopped tick's partial outputs dropped, and
+    /// runtime errors reported.
+    fn report(&mut self, now: Time, tick: &mut Tick, out: &mut Output) {
+        self.rules_last_tick = tick
+            .fired
             .iter()
             .enumerate()
             .filter(|(_, f)| **f)
             .map(|(i, _)| RuleId(i as u32))
             .collect();
-        if bound_hit {
+        if tick.bound_hit {
             // The stopped tick's outputs are partial: none of them leave it,
             // so the cascade ends here (its events were watched already).
-            writes.clear();
-            write_fields.clear();
-            sends.clear();
+            self.derived.writes.clear();
+            self.derived.write_fields.clear();
+            self.derived.sends.clear();
             self.stats.runaways += 1;
             out.problems.push(Problem::Runaway {
                 time: now,
-                tick,
+                tick: self.tick,
                 ticks: 0,
                 rules: self.rules_last_tick.clone(),
             });
         }
-        for (rule, error) in errors {
+        for (rule, error) in tick.errors.drain(..) {
             self.stats.rule_errors[rule as usize] += 1;
             out.problems.push(Problem::Eval {
                 time: now,
-                tick,
+                tick: self.tick,
                 rule: RuleId(rule),
                 error,
             });
         }
+    }
 
-        // 4. Writes, visible from the next tick: inserts, then deletes, each
-        // in evaluation order (strata, then rules in program order).
-        let next = tick + 1;
+    /// Writes, visible from the next tick: inserts, then deletes, each in
+    /// evaluation order (strata, then rules in program order).
+    fn apply_writes(&mut self, now: Time, out: &mut Output) {
+        let plan = self.plan.clone();
+        let next = self.tick + 1;
+        let mut writes = std::mem::take(&mut self.derived.writes);
+        let mut write_fields = std::mem::take(&mut self.derived.write_fields);
         writes.sort_by_key(|w: &Write| (plan.rule(RuleId(w.rule)).stratum, w.rule));
         let fields = |w: &Write| w.start..w.start + plan.relation(w.relation).arity;
         for batch in writes.chunks(WRITE_BATCH) {
@@ -677,11 +717,14 @@ impl Node {
         for w in writes.iter().filter(|w| w.delete) {
             self.delete_row(w.relation, &write_fields[fields(w)], out);
         }
-        self.writes = recycle(writes);
-        self.write_fields = recycle(write_fields);
+        self.derived.writes = recycle(writes);
+        self.derived.write_fields = recycle(write_fields);
+    }
 
-        // 5. Sends: to ourselves through the local queue, else out. A tuple
-        // derived twice in one tick is sent once (derived tuples are sets).
+    /// Sends: to this node itself through its inbox, else out. A tuple
+    /// derived twice in one tick is sent once (derived tuples are sets).
+    fn send(&mut self, out: &mut Output) {
+        let mut sends = std::mem::take(&mut self.derived.sends);
         let mut repeats = Vec::new(); // indices, ascending
         if sends.len() > 1 {
             let hash = |j: u32| {
@@ -737,27 +780,38 @@ impl Node {
         }
         out.sends.append(&mut sends);
         sends.recycle();
-        self.sends = sends;
-        self.new_events = recycle_drained(new_events, most_new_events);
+        self.derived.sends = sends;
+    }
 
-        for rel in touched {
-            let set = &mut self.events[rel.0 as usize];
-            set.tuples.clear();
-            set.seen.clear();
+    /// The tick's events are gone; tables forget their deltas' bookkeeping.
+    fn end_tick(&mut self, tick: &Tick) {
+        let most = self.derived.most_new_events;
+        self.derived.new_events = recycle_drained(std::mem::take(&mut self.derived.new_events), most);
+        self.derived.most_new_events = 0;
+        for rel in &tick.touched {
+            self.events[rel.0 as usize].clear();
         }
         for t in self.tables.iter_mut().flatten() {
             t.compact();
         }
     }
 
-    fn add_event(&mut self, rel: RelId, tuple: Tuple, stamp: u32) -> bool {
-        let set = &mut self.events[rel.0 as usize];
-        if set.seen.insert(tuple.clone()) {
-            set.tuples.push((tuple, stamp));
-            true
-        } else {
-            false
+    /// Add an event of `round` to the tick (watched, and its relation
+    /// remembered for the tick's end); false if the tick already has it.
+    fn add_event(
+        &mut self,
+        rel: RelId,
+        tuple: Tuple,
+        round: Round,
+        tick: &mut Tick,
+        out: &mut Output,
+    ) -> bool {
+        if !self.events[rel.0 as usize].add(tuple.clone(), round) {
+            return false;
         }
+        tick.touched.push(rel);
+        self.record(out, RecordKind::Event, rel, &tuple);
+        true
     }
 
     /// Write a row; `hash` is its key's hash. The table may take the
@@ -813,25 +867,6 @@ impl Node {
         }
     }
 
-    fn record_into(
-        plan: &Plan,
-        time: Time,
-        tick: u64,
-        out: &mut Output,
-        kind: RecordKind,
-        relation: RelId,
-        tuple: &Tuple,
-    ) {
-        if plan.relation(relation).watch.is_some_and(|w| w.delete) {
-            out.records.push(Record {
-                time,
-                tick,
-                kind,
-                relation,
-                tuple: tuple.clone(),
-            });
-        }
-    }
 }
 
 /// An emptied buffer, holding on to about the capacity this tick needed.
@@ -872,24 +907,15 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     };
     let rel = rule.body[*atom].relation;
     let aggregate = strand.trigger.is_none();
+    let first = ctx.window.is_first();
     // Most strands have nothing new most of the time: check before setting
-    // up registers.
+    // up registers. Table deltas trigger, and aggregates fold, once per
+    // tick: in their stratum's first round.
     let idle = match &ctx.tables[rel.0 as usize] {
-        Some(table) => {
-            if aggregate {
-                ctx.old_hi.is_some() || !rule_has_news(ctx, rule)
-            } else {
-                ctx.old_hi.is_some() || !table.has_deltas(ctx.tick)
-            }
-        }
-        None => {
-            let events = &ctx.events[rel.0 as usize];
-            if aggregate {
-                ctx.old_hi.is_some() || events.tuples.is_empty()
-            } else {
-                events.window(ctx.old_hi, ctx.all_hi).is_empty()
-            }
-        }
+        Some(_) if aggregate => !first || !rule_has_news(ctx, rule),
+        Some(table) => !first || !table.has_deltas(ctx.tick),
+        None if aggregate => !first || ctx.events[rel.0 as usize].tuples.is_empty(),
+        None => ctx.events[rel.0 as usize].new_in(ctx.window).is_empty(),
     };
     if idle {
         return;
@@ -900,47 +926,38 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     regs.resize(rule.var_names.len(), Value::Null);
     let read = &ctx.read[rule.id.0 as usize];
     match &ctx.tables[rel.0 as usize] {
+        Some(table) if aggregate => {
+            for row in table.rows() {
+                let fresh = row.stamp == ctx.tick;
+                if *rows == Rows::Old && fresh {
+                    continue;
+                }
+                if matches(pattern, row.fields, &mut regs, ctx.params, read) {
+                    exec(ctx, sink, rule, rest, &mut regs, fresh);
+                    if sink.exhausted {
+                        break;
+                    }
+                }
+            }
+        }
         Some(table) => {
-            if aggregate {
-                // Once per tick, and only when some body relation has news.
-                if ctx.old_hi.is_some() || !rule_has_news(ctx, rule) {
-                    return;
-                }
-                for row in table.rows() {
-                    let fresh = row.stamp == ctx.tick;
-                    if *rows == Rows::Old && fresh {
-                        continue;
-                    }
-                    if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                        exec(ctx, sink, rule, rest, &mut regs, fresh);
-                        if sink.exhausted {
-                            break;
-                        }
-                    }
-                }
-            } else if ctx.old_hi.is_none() {
-                // Table deltas trigger once per tick, in the first round.
-                for row in table.deltas(ctx.tick) {
-                    if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                        exec(ctx, sink, rule, rest, &mut regs, true);
-                        if sink.exhausted {
-                            break;
-                        }
+            for row in table.deltas(ctx.tick) {
+                if matches(pattern, row.fields, &mut regs, ctx.params, read) {
+                    exec(ctx, sink, rule, rest, &mut regs, true);
+                    if sink.exhausted {
+                        break;
                     }
                 }
             }
         }
         None => {
             let events = &ctx.events[rel.0 as usize];
-            let window = if aggregate {
-                if ctx.old_hi.is_some() {
-                    return; // aggregates run once, in the first round
-                }
-                events.window(None, ctx.all_hi)
+            let visible = if aggregate {
+                events.seen_in(ctx.window)
             } else {
-                events.window(ctx.old_hi, ctx.all_hi)
+                events.new_in(ctx.window)
             };
-            for (tuple, _) in window {
+            for (tuple, _) in visible {
                 if matches(pattern, tuple, &mut regs, ctx.params, read) {
                     exec(ctx, sink, rule, rest, &mut regs, true);
                     if sink.exhausted {
