@@ -786,7 +786,8 @@ impl Node {
     /// The tick's events are gone; tables forget their deltas' bookkeeping.
     fn end_tick(&mut self, tick: &Tick) {
         let most = self.derived.most_new_events;
-        self.derived.new_events = recycle_drained(std::mem::take(&mut self.derived.new_events), most);
+        self.derived.new_events =
+            recycle_drained(std::mem::take(&mut self.derived.new_events), most);
         self.derived.most_new_events = 0;
         for rel in &tick.touched {
             self.events[rel.0 as usize].clear();
@@ -866,7 +867,6 @@ impl Node {
             self.record(out, RecordKind::Delete, rel, &old);
         }
     }
-
 }
 
 /// An emptied buffer, holding on to about the capacity this tick needed.
