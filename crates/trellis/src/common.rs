@@ -1,0 +1,121 @@
+//! What the subcommands share: loading a program, macros and node
+//! parameters, cluster keys, extra watches, and tuples given on the command
+//! line.
+
+use std::io::IsTerminal;
+use std::path::Path;
+
+use trellis_engine::Tuple;
+use trellis_net::ClusterKey;
+use trellis_plan::{Plan, WatchModes};
+use trellis_render::{Style, render_all};
+use trellis_syntax::ast::{ExprKind, Statement};
+use trellis_syntax::{ParseOptions, SourceMap};
+use trellis_value::Value;
+
+use crate::cli::ProgramArgs;
+
+/// Colours only on a terminal.
+pub fn style() -> Style {
+    if std::io::stderr().is_terminal() {
+        Style::Color
+    } else {
+        Style::Plain
+    }
+}
+
+/// Per-node values every runner provides unless `-D` defines them: the
+/// node's ring identifier and the node to join through.
+pub const STANDARD_PARAMS: [&str; 2] = ["NODEID", "LANDMARK"];
+
+pub fn parse_options(args: &ProgramArgs) -> ParseOptions {
+    ParseOptions {
+        defines: args
+            .defines
+            .iter()
+            .map(|d| (d.name.clone(), d.value.clone()))
+            .collect(),
+        node_params: STANDARD_PARAMS.iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+/// Load a program, printing diagnostics; `None` when it does not compile.
+pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Option<trellis_plan::Plan> {
+    match trellis_plan::load_file(&args.file, options) {
+        Ok(loaded) => {
+            eprint!("{}", render_all(&loaded.warnings, style()));
+            Some(loaded.plan)
+        }
+        Err(diagnostics) => {
+            eprint!("{}", render_all(&diagnostics, style()));
+            None
+        }
+    }
+}
+
+/// Set by `trellis cluster` for its nodes: the cluster's pid.
+pub const CLUSTER_PARENT: &str = "TRELLIS_CLUSTER_PARENT";
+
+/// Read a cluster key file.
+pub fn read_key(path: &Path) -> Result<ClusterKey, String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("cannot read cluster key {}: {e}", path.display()))?;
+    if bytes.is_empty() {
+        return Err(format!("cluster key {} is empty", path.display()));
+    }
+    Ok(ClusterKey::new(bytes))
+}
+
+/// `--watch REL` / `--watch all`.
+pub fn add_watches(plan: &mut Plan, names: &[String]) -> Result<(), String> {
+    for name in names {
+        if name == "all" {
+            for r in plan.relations.iter_mut() {
+                r.watch = Some(WatchModes::ALL);
+            }
+            continue;
+        }
+        let id = plan
+            .lookup(name)
+            .ok_or_else(|| format!("--watch {name}: no such relation in the program"))?;
+        plan.relations[id.0 as usize].watch = Some(WatchModes::ALL);
+    }
+    Ok(())
+}
+
+/// Parse `rel(args)` given with `--fact`, with the program's macros.
+pub fn parse_fact(
+    text: &str,
+    options: &ParseOptions,
+    address: &str,
+) -> Result<(String, Tuple), String> {
+    let mut sources = SourceMap::new();
+    let source = format!("{}.", text.trim().trim_end_matches('.'));
+    let parsed =
+        trellis_syntax::parse_str("--fact", &source, options, &mut sources).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| trellis_render::render(&sources, e, style()))
+                .collect::<String>()
+        })?;
+    let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
+        return Err(format!(
+            "error: --fact expects one tuple such as `link(\"{address}\", 1)`, got `{text}`\n"
+        ));
+    };
+    let mut fields = Vec::new();
+    for arg in &fact.atom.args {
+        match &arg.kind {
+            ExprKind::Literal(v) => fields.push(v.clone()),
+            ExprKind::NodeParam(p) if p == trellis_plan::LOCAL_ADDRESS => {
+                fields.push(Value::str(address))
+            }
+            _ => {
+                return Err(format!(
+                    "error: --fact `{text}`: fields must be constants\n"
+                ));
+            }
+        }
+    }
+    Ok((fact.atom.relation.name.clone(), Tuple::from(fields)))
+}
