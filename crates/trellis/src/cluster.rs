@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
@@ -18,12 +18,6 @@ use crate::signals::StopSignals;
 
 /// How long nodes get to stop after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
-
-fn random_id(rng: &mut ChaCha8Rng) -> Id {
-    let mut bytes = [0u8; 20];
-    rng.fill(&mut bytes[..]);
-    Id::from_be_bytes(bytes)
-}
 
 /// The generator `--node-id random` draws from, seeded by `--seed`.
 pub fn id_rng(args: &ClusterArgs) -> ChaCha8Rng {
@@ -55,7 +49,7 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
     }
     let id = match args.node_id {
         NodeIdMode::Sha1 => Some(trellis_value::sha1_id(&addr)),
-        NodeIdMode::Random => Some(random_id(ids)),
+        NodeIdMode::Random => Some(Id::random(ids)),
         NodeIdMode::None => None,
     };
     if let Some(id) = id
