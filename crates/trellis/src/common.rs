@@ -9,8 +9,7 @@ use trellis_engine::Tuple;
 use trellis_net::ClusterKey;
 use trellis_plan::{Plan, WatchModes};
 use trellis_render::{Style, render_all};
-use trellis_syntax::ast::{ExprKind, Statement};
-use trellis_syntax::{ParseOptions, SourceMap};
+use trellis_syntax::{GroundError, GroundField, ParseOptions, SourceMap, parse_ground};
 use trellis_value::Value;
 
 use crate::cli::ProgramArgs;
@@ -83,39 +82,35 @@ pub fn add_watches(plan: &mut Plan, names: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// Parse `rel(args)` given with `--fact`, with the program's macros.
+/// Parse the tuple `rel(args)` given to `command` (`--fact`, `inject`)
+/// with the program's macros; `LOCALADDRESS` is `address`. Errors come
+/// rendered, ready for stderr.
 pub fn parse_fact(
+    command: &str,
     text: &str,
     options: &ParseOptions,
     address: &str,
 ) -> Result<(String, Tuple), String> {
     let mut sources = SourceMap::new();
-    let source = format!("{}.", text.trim().trim_end_matches('.'));
-    let parsed =
-        trellis_syntax::parse_str("--fact", &source, options, &mut sources).map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| trellis_render::render(&sources, e, style()))
-                .collect::<String>()
-        })?;
-    let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
-        return Err(format!(
-            "error: --fact expects one tuple such as `link(\"{address}\", 1)`, got `{text}`\n"
-        ));
-    };
-    let mut fields = Vec::new();
-    for arg in &fact.atom.args {
-        match &arg.kind {
-            ExprKind::Literal(v) => fields.push(v.clone()),
-            ExprKind::NodeParam(p) if p == trellis_plan::LOCAL_ADDRESS => {
-                fields.push(Value::str(address))
-            }
-            _ => {
-                return Err(format!(
-                    "error: --fact `{text}`: fields must be constants\n"
-                ));
-            }
-        }
-    }
-    Ok((fact.atom.relation.name.clone(), Tuple::from(fields)))
+    let not_constant = || format!("error: {command} `{text}`: fields must be constants\n");
+    let tuple = parse_ground(command, text, options, &mut sources).map_err(|e| match e {
+        GroundError::Syntax(errors) => errors
+            .iter()
+            .map(|e| trellis_render::render(&sources, e, style()))
+            .collect::<String>(),
+        GroundError::NotOneTuple => format!(
+            "error: {command} expects one tuple such as `link(\"{address}\", 1)`, got `{text}`\n"
+        ),
+        GroundError::NotGround { .. } => not_constant(),
+    })?;
+    let fields = tuple
+        .fields
+        .into_iter()
+        .map(|field| match field {
+            GroundField::Value(v) => Ok(v),
+            GroundField::Param(p) if p == trellis_plan::LOCAL_ADDRESS => Ok(Value::str(address)),
+            GroundField::Param(_) => Err(not_constant()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((tuple.relation, Tuple::from(fields)))
 }

@@ -34,10 +34,10 @@ pub fn inject(args: &InjectArgs) -> ExitCode {
             .collect(),
         node_params: Vec::new(),
     };
-    let (relation, tuple) = match parse_fact(&args.tuple, &options, &args.addr) {
+    let (relation, tuple) = match parse_fact("inject", &args.tuple, &options, &args.addr) {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprint!("{}", message.replace("--fact", "inject"));
+            eprint!("{message}");
             return ExitCode::from(2);
         }
     };

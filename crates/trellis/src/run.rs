@@ -85,7 +85,7 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
     let mut harness = Harness::new(origin);
     let n = harness.add(node);
     for text in &args.facts {
-        match parse_fact(text, options, &args.addr) {
+        match parse_fact("--fact", text, options, &args.addr) {
             Ok((relation, tuple)) => {
                 if let Err(e) = harness.node_mut(n).inject(&relation, tuple) {
                     eprintln!("error: --fact {text}: {e}");
@@ -285,7 +285,7 @@ fn run_network(
     };
     let mut facts = Vec::new();
     for text in &args.facts {
-        match parse_fact(text, options, &args.addr) {
+        match parse_fact("--fact", text, options, &args.addr) {
             Ok(fact) => facts.push((text, fact)),
             Err(message) => {
                 eprint!("{message}");
