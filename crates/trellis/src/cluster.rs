@@ -10,7 +10,7 @@ use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
-use trellis_value::{Id, Value};
+use trellis_engine::{NodeParams, ParamSource, Placement};
 
 use crate::cli::{ClusterArgs, NodeIdMode, TransportArg};
 use crate::common::{CLUSTER_PARENT, load, parse_options};
@@ -22,6 +22,18 @@ const STOP_GRACE: Duration = Duration::from_secs(5);
 /// The generator `--node-id random` draws from, seeded by `--seed`.
 pub fn id_rng(args: &ClusterArgs) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(args.seed)
+}
+
+/// What every node is given: `LANDMARK` is node 0, `NODEID` as
+/// `--node-id` says.
+fn node_params(args: &ClusterArgs) -> NodeParams {
+    let mut params = NodeParams::standard();
+    match args.node_id {
+        NodeIdMode::Sha1 => params.set("NODEID", ParamSource::Sha1),
+        NodeIdMode::Random => params.set("NODEID", ParamSource::Random),
+        NodeIdMode::None => params.remove("NODEID"),
+    }
+    params
 }
 
 /// The `trellis run` arguments of node `index`.
@@ -43,20 +55,17 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push("-D".into());
         argv.push(format!("{}={}", d.name, d.value));
     }
-    if !defined("LANDMARK") {
-        argv.push("-D".into());
-        argv.push(format!("LANDMARK=\"127.0.0.1:{}\"", args.base_port));
-    }
-    let id = match args.node_id {
-        NodeIdMode::Sha1 => Some(trellis_value::sha1_id(&addr)),
-        NodeIdMode::Random => Some(Id::random(ids)),
-        NodeIdMode::None => None,
+    // The standard node parameters, with node 0 as the first node, unless
+    // `-D` defines them.
+    let first = format!("127.0.0.1:{}", args.base_port);
+    let place = Placement {
+        address: &addr,
+        index,
+        first: &first,
     };
-    if let Some(id) = id
-        && !defined("NODEID")
-    {
+    for (name, value) in node_params(args).values(|name| !defined(name), &place, ids) {
         argv.push("-D".into());
-        argv.push(format!("NODEID={}", Value::Id(id).literal()));
+        argv.push(format!("{name}={}", value.literal()));
     }
     if let Some(key) = &args.cluster_key {
         argv.push("--cluster-key".into());
@@ -377,6 +386,7 @@ fn print_line(json: bool, addr: &str, index: usize, stderr: bool, text: &str) {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use trellis_value::Value;
 
     use super::*;
     use crate::cli::{Cli, Command};

@@ -5,7 +5,7 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
-use trellis_engine::Tuple;
+use trellis_engine::{NodeParams, Tuple};
 use trellis_net::ClusterKey;
 use trellis_plan::{Plan, WatchModes};
 use trellis_render::{Style, render_all};
@@ -23,10 +23,6 @@ pub fn style() -> Style {
     }
 }
 
-/// Per-node values every runner provides unless `-D` defines them: the
-/// node's ring identifier and the node to join through.
-pub const STANDARD_PARAMS: [&str; 2] = ["NODEID", "LANDMARK"];
-
 pub fn parse_options(args: &ProgramArgs) -> ParseOptions {
     ParseOptions {
         defines: args
@@ -34,7 +30,8 @@ pub fn parse_options(args: &ProgramArgs) -> ParseOptions {
             .iter()
             .map(|d| (d.name.clone(), d.value.clone()))
             .collect(),
-        node_params: STANDARD_PARAMS.iter().map(|p| p.to_string()).collect(),
+        // Per-node values every runner provides unless `-D` defines them.
+        node_params: NodeParams::standard().names().map(String::from).collect(),
     }
 }
 

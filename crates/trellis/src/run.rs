@@ -8,12 +8,15 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use trellis_engine::harness::{Harness, Observer as HarnessObserver};
-use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Outgoing, Output, Time};
+use trellis_engine::{
+    NANOS_PER_SECOND, Node, NodeConfig, NodeParams, Outgoing, Output, Placement, Time,
+};
 use trellis_net::{Driver, NetConfig, Observer, Transport, WallClock, Warning};
 use trellis_plan::{Plan, RelationKind};
 use trellis_syntax::ParseOptions;
-use trellis_value::Value;
 
 use crate::cli::{Clock, RunArgs, TransportArg};
 use crate::common::{CLUSTER_PARENT, add_watches, load, parse_fact, parse_options, read_key};
@@ -48,14 +51,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let plan = Arc::new(plan);
     let mut config = NodeConfig::new(args.addr.clone(), args.seed);
     args.limits.apply(&mut config);
-    // A lone node is its own landmark; its identifier is its address's SHA-1.
-    config.params.insert(
-        "NODEID".into(),
-        Value::Id(trellis_value::sha1_id(&args.addr)),
+    // A lone node is its own first node, so its own landmark; its
+    // identifier is its address's SHA-1. (The standard parameters draw no
+    // random bits; the generator is there for the policy's sake.)
+    config.params = NodeParams::standard().values(
+        |_| true,
+        &Placement::alone(&args.addr),
+        &mut ChaCha8Rng::seed_from_u64(args.seed),
     );
-    config
-        .params
-        .insert("LANDMARK".into(), Value::str(&args.addr));
     let node = match Node::new(plan.clone(), config) {
         Ok(n) => n,
         Err(e) => {
