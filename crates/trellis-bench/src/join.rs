@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use trellis_engine::{Output, RecordKind, Tuple};
 use trellis_plan::Plan;
@@ -43,21 +43,17 @@ struct Ring {
     batches: Vec<Vec<Tuple>>,
 }
 
-fn random_id(rng: &mut ChaCha8Rng) -> Value {
-    Value::Id(Id::from_be_bytes(rng.random()))
-}
-
 impl Ring {
     fn new(fingers: usize, batches: usize) -> Ring {
         let mut rng = ChaCha8Rng::seed_from_u64(SEED);
         let address = Value::str("n");
-        let id = random_id(&mut rng);
+        let id = Value::Id(Id::random(&mut rng));
         let fingers: Vec<Tuple> = (0..fingers)
             .map(|i| {
                 Tuple::from(vec![
                     address.clone(),
                     Value::Id(Id::from_u64(i as u64)),
-                    random_id(&mut rng),
+                    Value::Id(Id::random(&mut rng)),
                     Value::str(&format!("f{i}")),
                 ])
             })
@@ -81,7 +77,7 @@ impl Ring {
                         e += 1;
                         Tuple::from(vec![
                             address.clone(),
-                            random_id(&mut rng),
+                            Value::Id(Id::random(&mut rng)),
                             requester.clone(),
                             Value::Int(e),
                         ])

@@ -17,63 +17,47 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use clap::{Parser, ValueEnum};
 use trellis_engine::{Node, NodeConfig, Output};
 use trellis_plan::Plan;
 
-const USAGE: &str = "usage: trellis-bench [tc | join | all] [--runs N]";
-
-/// Which benchmarks to run, and how often.
-#[derive(Debug, PartialEq)]
-struct Options {
-    tc: bool,
-    join: bool,
+/// Trellis measured side by side with its peers; results go to stdout as
+/// Markdown. Build with `--release`: debug numbers are meaningless.
+#[derive(Debug, Parser)]
+#[command(name = "trellis-bench")]
+struct Args {
+    /// Which benchmarks: `tc` (transitive closure in Trellis, ascent and
+    /// datafrog), `join` (Chord lookups through a 3-way join against a
+    /// hand-written loop), or `all`.
+    #[arg(value_enum, default_value_t = Which::All)]
+    which: Which,
+    /// Every figure is the median of this many measurements.
+    #[arg(long, default_value_t = 3, value_name = "N", value_parser = positive)]
     runs: usize,
 }
 
-fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Options, String> {
-    let mut command = None;
-    let mut runs = 3;
-    let mut args = args.into_iter();
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--runs" => {
-                let n = args.next().ok_or("--runs needs a number")?;
-                runs = n
-                    .parse()
-                    .ok()
-                    .filter(|&n| n > 0)
-                    .ok_or_else(|| format!("--runs: `{n}` is not a positive number"))?;
-            }
-            "-h" | "--help" => return Err(String::new()),
-            "tc" | "join" | "all" if command.is_none() => command = Some(arg),
-            other => return Err(format!("unexpected argument `{other}`")),
-        }
-    }
-    let command = command.as_deref().unwrap_or("all");
-    Ok(Options {
-        tc: command != "join",
-        join: command != "tc",
-        runs,
-    })
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Which {
+    Tc,
+    Join,
+    All,
+}
+
+fn positive(text: &str) -> Result<usize, String> {
+    text.parse()
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{text}` is not a positive number"))
 }
 
 fn main() -> ExitCode {
-    let options = match parse_args(std::env::args().skip(1)) {
-        Ok(o) => o,
-        Err(message) => {
-            if !message.is_empty() {
-                eprintln!("error: {message}");
-            }
-            eprintln!("{USAGE}");
-            return ExitCode::from(2);
-        }
-    };
+    let args = Args::parse();
     print_machine();
-    if options.tc {
-        tc::run(options.runs);
+    if args.which != Which::Join {
+        tc::run(args.runs);
     }
-    if options.join {
-        join::run(options.runs);
+    if args.which != Which::Tc {
+        join::run(args.runs);
     }
     ExitCode::SUCCESS
 }
@@ -178,20 +162,16 @@ fn thousands(n: u64) -> String {
 mod tests {
     use super::*;
 
-    fn args(s: &str) -> Result<Options, String> {
-        parse_args(s.split_whitespace().map(String::from))
+    fn args(s: &str) -> Result<Args, clap::Error> {
+        Args::try_parse_from(std::iter::once("trellis-bench").chain(s.split_whitespace()))
     }
 
     #[test]
     fn arguments() {
-        let all = Options {
-            tc: true,
-            join: true,
-            runs: 3,
-        };
-        assert_eq!(args(""), Ok(all));
+        let all = args("").unwrap();
+        assert!(all.which == Which::All && all.runs == 3);
         let tc = args("tc --runs 5").unwrap();
-        assert!(tc.tc && !tc.join && tc.runs == 5);
+        assert!(tc.which == Which::Tc && tc.runs == 5);
         assert!(args("--runs 0").is_err());
         assert!(args("tc join").is_err());
         assert!(args("bogus").is_err());

@@ -15,6 +15,7 @@
 mod eval;
 pub mod harness;
 mod node;
+mod params;
 mod rounds;
 mod sends;
 mod stats;
@@ -27,6 +28,7 @@ use trellis_value::Value;
 
 pub use eval::RuleError;
 pub use node::{ConfigError, InputError, Node, NodeConfig};
+pub use params::{NodeParams, ParamSource, Placement};
 pub use sends::{Outgoing, Sends};
 pub use stats::{RelationStats, Stats};
 

@@ -27,7 +27,8 @@ pub struct NodeConfig {
     pub address: String,
     /// Seed of the node's random source (`f_rand`, `periodic`'s E, ...).
     pub seed: u64,
-    /// Values of the plan's other node parameters (e.g. `NODEID`).
+    /// Values of the plan's other node parameters (e.g. `NODEID`; see
+    /// [`NodeParams`](crate::NodeParams) for the defaults every driver uses).
     pub params: BTreeMap<String, Value>,
     /// Ticks at one clock instant before a cascade is stopped (5.9).
     pub max_ticks_per_instant: u32,

@@ -12,12 +12,15 @@ use std::fmt::Write as _;
 use std::path::Path;
 use std::sync::Arc;
 
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use spec::{Spec, compare, parse_spec, summary_checks};
 use trellis_engine::harness::{Harness, Observer};
-use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Output, Problem, Stats, Tuple};
+use trellis_engine::{
+    NANOS_PER_SECOND, Node, NodeConfig, NodeParams, Output, Placement, Problem, Stats, Tuple,
+};
 use trellis_plan::{Plan, WatchModes};
-use trellis_syntax::ast::{ExprKind, Statement};
-use trellis_syntax::{ParseOptions, SourceMap};
+use trellis_syntax::{GroundField, ParseOptions, SourceMap, parse_ground};
 use trellis_value::Value;
 
 const NODE: &str = "n1";
@@ -91,30 +94,24 @@ fn options(spec: &Spec) -> ParseOptions {
                 (name.to_string(), value.to_string())
             })
             .collect(),
-        node_params: vec!["NODEID".into(), "LANDMARK".into()],
+        node_params: NodeParams::standard().names().map(String::from).collect(),
     }
 }
 
 /// A `--fact` tuple: constants and `LOCALADDRESS`.
 fn fact(text: &str, options: &ParseOptions) -> (String, Tuple) {
-    let mut sources = SourceMap::new();
-    let source = format!("{}.", text.trim().trim_end_matches('.'));
-    let parsed = trellis_syntax::parse_str("--fact", &source, options, &mut sources)
+    let tuple = parse_ground("--fact", text, options, &mut SourceMap::new())
         .unwrap_or_else(|e| panic!("--fact {text}: {e:?}"));
-    let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
-        panic!("--fact {text}: not one tuple");
-    };
-    let fields: Vec<Value> = fact
-        .atom
-        .args
-        .iter()
-        .map(|a| match &a.kind {
-            ExprKind::Literal(v) => v.clone(),
-            ExprKind::NodeParam(p) if p == trellis_plan::LOCAL_ADDRESS => Value::str(NODE),
-            other => panic!("--fact {text}: {other:?} is not a constant"),
+    let fields: Vec<Value> = tuple
+        .fields
+        .into_iter()
+        .map(|f| match f {
+            GroundField::Value(v) => v,
+            GroundField::Param(p) if p == trellis_plan::LOCAL_ADDRESS => Value::str(NODE),
+            GroundField::Param(p) => panic!("--fact {text}: {p} is not a constant"),
         })
         .collect();
-    (fact.atom.relation.name.clone(), Tuple::from(fields))
+    (tuple.relation, Tuple::from(fields))
 }
 
 /// Run the program as `trellis run FILE --addr n1 --clock virtual` would,
@@ -137,10 +134,12 @@ fn run(file: &Path, spec: &Spec, extra: &[&str]) -> Result<Run, String> {
     let plan = Arc::new(plan);
     let seed = flag(&args, "--seed").map_or(7, |s| s.parse().expect("--seed N"));
     let mut config = NodeConfig::new(NODE, seed);
-    config
-        .params
-        .insert("NODEID".into(), Value::Id(trellis_value::sha1_id(NODE)));
-    config.params.insert("LANDMARK".into(), Value::str(NODE));
+    // As `trellis run` gives them: a lone node is its own first node.
+    config.params = NodeParams::standard().values(
+        |_| true,
+        &Placement::alone(NODE),
+        &mut ChaCha8Rng::seed_from_u64(seed),
+    );
     let node = Node::new(plan.clone(), config).map_err(|e| e.to_string())?;
     let mut harness = Harness::new(0);
     let n = harness.add(node);

@@ -14,6 +14,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use clap::Parser;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::Value as Json;
@@ -356,13 +357,26 @@ fn today() -> String {
     format!("{year:04}-{month:02}-{day:02}")
 }
 
+/// Regenerates EVALUATION.md: Chord (`examples/chord.olg`) in the
+/// simulator on static rings, wide-area latency and churn. Each
+/// experiment's scenario goes to `eval/scenarios/NAME.toml` (reproduce a
+/// row with `trellis sim examples/chord.olg --scenario
+/// eval/scenarios/NAME.toml`), figures to `eval/figures/`, full outputs to
+/// `eval/out/NAME/`. Build with `--release`.
+#[derive(Debug, Parser)]
+#[command(name = "trellis-eval")]
+struct Args {
+    /// Smaller sizes and shorter churn: a smoke test, not the report.
+    #[arg(long)]
+    quick: bool,
+    /// Run only the experiments whose names start with PREFIX (`static-`,
+    /// `wide-area`, `churn-400`, ...) and leave EVALUATION.md alone.
+    #[arg(long, value_name = "PREFIX")]
+    only: Option<String>,
+}
+
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1).cloned());
+    let Args { quick, only } = Args::parse();
     let wanted = |name: &str| only.as_ref().is_none_or(|p| name.starts_with(p.as_str()));
     let started = Instant::now();
 

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
+use trellis_frames::Transport;
 use trellis_wire::{ClusterKey, WireMessage};
 
-use crate::{NetError, Transport, resolve};
+use crate::config::{NetError, resolve};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 

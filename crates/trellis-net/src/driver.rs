@@ -11,13 +11,16 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use trellis_engine::{Node, Output, Tuple};
-use trellis_frames::{Outbound, Packed, hand_to_node};
+use trellis_frames::{Outbound, Packed, Transport, hand_to_node};
 use trellis_plan::Plan;
 use trellis_wire::Frame;
 
+use crate::clock::WallClock;
+use crate::config::{NetConfig, NetError};
 use crate::inbound::Inbound;
 use crate::stats::{Counters, NetStats, input_error_kind};
-use crate::{NetConfig, NetError, Transport, WallClock, tcp, udp};
+use crate::warning::Warning;
+use crate::{tcp, udp};
 
 /// Frames waiting for the driver; socket tasks wait when it is full.
 const INCOMING_QUEUE: usize = 4096;
@@ -34,135 +37,6 @@ const NEGATIVE_CACHE: Duration = Duration::from_secs(5);
 const REFUSED_WARNINGS: usize = 32;
 /// Distinct warnings remembered for de-duplication.
 const WARNINGS_REMEMBERED: usize = 1024;
-
-/// Something worth telling the operator; each is reported once (per
-/// destination or relation) until the situation changes.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Warning {
-    /// A destination address that does not resolve.
-    Unresolvable {
-        destination: Arc<str>,
-        reason: String,
-    },
-    /// A tuple too large for one frame of this transport.
-    Oversize {
-        destination: Arc<str>,
-        relation: Arc<str>,
-        bytes: usize,
-        limit: usize,
-        transport: Transport,
-    },
-    /// A datagram the socket would not send.
-    SendFailed {
-        destination: Arc<str>,
-        error: String,
-    },
-    /// TCP: a connection could not be opened; frames are dropped (and
-    /// counted) until the retry.
-    ConnectFailed {
-        destination: Arc<str>,
-        error: String,
-        retry_in: Duration,
-    },
-    /// TCP: an open connection broke.
-    ConnectionLost {
-        destination: Arc<str>,
-        error: String,
-    },
-    /// TCP: connected again after trouble.
-    Reconnected { destination: Arc<str> },
-    /// A received or injected tuple the node refused.
-    Refused {
-        sender: Arc<str>,
-        relation: Arc<str>,
-        error: String,
-    },
-}
-
-impl Warning {
-    /// Warnings with the same key are reported once.
-    fn key(&self) -> String {
-        match self {
-            Warning::Unresolvable { destination, .. } => format!("resolve {destination}"),
-            Warning::Oversize {
-                destination,
-                relation,
-                ..
-            } => format!("oversize {relation} {destination}"),
-            Warning::SendFailed { destination, .. } => format!("send {destination}"),
-            Warning::ConnectFailed { destination, .. }
-            | Warning::ConnectionLost { destination, .. } => format!("conn {destination}"),
-            Warning::Reconnected { destination } => format!("reconnected {destination}"),
-            Warning::Refused {
-                sender, relation, ..
-            } => format!("refused {sender} {relation}"),
-        }
-    }
-
-    /// A short name for JSON output.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Warning::Unresolvable { .. } => "unresolvable",
-            Warning::Oversize { .. } => "oversize",
-            Warning::SendFailed { .. } => "send_failed",
-            Warning::ConnectFailed { .. } => "connect_failed",
-            Warning::ConnectionLost { .. } => "connection_lost",
-            Warning::Reconnected { .. } => "reconnected",
-            Warning::Refused { .. } => "refused",
-        }
-    }
-}
-
-impl std::fmt::Display for Warning {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Warning::Unresolvable {
-                destination,
-                reason,
-            } => write!(
-                f,
-                "cannot resolve destination `{destination}` ({reason}); its tuples are dropped and counted"
-            ),
-            Warning::Oversize {
-                destination,
-                relation,
-                bytes,
-                limit,
-                transport,
-            } => write!(
-                f,
-                "a `{relation}` tuple for {destination} takes {bytes} bytes, more than a {transport} frame carries ({limit}); it was refused (and counted)"
-            ),
-            Warning::SendFailed { destination, error } => {
-                write!(f, "sending to {destination} failed: {error}")
-            }
-            Warning::ConnectFailed {
-                destination,
-                error,
-                retry_in,
-            } => write!(
-                f,
-                "cannot connect to {destination} ({error}); tuples for it are dropped and counted, next attempt in {:.1}s (backing off)",
-                retry_in.as_secs_f64()
-            ),
-            Warning::ConnectionLost { destination, error } => {
-                write!(
-                    f,
-                    "connection to {destination} lost ({error}); reconnecting"
-                )
-            }
-            Warning::Reconnected { destination } => write!(f, "connected to {destination} again"),
-            Warning::Refused {
-                sender,
-                relation,
-                error,
-            } => write!(
-                f,
-                "refused a `{relation}` tuple from {sender}: {error} (counted in dropped_inputs)"
-            ),
-        }
-    }
-}
 
 /// What the driver reports while it runs.
 pub trait Observer {
@@ -652,10 +526,12 @@ async fn resolve_cached(
     {
         return r.clone();
     }
-    let r = crate::resolve(destination).await.map_err(|e| match e {
-        NetError::Resolve { reason, .. } => reason,
-        other => other.to_string(),
-    });
+    let r = crate::config::resolve(destination)
+        .await
+        .map_err(|e| match e {
+            NetError::Resolve { reason, .. } => reason,
+            other => other.to_string(),
+        });
     if cache.len() > 10_000 {
         cache.clear();
     }

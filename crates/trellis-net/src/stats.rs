@@ -6,9 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::json;
 use trellis_engine::InputError;
+use trellis_frames::Transport;
 use trellis_wire::WireError;
-
-use crate::Transport;
 
 /// Frames and tuples lost for one reason.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -26,12 +26,13 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, timeout};
+use trellis_frames::Transport;
 use trellis_wire::MAX_FRAME;
 
-use crate::driver::Warning;
+use crate::config::NetError;
 use crate::inbound::Inbound;
 use crate::stats::Counters;
-use crate::{NetError, Transport};
+use crate::warning::Warning;
 
 /// Bytes queued for one destination before further frames are dropped.
 pub const QUEUE_LIMIT: u64 = 64 << 20;

@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
+use trellis_frames::Transport;
 
+use crate::config::NetError;
 use crate::inbound::Inbound;
-use crate::{NetError, Transport};
 
 /// Kernel buffers we ask for (the kernel may grant less).
 const SOCKET_BUFFER: usize = 4 << 20;

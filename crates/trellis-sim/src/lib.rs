@@ -19,7 +19,7 @@ pub use network::{MIN_LATENCY, NetworkError};
 pub use report::{Report, engine_stats_json, line_chart, peak_memory_kib, write_outputs};
 pub use ring::RingState;
 pub use scenario::*;
-pub use sim::{DEFAULT_PARAMS, NANOS, Observer, Options, Quiet, Simulation, parse_options};
+pub use sim::{NANOS, Observer, Options, Quiet, Simulation, parse_options};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

@@ -7,12 +7,14 @@ pub mod diagnostic;
 pub mod source;
 
 mod error;
+mod ground;
 mod lexer;
 mod parser;
 mod preprocess;
 
 pub use diagnostic::SourceDiagnostic;
 pub use error::SyntaxError;
+pub use ground::{GroundError, GroundField, GroundTuple, parse_ground};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 
 pub use parser::{Parsed, parse_file, parse_str};

@@ -59,6 +59,17 @@ impl Id {
         Id(U160::from_be_bytes(bytes))
     }
 
+    /// 160 random bits: 20 bytes from `rng`, big-endian. The one way drivers
+    /// draw identifiers (`trellis cluster --node-id random`, the
+    /// simulator's `random` IDs and `RANDID`, the benchmarks), so the same
+    /// generator state gives the same ID everywhere. (`f_idgen` draws
+    /// through the node's [`Env`](crate::Env) instead.)
+    pub fn random<R: rand::Rng + ?Sized>(rng: &mut R) -> Id {
+        let mut bytes = [0u8; 20];
+        rng.fill_bytes(&mut bytes);
+        Id::from_be_bytes(bytes)
+    }
+
     /// Nearest float (ties to even); large IDs lose their low bits.
     pub fn to_f64(self) -> f64 {
         f64::from(self.0)
@@ -254,6 +265,19 @@ mod tests {
         assert_eq!(Id::from_be_bytes(bytes), id(1));
         bytes[0] = 0x80;
         assert_eq!(Id::from_be_bytes(bytes), id(1).wrapping_shl(159) | id(1));
+    }
+
+    #[test]
+    fn random_ids_are_the_generators_next_twenty_bytes() {
+        use rand::{RngExt, SeedableRng};
+        let mut a = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let mut b = a.clone();
+        let mut bytes = [0u8; 20];
+        for _ in 0..3 {
+            b.fill(&mut bytes[..]);
+            assert_eq!(Id::random(&mut a), Id::from_be_bytes(bytes));
+        }
+        assert_ne!(Id::random(&mut a), Id::random(&mut a));
     }
 
     #[test]

@@ -1,9 +1,10 @@
-//! Command-line arguments.
+//! Command-line arguments: every subcommand's clap types, and nothing else.
 
 use std::path::PathBuf;
 use std::str::FromStr;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use trellis_net::Transport;
 
 /// Trellis runs distributed systems written as OverLog rules.
 ///
@@ -54,13 +55,13 @@ pub enum Command {
     /// Each node gets `-D LANDMARK=\"127.0.0.1:P\"` (node 0) unless you
     /// define LANDMARK, and `-D NODEID=0x...I` (the SHA-1 of its address, or
     /// random with `--node-id random`). Ctrl-C stops them all.
-    Cluster(crate::cluster::ClusterArgs),
+    Cluster(ClusterArgs),
     /// Send one tuple to a running node, e.g.
     /// `trellis inject 127.0.0.1:11000 'ping(@LOCALADDRESS, 1)'`.
     ///
     /// `LOCALADDRESS` in the tuple is ADDR; `-D` macros work as in
     /// programs. Use the node's transport and cluster key.
-    Inject(crate::inject::InjectArgs),
+    Inject(InjectArgs),
     /// Simulate many nodes in one process on a virtual clock.
     ///
     /// Every node runs the same engine as `trellis run`; the network is a
@@ -194,7 +195,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Clock::Wall)]
     pub clock: Clock,
     #[command(flatten)]
-    pub net: crate::run::NetArgs,
+    pub net: NetArgs,
     #[command(flatten)]
     pub limits: Limits,
 }
@@ -235,4 +236,125 @@ pub struct SimArgs {
     /// Every node's runaway bounds (override the scenario's).
     #[command(flatten)]
     pub limits: Limits,
+}
+
+/// `--transport`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TransportArg {
+    /// Datagrams: may lose, duplicate or reorder tuples.
+    Udp,
+    /// TCP connections: reliable and in order while a connection is up.
+    Tcp,
+    /// No network: a single node; tuples for other addresses are counted.
+    None,
+}
+
+impl TransportArg {
+    pub fn net(self) -> Option<Transport> {
+        match self {
+            TransportArg::Udp => Some(Transport::Udp),
+            TransportArg::Tcp => Some(Transport::Tcp),
+            TransportArg::None => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransportArg::Udp => "udp",
+            TransportArg::Tcp => "tcp",
+            TransportArg::None => "none",
+        }
+    }
+}
+
+/// The network options of `trellis run`.
+#[derive(Debug, Args)]
+pub struct NetArgs {
+    /// How tuples travel to other nodes: `udp` (the default on the wall
+    /// clock), `tcp`, or `none` (a single node; the default, and the only
+    /// choice, with `--clock virtual`).
+    #[arg(long, value_enum)]
+    pub transport: Option<TransportArg>,
+    /// Authenticate every frame with HMAC-SHA256 under the key in FILE (the
+    /// file's bytes are the key). Frames without a valid tag are dropped and
+    /// counted. Give every node of the cluster the same file.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// Listen on this address instead of `--addr` (e.g. `0.0.0.0:11000`);
+    /// `--addr` stays the node's name, the address other nodes send to.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub bind: Option<String>,
+    /// Add every table's rows to the summary.
+    #[arg(long)]
+    pub tables: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NodeIdMode {
+    /// The SHA-1 of the node's address (what `trellis run` and `trellis
+    /// sim` use by default).
+    Sha1,
+    /// 160 random bits per node, from `--seed`.
+    Random,
+    /// Do not define NODEID (each node falls back to its address's SHA-1
+    /// unless the program or `-D` defines it).
+    None,
+}
+
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// How many nodes.
+    #[arg(long)]
+    pub nodes: usize,
+    /// Node i listens on 127.0.0.1:(P + i).
+    #[arg(long, default_value_t = 11000, value_name = "P")]
+    pub base_port: u16,
+    /// How tuples travel between the nodes.
+    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
+    pub transport: TransportArg,
+    /// Authenticate frames with this key file (given to every node).
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// Each node's `NODEID`.
+    #[arg(long, value_enum, default_value_t = NodeIdMode::Sha1)]
+    pub node_id: NodeIdMode,
+    /// Stop every node after this many seconds (default: until Ctrl-C).
+    #[arg(long = "for", value_name = "SECONDS")]
+    pub duration: Option<f64>,
+    /// Seed: node i runs with seed + i; also seeds `--node-id random`.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Watch more relations than the program does (repeatable), or `all`.
+    #[arg(long = "watch", value_name = "RELATION")]
+    pub watch: Vec<String>,
+    /// One JSON object per line: the nodes' own lines with an `index`
+    /// field added, and the cluster's reports (`"cluster": ...`).
+    #[arg(long)]
+    pub json: bool,
+    /// Every node's runaway bounds.
+    #[command(flatten)]
+    pub limits: Limits,
+}
+
+#[derive(Debug, Args)]
+pub struct InjectArgs {
+    /// The node's address, HOST:PORT, as given to its `--addr`.
+    pub addr: String,
+    /// The tuple, e.g. `'ping(@LOCALADDRESS, 7)'`: constants and macros;
+    /// its first field is the node's address (`LOCALADDRESS` means ADDR).
+    pub tuple: String,
+    /// The node's transport.
+    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
+    pub transport: TransportArg,
+    /// The cluster's key file, when the node was started with one.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// Define a macro for the tuple: `-D NAME=VALUE`.
+    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    pub defines: Vec<Define>,
+    /// The sender named in the frame.
+    #[arg(long, default_value = "trellis-inject", value_name = "NAME")]
+    pub from: String,
 }

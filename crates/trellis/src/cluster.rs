@@ -5,79 +5,35 @@ use std::io::Write as _;
 use std::process::{ExitCode, Stdio};
 use std::time::Duration;
 
-use clap::{Args, ValueEnum};
-use rand::{RngExt, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::process::Command;
 use tokio::sync::mpsc;
-use trellis_value::{Id, Value};
+use trellis_engine::{NodeParams, ParamSource, Placement};
 
-use crate::cli::ProgramArgs;
-use crate::run::TransportArg;
+use crate::cli::{ClusterArgs, NodeIdMode, TransportArg};
+use crate::common::{CLUSTER_PARENT, load, parse_options};
 use crate::signals::StopSignals;
 
 /// How long nodes get to stop after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum NodeIdMode {
-    /// The SHA-1 of the node's address (what `trellis run` and `trellis
-    /// sim` use by default).
-    Sha1,
-    /// 160 random bits per node, from `--seed`.
-    Random,
-    /// Do not define NODEID (each node falls back to its address's SHA-1
-    /// unless the program or `-D` defines it).
-    None,
-}
-
-#[derive(Debug, Args)]
-pub struct ClusterArgs {
-    #[command(flatten)]
-    pub program: ProgramArgs,
-    /// How many nodes.
-    #[arg(long)]
-    pub nodes: usize,
-    /// Node i listens on 127.0.0.1:(P + i).
-    #[arg(long, default_value_t = 11000, value_name = "P")]
-    pub base_port: u16,
-    /// How tuples travel between the nodes.
-    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
-    pub transport: TransportArg,
-    /// Authenticate frames with this key file (given to every node).
-    #[arg(long, value_name = "FILE")]
-    pub cluster_key: Option<std::path::PathBuf>,
-    /// Each node's `NODEID`.
-    #[arg(long, value_enum, default_value_t = NodeIdMode::Sha1)]
-    pub node_id: NodeIdMode,
-    /// Stop every node after this many seconds (default: until Ctrl-C).
-    #[arg(long = "for", value_name = "SECONDS")]
-    pub duration: Option<f64>,
-    /// Seed: node i runs with seed + i; also seeds `--node-id random`.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Watch more relations than the program does (repeatable), or `all`.
-    #[arg(long = "watch", value_name = "RELATION")]
-    pub watch: Vec<String>,
-    /// One JSON object per line: the nodes' own lines with an `index`
-    /// field added, and the cluster's reports (`"cluster": ...`).
-    #[arg(long)]
-    pub json: bool,
-    /// Every node's runaway bounds.
-    #[command(flatten)]
-    pub limits: crate::cli::Limits,
-}
-
-fn random_id(rng: &mut ChaCha8Rng) -> Id {
-    let mut bytes = [0u8; 20];
-    rng.fill(&mut bytes[..]);
-    Id::from_be_bytes(bytes)
-}
-
 /// The generator `--node-id random` draws from, seeded by `--seed`.
 pub fn id_rng(args: &ClusterArgs) -> ChaCha8Rng {
     ChaCha8Rng::seed_from_u64(args.seed)
+}
+
+/// What every node is given: `LANDMARK` is node 0, `NODEID` as
+/// `--node-id` says.
+fn node_params(args: &ClusterArgs) -> NodeParams {
+    let mut params = NodeParams::standard();
+    match args.node_id {
+        NodeIdMode::Sha1 => params.set("NODEID", ParamSource::Sha1),
+        NodeIdMode::Random => params.set("NODEID", ParamSource::Random),
+        NodeIdMode::None => params.remove("NODEID"),
+    }
+    params
 }
 
 /// The `trellis run` arguments of node `index`.
@@ -99,20 +55,17 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push("-D".into());
         argv.push(format!("{}={}", d.name, d.value));
     }
-    if !defined("LANDMARK") {
-        argv.push("-D".into());
-        argv.push(format!("LANDMARK=\"127.0.0.1:{}\"", args.base_port));
-    }
-    let id = match args.node_id {
-        NodeIdMode::Sha1 => Some(trellis_value::sha1_id(&addr)),
-        NodeIdMode::Random => Some(random_id(ids)),
-        NodeIdMode::None => None,
+    // The standard node parameters, with node 0 as the first node, unless
+    // `-D` defines them.
+    let first = format!("127.0.0.1:{}", args.base_port);
+    let place = Placement {
+        address: &addr,
+        index,
+        first: &first,
     };
-    if let Some(id) = id
-        && !defined("NODEID")
-    {
+    for (name, value) in node_params(args).values(|name| !defined(name), &place, ids) {
         argv.push("-D".into());
-        argv.push(format!("NODEID={}", Value::Id(id).literal()));
+        argv.push(format!("{name}={}", value.literal()));
     }
     if let Some(key) = &args.cluster_key {
         argv.push("--cluster-key".into());
@@ -182,7 +135,7 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     // Check the program once here rather than N times in the nodes.
-    if crate::load(&args.program, &crate::parse_options(&args.program)).is_none() {
+    if load(&args.program, &parse_options(&args.program)).is_none() {
         return ExitCode::FAILURE;
     }
     let exe = match std::env::current_exe() {
@@ -216,7 +169,7 @@ async fn supervise(args: &ClusterArgs, exe: std::path::PathBuf) -> ExitCode {
         let (addr, argv) = node_args(args, index, &mut ids);
         let spawned = Command::new(&exe)
             .args(&argv)
-            .env(crate::run::CLUSTER_PARENT, std::process::id().to_string())
+            .env(CLUSTER_PARENT, std::process::id().to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -433,6 +386,7 @@ fn print_line(json: bool, addr: &str, index: usize, stderr: bool, text: &str) {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use trellis_value::Value;
 
     use super::*;
     use crate::cli::{Cli, Command};

@@ -3,35 +3,13 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use clap::Args;
 use trellis_net::{ClusterKey, Transport};
 use trellis_syntax::ParseOptions;
 use trellis_value::Value;
 use trellis_wire::WireMessage;
 
-use crate::cli::Define;
-use crate::run::{TransportArg, parse_fact, read_key};
-
-#[derive(Debug, Args)]
-pub struct InjectArgs {
-    /// The node's address, HOST:PORT, as given to its `--addr`.
-    pub addr: String,
-    /// The tuple, e.g. `'ping(@LOCALADDRESS, 7)'`: constants and macros;
-    /// its first field is the node's address (`LOCALADDRESS` means ADDR).
-    pub tuple: String,
-    /// The node's transport.
-    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
-    pub transport: TransportArg,
-    /// The cluster's key file, when the node was started with one.
-    #[arg(long, value_name = "FILE")]
-    pub cluster_key: Option<std::path::PathBuf>,
-    /// Define a macro for the tuple: `-D NAME=VALUE`.
-    #[arg(short = 'D', value_name = "NAME=VALUE")]
-    pub defines: Vec<Define>,
-    /// The sender named in the frame.
-    #[arg(long, default_value = "trellis-inject", value_name = "NAME")]
-    pub from: String,
-}
+use crate::cli::InjectArgs;
+use crate::common::{parse_fact, read_key};
 
 pub fn inject(args: &InjectArgs) -> ExitCode {
     let Some(transport) = args.transport.net() else {
@@ -56,10 +34,10 @@ pub fn inject(args: &InjectArgs) -> ExitCode {
             .collect(),
         node_params: Vec::new(),
     };
-    let (relation, tuple) = match parse_fact(&args.tuple, &options, &args.addr) {
+    let (relation, tuple) = match parse_fact("inject", &args.tuple, &options, &args.addr) {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprint!("{}", message.replace("--fact", "inject"));
+            eprint!("{message}");
             return ExitCode::from(2);
         }
     };

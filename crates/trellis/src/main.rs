@@ -2,20 +2,19 @@
 
 mod cli;
 mod cluster;
+mod common;
 mod inject;
 mod output;
 mod run;
 mod signals;
 mod sim;
 
-use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::Parser;
-use trellis_render::{Style, render_all};
-use trellis_syntax::ParseOptions;
 
-use cli::{Cli, Command, ProgramArgs};
+use crate::cli::{Cli, Command, ProgramArgs};
+use crate::common::{load, parse_options};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -34,44 +33,6 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::sim(&args),
         Command::Cluster(args) => cluster::cluster(&args),
         Command::Inject(args) => inject::inject(&args),
-    }
-}
-
-/// Colours only on a terminal.
-pub(crate) fn style() -> Style {
-    if std::io::stderr().is_terminal() {
-        Style::Color
-    } else {
-        Style::Plain
-    }
-}
-
-/// Per-node values every runner provides unless `-D` defines them: the
-/// node's ring identifier and the node to join through.
-pub(crate) const STANDARD_PARAMS: [&str; 2] = ["NODEID", "LANDMARK"];
-
-pub(crate) fn parse_options(args: &ProgramArgs) -> ParseOptions {
-    ParseOptions {
-        defines: args
-            .defines
-            .iter()
-            .map(|d| (d.name.clone(), d.value.clone()))
-            .collect(),
-        node_params: STANDARD_PARAMS.iter().map(|p| p.to_string()).collect(),
-    }
-}
-
-/// Load a program, printing diagnostics; `None` when it does not compile.
-pub(crate) fn load(args: &ProgramArgs, options: &ParseOptions) -> Option<trellis_plan::Plan> {
-    match trellis_plan::load_file(&args.file, options) {
-        Ok(loaded) => {
-            eprint!("{}", render_all(&loaded.warnings, style()));
-            Some(loaded.plan)
-        }
-        Err(diagnostics) => {
-            eprint!("{}", render_all(&diagnostics, style()));
-            None
-        }
     }
 }
 

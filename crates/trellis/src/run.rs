@@ -4,84 +4,24 @@
 
 use std::collections::BTreeSet;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use clap::{Args, ValueEnum};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use trellis_engine::harness::{Harness, Observer as HarnessObserver};
-use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Outgoing, Output, Time, Tuple};
-use trellis_net::{ClusterKey, Driver, NetConfig, Observer, Transport, WallClock, Warning};
-use trellis_plan::{Plan, RelationKind, WatchModes};
-use trellis_syntax::ast::{ExprKind, Statement};
-use trellis_syntax::{ParseOptions, SourceMap};
-use trellis_value::Value;
+use trellis_engine::{
+    NANOS_PER_SECOND, Node, NodeConfig, NodeParams, Outgoing, Output, Placement, Time,
+};
+use trellis_net::{Driver, NetConfig, Observer, Transport, WallClock, Warning};
+use trellis_plan::{Plan, RelationKind};
+use trellis_syntax::ParseOptions;
 
-use crate::cli::{Clock, RunArgs};
+use crate::cli::{Clock, RunArgs, TransportArg};
+use crate::common::{CLUSTER_PARENT, add_watches, load, parse_fact, parse_options, read_key};
 use crate::output;
 use crate::signals::StopSignals;
-
-/// `--transport`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TransportArg {
-    /// Datagrams: may lose, duplicate or reorder tuples.
-    Udp,
-    /// TCP connections: reliable and in order while a connection is up.
-    Tcp,
-    /// No network: a single node; tuples for other addresses are counted.
-    None,
-}
-
-impl TransportArg {
-    pub fn net(self) -> Option<Transport> {
-        match self {
-            TransportArg::Udp => Some(Transport::Udp),
-            TransportArg::Tcp => Some(Transport::Tcp),
-            TransportArg::None => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransportArg::Udp => "udp",
-            TransportArg::Tcp => "tcp",
-            TransportArg::None => "none",
-        }
-    }
-}
-
-/// The network options of `trellis run`.
-#[derive(Debug, Args)]
-pub struct NetArgs {
-    /// How tuples travel to other nodes: `udp` (the default on the wall
-    /// clock), `tcp`, or `none` (a single node; the default, and the only
-    /// choice, with `--clock virtual`).
-    #[arg(long, value_enum)]
-    pub transport: Option<TransportArg>,
-    /// Authenticate every frame with HMAC-SHA256 under the key in FILE (the
-    /// file's bytes are the key). Frames without a valid tag are dropped and
-    /// counted. Give every node of the cluster the same file.
-    #[arg(long, value_name = "FILE")]
-    pub cluster_key: Option<PathBuf>,
-    /// Listen on this address instead of `--addr` (e.g. `0.0.0.0:11000`);
-    /// `--addr` stays the node's name, the address other nodes send to.
-    #[arg(long, value_name = "HOST:PORT")]
-    pub bind: Option<String>,
-    /// Add every table's rows to the summary.
-    #[arg(long)]
-    pub tables: bool,
-}
-
-/// Read a cluster key file.
-pub fn read_key(path: &Path) -> Result<ClusterKey, String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read cluster key {}: {e}", path.display()))?;
-    if bytes.is_empty() {
-        return Err(format!("cluster key {} is empty", path.display()));
-    }
-    Ok(ClusterKey::new(bytes))
-}
 
 pub fn run(args: &RunArgs) -> ExitCode {
     let transport = match (args.net.transport, args.clock) {
@@ -100,8 +40,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --cluster-key and --bind need a network transport (udp or tcp)");
         return ExitCode::from(2);
     }
-    let options = crate::parse_options(&args.program);
-    let Some(mut plan) = crate::load(&args.program, &options) else {
+    let options = parse_options(&args.program);
+    let Some(mut plan) = load(&args.program, &options) else {
         return ExitCode::FAILURE;
     };
     if let Err(message) = add_watches(&mut plan, &args.watch) {
@@ -111,14 +51,14 @@ pub fn run(args: &RunArgs) -> ExitCode {
     let plan = Arc::new(plan);
     let mut config = NodeConfig::new(args.addr.clone(), args.seed);
     args.limits.apply(&mut config);
-    // A lone node is its own landmark; its identifier is its address's SHA-1.
-    config.params.insert(
-        "NODEID".into(),
-        Value::Id(trellis_value::sha1_id(&args.addr)),
+    // A lone node is its own first node, so its own landmark; its
+    // identifier is its address's SHA-1. (The standard parameters draw no
+    // random bits; the generator is there for the policy's sake.)
+    config.params = NodeParams::standard().values(
+        |_| true,
+        &Placement::alone(&args.addr),
+        &mut ChaCha8Rng::seed_from_u64(args.seed),
     );
-    config
-        .params
-        .insert("LANDMARK".into(), Value::str(&args.addr));
     let node = match Node::new(plan.clone(), config) {
         Ok(n) => n,
         Err(e) => {
@@ -148,7 +88,7 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
     let mut harness = Harness::new(origin);
     let n = harness.add(node);
     for text in &args.facts {
-        match parse_fact(text, options, &args.addr) {
+        match parse_fact("--fact", text, options, &args.addr) {
             Ok((relation, tuple)) => {
                 if let Err(e) = harness.node_mut(n).inject(&relation, tuple) {
                     eprintln!("error: --fact {text}: {e}");
@@ -303,9 +243,6 @@ impl Observer for Printer {
     }
 }
 
-/// Set by `trellis cluster` for its nodes: the cluster's pid.
-pub const CLUSTER_PARENT: &str = "TRELLIS_CLUSTER_PARENT";
-
 /// A node started by `trellis cluster` gets SIGTERM when the cluster
 /// process ends, however it ends (even killed), so no node outlives it.
 /// False if the cluster is already gone.
@@ -351,7 +288,7 @@ fn run_network(
     };
     let mut facts = Vec::new();
     for text in &args.facts {
-        match parse_fact(text, options, &args.addr) {
+        match parse_fact("--fact", text, options, &args.addr) {
             Ok(fact) => facts.push((text, fact)),
             Err(message) => {
                 eprint!("{message}");
@@ -542,58 +479,4 @@ fn tables_text(node: &Node) -> String {
         }
     }
     out
-}
-
-/// `--watch REL` / `--watch all`.
-pub fn add_watches(plan: &mut Plan, names: &[String]) -> Result<(), String> {
-    for name in names {
-        if name == "all" {
-            for r in plan.relations.iter_mut() {
-                r.watch = Some(WatchModes::ALL);
-            }
-            continue;
-        }
-        let id = plan
-            .lookup(name)
-            .ok_or_else(|| format!("--watch {name}: no such relation in the program"))?;
-        plan.relations[id.0 as usize].watch = Some(WatchModes::ALL);
-    }
-    Ok(())
-}
-
-/// Parse `rel(args)` given with `--fact`, with the program's macros.
-pub fn parse_fact(
-    text: &str,
-    options: &ParseOptions,
-    address: &str,
-) -> Result<(String, Tuple), String> {
-    let mut sources = SourceMap::new();
-    let source = format!("{}.", text.trim().trim_end_matches('.'));
-    let parsed =
-        trellis_syntax::parse_str("--fact", &source, options, &mut sources).map_err(|errors| {
-            errors
-                .iter()
-                .map(|e| trellis_render::render(&sources, e, crate::style()))
-                .collect::<String>()
-        })?;
-    let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
-        return Err(format!(
-            "error: --fact expects one tuple such as `link(\"{address}\", 1)`, got `{text}`\n"
-        ));
-    };
-    let mut fields = Vec::new();
-    for arg in &fact.atom.args {
-        match &arg.kind {
-            ExprKind::Literal(v) => fields.push(v.clone()),
-            ExprKind::NodeParam(p) if p == trellis_plan::LOCAL_ADDRESS => {
-                fields.push(Value::str(address))
-            }
-            _ => {
-                return Err(format!(
-                    "error: --fact `{text}`: fields must be constants\n"
-                ));
-            }
-        }
-    }
-    Ok((fact.atom.relation.name.clone(), Tuple::from(fields)))
 }

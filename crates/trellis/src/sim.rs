@@ -10,6 +10,7 @@ use trellis_plan::Plan;
 use trellis_sim::{NANOS, Observer, Options, Report, Scenario, SimError, Simulation};
 
 use crate::cli::SimArgs;
+use crate::common::{add_watches, load};
 use crate::output;
 
 /// Prints watch records and problems, and draws the progress bar.
@@ -96,10 +97,10 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         .map(|d| (d.name.clone(), d.value.clone()))
         .collect();
     let options = trellis_sim::parse_options(&scenario, &defines);
-    let Some(mut plan) = crate::load(&args.program, &options) else {
+    let Some(mut plan) = load(&args.program, &options) else {
         return ExitCode::FAILURE;
     };
-    if let Err(message) = crate::run::add_watches(&mut plan, &args.watch) {
+    if let Err(message) = add_watches(&mut plan, &args.watch) {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }

@@ -2,10 +2,8 @@
 //! crashes, restarts, partitions) and its workloads, from tuple templates.
 
 use rand::RngExt;
-use rand_chacha::ChaCha8Rng;
 use trellis_engine::Tuple;
-use trellis_syntax::SourceMap;
-use trellis_syntax::ast::{ExprKind, Statement};
+use trellis_syntax::{GroundError, GroundField, SourceMap, parse_ground};
 use trellis_value::{Id, Value};
 
 use super::queue::{Class, Payload};
@@ -90,7 +88,7 @@ impl Simulation {
         // With copies > 1, the same random ID goes to several distinct live
         // nodes at once (do different nodes get the same answer?).
         let copies = w.copies.min(self.live.len());
-        let shared = (copies > 1).then(|| random_id(&mut self.rng));
+        let shared = (copies > 1).then(|| Id::random(&mut self.rng));
         let mut chosen: Vec<usize> = Vec::with_capacity(copies);
         while chosen.len() < copies {
             let k = self.rng.random_range(0..self.live.len());
@@ -143,7 +141,7 @@ impl Simulation {
                 TemplateField::Value(v) => v.clone(),
                 TemplateField::Addr => Value::Str(address.clone()),
                 TemplateField::RandId => {
-                    Value::Id(shared.unwrap_or_else(|| random_id(&mut self.rng)))
+                    Value::Id(shared.unwrap_or_else(|| Id::random(&mut self.rng)))
                 }
                 TemplateField::Seq => Value::Int(seq as i64),
                 TemplateField::Now => Value::Float(self.now as f64 / NANOS),
@@ -165,59 +163,49 @@ impl Simulation {
     }
 }
 
-pub(super) fn random_id(rng: &mut ChaCha8Rng) -> Id {
-    let mut bytes = [0u8; 20];
-    rng.fill(&mut bytes[..]);
-    Id::from_be_bytes(bytes)
-}
-
 impl Template {
     /// Parse `rel(@ADDR, RANDID, 5, "x")` with the scenario's macros.
     pub(super) fn parse(text: &str, scenario: &Scenario) -> Result<Template, SimError> {
         let mut options = parse_options(scenario, &[]);
         options.node_params = ["ADDR", "RANDID", "SEQ", "NOW"].map(String::from).to_vec();
         let mut sources = SourceMap::new();
-        let source = format!("{}.", text.trim().trim_end_matches('.'));
         let bad = |problem: String| SimError::Tuple {
             tuple: text.to_string(),
             problem,
         };
-        let parsed =
-            match trellis_syntax::parse_str("scenario tuple", &source, &options, &mut sources) {
-                Ok(parsed) => parsed,
-                Err(errors) => {
-                    return Err(SimError::TupleSyntax {
-                        tuple: text.to_string(),
-                        sources,
-                        errors,
-                    });
-                }
-            };
-        let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
-            return Err(bad(
-                "expected one tuple, such as `lookup(@ADDR, RANDID, ADDR, SEQ)`".into(),
-            ));
+        let constants = "fields must be constants, macros, ADDR, RANDID, SEQ or NOW";
+        let tuple = match parse_ground("scenario tuple", text, &options, &mut sources) {
+            Ok(tuple) => tuple,
+            Err(GroundError::Syntax(errors)) => {
+                return Err(SimError::TupleSyntax {
+                    tuple: text.to_string(),
+                    sources,
+                    errors,
+                });
+            }
+            Err(GroundError::NotOneTuple) => {
+                return Err(bad(
+                    "expected one tuple, such as `lookup(@ADDR, RANDID, ADDR, SEQ)`".into(),
+                ));
+            }
+            Err(GroundError::NotGround { .. }) => return Err(bad(constants.into())),
         };
-        let fields = fact
-            .atom
-            .args
-            .iter()
-            .map(|a| match &a.kind {
-                ExprKind::Literal(v) => Ok(TemplateField::Value(v.clone())),
-                ExprKind::NodeParam(p) => Ok(match p.as_str() {
+        let fields = tuple
+            .fields
+            .into_iter()
+            .map(|f| match f {
+                GroundField::Value(v) => Ok(TemplateField::Value(v)),
+                GroundField::Param(p) => Ok(match p.as_str() {
                     "ADDR" | "LOCALADDRESS" => TemplateField::Addr,
                     "RANDID" => TemplateField::RandId,
                     "SEQ" => TemplateField::Seq,
                     "NOW" => TemplateField::Now,
                     other => return Err(bad(format!("`{other}` has no value here"))),
                 }),
-                _ => Err(bad(
-                    "fields must be constants, macros, ADDR, RANDID, SEQ or NOW".into(),
-                )),
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Template {
-            relation: fact.atom.relation.name.clone(),
+            relation: tuple.relation,
             fields,
         })
     }

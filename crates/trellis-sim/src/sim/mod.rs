@@ -13,7 +13,10 @@ use std::sync::Arc;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Pareto};
-use trellis_engine::{Node, NodeConfig, Output, Problem, Record, RecordKind, Time, Tuple};
+use trellis_engine::{
+    Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record, RecordKind,
+    Time, Tuple,
+};
 use trellis_frames::{Outbound, Transport};
 use trellis_plan::{Plan, WatchModes};
 use trellis_syntax::ParseOptions;
@@ -29,7 +32,7 @@ use crate::network::NetworkModel;
 use crate::ring::RingState;
 use crate::scenario::{Action, ChurnModel, Scenario};
 use crate::{SimError, Stats};
-use inputs::{Template, random_id};
+use inputs::Template;
 use queue::{Class, Key, Payload, Queue};
 use trace::{Happening, Trace, seed_for};
 
@@ -39,10 +42,6 @@ fn to_time(seconds: f64) -> Time {
     (seconds.max(0.0) * NANOS) as Time
 }
 
-/// Parameters every simulated node gets unless the scenario or `-D` says
-/// otherwise.
-pub const DEFAULT_PARAMS: [(&str, &str); 2] = [("LANDMARK", "first"), ("NODEID", "sha1")];
-
 /// The parse options a program needs to run in this scenario: its defines,
 /// and the per-node parameters (`NODEID`, `LANDMARK`, ...).
 pub fn parse_options(scenario: &Scenario, defines: &[(String, String)]) -> ParseOptions {
@@ -50,7 +49,9 @@ pub fn parse_options(scenario: &Scenario, defines: &[(String, String)]) -> Parse
     for (k, v) in defines {
         all.insert(k.clone(), v.clone());
     }
-    let mut params: Vec<String> = DEFAULT_PARAMS.iter().map(|(k, _)| k.to_string()).collect();
+    // Every node gets the standard parameters (`NodeParams`) unless the
+    // scenario or `-D` says otherwise.
+    let mut params: Vec<String> = NodeParams::standard().names().map(String::from).collect();
     for k in scenario.params.keys() {
         if !params.contains(k) {
             params.push(k.clone());
@@ -158,34 +159,26 @@ impl Simulation {
         let addresses: Vec<Arc<str>> = (0..n)
             .map(|i| Arc::from(scenario.simulation.address.replace("{i}", &i.to_string())))
             .collect();
-        let mut params_spec: BTreeMap<String, String> = DEFAULT_PARAMS
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        params_spec.extend(scenario.params.clone());
+        // The one node-parameter policy, with the scenario's `[params]`;
+        // only parameters the program uses are given (and checked).
+        let uses = |name: &str| plan.node_params.iter().any(|p| p == name);
+        let mut node_params = NodeParams::standard();
+        for (name, how) in scenario.params.iter().filter(|(name, _)| uses(name)) {
+            let source = ParamSource::parse(how).ok_or_else(|| SimError::Param {
+                name: name.clone(),
+                value: how.clone(),
+            })?;
+            node_params.set(name.clone(), source);
+        }
         let mut param_rng = ChaCha8Rng::seed_from_u64(seed_for(seed, "params", "", 0));
         let mut nodes: Vec<SimNode> = Vec::with_capacity(n);
         for (i, address) in addresses.iter().enumerate() {
-            let mut params = BTreeMap::new();
-            for (name, how) in &params_spec {
-                if !plan.node_params.contains(name) {
-                    continue;
-                }
-                let v = match how.as_str() {
-                    "sha1" => Value::Id(trellis_value::sha1_id(address)),
-                    "random" => Value::Id(random_id(&mut param_rng)),
-                    "first" => Value::Str(addresses[0].clone()),
-                    "address" => Value::Str(address.clone()),
-                    "index" => Value::Int(i as i64),
-                    other => {
-                        return Err(SimError::Param {
-                            name: name.clone(),
-                            value: other.to_string(),
-                        });
-                    }
-                };
-                params.insert(name.clone(), v);
-            }
+            let place = Placement {
+                address,
+                index: i,
+                first: &addresses[0],
+            };
+            let params = node_params.values(uses, &place, &mut param_rng);
             nodes.push(SimNode {
                 index: i as u32,
                 address: address.clone(),
