@@ -257,6 +257,12 @@ impl Node {
         &self.address
     }
 
+    /// The node's address as the one string its own tuples share (a driver
+    /// that decodes frames can make received copies the same string).
+    pub fn shared_address(&self) -> &Arc<str> {
+        &self.address
+    }
+
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
     }

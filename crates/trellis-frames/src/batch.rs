@@ -9,6 +9,9 @@ use trellis_engine::{Outgoing, Sends};
 use trellis_plan::Plan;
 use trellis_wire::{ClusterKey, EncodedFrame, Encoder};
 
+/// Destinations looked up by a scan, before the rest by hashing.
+const SCANNED: usize = 8;
+
 /// One unit of output for the transport.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Packed {
@@ -33,6 +36,7 @@ pub struct Batcher {
     names: Vec<Arc<str>>,
     /// Per destination, the indices of its sends.
     groups: Vec<(Arc<str>, Vec<usize>)>,
+    /// The groups after the first [`SCANNED`], by destination.
     index: HashMap<Arc<str>, usize>,
     frames: Vec<EncodedFrame>,
 }
@@ -83,7 +87,15 @@ impl Batcher {
                 let d = &self.groups[g].0;
                 Arc::ptr_eq(d, destination) || d == destination
             });
-            let slot = match same.or_else(|| self.index.get(destination).copied()) {
+            let found = same.or_else(|| {
+                // A flush has few destinations, most often: look through
+                // the first few before hashing.
+                self.groups[..used.min(SCANNED)]
+                    .iter()
+                    .position(|(d, _)| Arc::ptr_eq(d, destination) || d == destination)
+                    .or_else(|| (used > SCANNED).then(|| self.index.get(destination).copied())?)
+            });
+            let slot = match found {
                 Some(g) => g,
                 None => {
                     // Group vectors are kept (empty) from flush to flush.
@@ -92,7 +104,9 @@ impl Batcher {
                     } else {
                         self.groups[used].0 = destination.clone();
                     }
-                    self.index.insert(destination.clone(), used);
+                    if used >= SCANNED {
+                        self.index.insert(destination.clone(), used);
+                    }
                     used += 1;
                     used - 1
                 }
@@ -182,6 +196,34 @@ mod tests {
         assert!(
             matches!(&out[0], Packed::Frame { destination, tuples: 1, .. } if &**destination == "a:1")
         );
+    }
+
+    #[test]
+    fn many_destinations_each_get_one_frame() {
+        // More destinations than are found by a scan: the rest are hashed.
+        let plan = plan();
+        let mut b = Batcher::new(&plan, "me:1", None, 60_000);
+        let mut sends = Sends::default();
+        for round in 0..3 {
+            for d in 0..20 {
+                send(&mut sends, &plan, &format!("n{d}:1"), round);
+            }
+        }
+        let mut out = Vec::new();
+        b.pack(&sends, |_| true, &mut out, |_, _| {});
+        assert_eq!(out.len(), 20);
+        for (d, p) in out.iter().enumerate() {
+            let Packed::Frame {
+                destination,
+                tuples,
+                ..
+            } = p
+            else {
+                panic!("a frame")
+            };
+            assert_eq!(&**destination, format!("n{d}:1"));
+            assert_eq!(*tuples, 3);
+        }
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Reading frames: check the envelope, then build each tuple straight from
 //! the bytes (no intermediate values), with serde seeds over postcard.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -15,10 +15,66 @@ use crate::{
     MAX_FRAME, TAG, VERSION, WireError, WireMessage, tag,
 };
 
-/// Strings up to this long are shared within a frame.
+/// Strings up to this long are shared.
 const SHARED_STR: usize = 64;
-/// Distinct strings shared per frame (a bound on the table, not on frames).
+/// Distinct strings a [`SharedStrings`] holds unless told otherwise.
 const SHARED_STRS: usize = 1024;
+
+/// Short strings already decoded, shared with the values decoded after
+/// them: within a frame, and across frames where a receiver keeps one (an
+/// address that arrives in every frame is then one allocation, and equal
+/// to the receiver's own copy by pointer, the cheapest comparison a join
+/// makes). Bounded: emptied when full, so a sender of ever new strings
+/// costs allocations, never memory.
+#[derive(Debug)]
+pub struct SharedStrings {
+    set: HashSet<Arc<str>, FxBuildHasher>,
+    limit: usize,
+}
+
+impl Default for SharedStrings {
+    fn default() -> SharedStrings {
+        SharedStrings::new(SHARED_STRS)
+    }
+}
+
+impl SharedStrings {
+    /// A cache of at most `limit` strings.
+    pub fn new(limit: usize) -> SharedStrings {
+        SharedStrings {
+            set: HashSet::default(),
+            limit: limit.max(1),
+        }
+    }
+
+    /// Make `s` the shared copy of its text (a receiver's own address, say).
+    pub fn adopt(&mut self, s: Arc<str>) {
+        if s.len() <= SHARED_STR {
+            self.make_room();
+            self.set.replace(s);
+        }
+    }
+
+    /// The shared copy of `s`, made if there is none.
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if s.len() > SHARED_STR {
+            return Arc::from(s);
+        }
+        if let Some(shared) = self.set.get(s) {
+            return shared.clone();
+        }
+        self.make_room();
+        let shared: Arc<str> = Arc::from(s);
+        self.set.insert(shared.clone());
+        shared
+    }
+
+    fn make_room(&mut self) {
+        if self.set.len() >= self.limit {
+            self.set.clear();
+        }
+    }
+}
 /// Tuple fields, from the first, that remember their last string.
 const REMEMBERED_FIELDS: usize = 8;
 
@@ -39,8 +95,19 @@ pub fn decode_into(
     key: Option<&ClusterKey>,
     messages: &mut Vec<WireMessage>,
 ) -> Result<Arc<str>, WireError> {
+    decode_shared(bytes, key, messages, &mut SharedStrings::default())
+}
+
+/// [`decode_into`], sharing short strings through `strings`, which the
+/// receiver keeps from frame to frame.
+pub fn decode_shared(
+    bytes: &[u8],
+    key: Option<&ClusterKey>,
+    messages: &mut Vec<WireMessage>,
+    strings: &mut SharedStrings,
+) -> Result<Arc<str>, WireError> {
     debug_assert!(messages.is_empty());
-    let decoded = decode_messages(bytes, key, messages);
+    let decoded = decode_messages(bytes, key, messages, strings);
     if decoded.is_err() {
         messages.clear();
     }
@@ -51,6 +118,7 @@ fn decode_messages(
     bytes: &[u8],
     key: Option<&ClusterKey>,
     messages: &mut Vec<WireMessage>,
+    strings: &mut SharedStrings,
 ) -> Result<Arc<str>, WireError> {
     if bytes.len() > MAX_FRAME {
         return Err(WireError::TooLarge {
@@ -90,11 +158,27 @@ fn decode_messages(
             signed
         }
     };
+    let mut cx = Context {
+        strings: std::mem::take(strings),
+        last: Default::default(),
+        values: Vec::new(),
+        problem: None,
+    };
+    let decoded = decode_body(signed, &mut cx, messages);
+    *strings = cx.strings;
+    decoded
+}
+
+/// The sender and the messages, after the envelope was checked.
+fn decode_body<'de>(
+    signed: &'de [u8],
+    cx: &mut Context<'de>,
+    messages: &mut Vec<WireMessage>,
+) -> Result<Arc<str>, WireError> {
     let body = &signed[HEADER..];
-    let mut cx = Context::default();
     let mut de = postcard::Deserializer::from_bytes(body);
     let sender = StrSeed {
-        cx: &mut cx,
+        cx: &mut *cx,
         field: None,
     }
     .deserialize(&mut de)
@@ -104,7 +188,7 @@ fn decode_messages(
     while !rest.is_empty() {
         let mut de = postcard::Deserializer::from_bytes(rest);
         let m = MessageSeed {
-            cx: &mut cx,
+            cx: &mut *cx,
             relation: &mut relation,
         }
         .deserialize(&mut de)
@@ -116,10 +200,10 @@ fn decode_messages(
 }
 
 /// What decoding one frame shares between values.
-#[derive(Default)]
 struct Context<'de> {
-    /// Strings seen in this frame.
-    strings: HashMap<&'de str, Arc<str>, FxBuildHasher>,
+    /// Short strings seen, in this frame or before (the receiver's, lent
+    /// for the frame).
+    strings: SharedStrings,
     /// Per tuple field, the last string decoded there. A run of messages
     /// of one relation often repeats a field (an address, a payload): the
     /// repeat is then shared after one comparison of its bytes, however
@@ -161,17 +245,7 @@ impl<'de> Context<'de> {
         let Ok(s) = std::str::from_utf8(bytes) else {
             return Err(self.refuse("a string is not UTF-8"));
         };
-        let shared = if s.len() > SHARED_STR {
-            Arc::from(s)
-        } else if let Some(shared) = self.strings.get(s) {
-            shared.clone()
-        } else {
-            let shared: Arc<str> = Arc::from(s);
-            if self.strings.len() < SHARED_STRS {
-                self.strings.insert(s, shared.clone());
-            }
-            shared
-        };
+        let shared = self.strings.get(s);
         if let Some(f) = slot {
             self.last[f] = Some((bytes, shared.clone()));
         }

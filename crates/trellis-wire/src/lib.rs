@@ -26,7 +26,7 @@ use sha2::Sha256;
 use std::sync::Arc;
 use trellis_value::Value;
 
-pub use decode::{decode, decode_into};
+pub use decode::{SharedStrings, decode, decode_into, decode_shared};
 pub use encode::{EncodedFrame, Encoder, Oversize, encode, encode_tuple};
 
 pub const MAGIC: &[u8; 4] = b"TRLS";

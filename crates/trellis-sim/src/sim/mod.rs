@@ -118,6 +118,10 @@ pub struct Simulation {
     /// messages (kept, so routing allocates no vectors of its own).
     packed: Vec<trellis_frames::Packed>,
     messages: Vec<trellis_wire::WireMessage>,
+    /// Short strings of delivered frames, shared by every node (each node's
+    /// address is its engine's own copy): a received address is equal to
+    /// the receiver's by pointer, as it would be without a codec.
+    strings: trellis_wire::SharedStrings,
     pub stats: Stats,
     measurements: Measurements,
     checkpoint_every: Option<Time>,
@@ -242,6 +246,7 @@ impl Simulation {
             trace: Trace::default(),
             packed: Vec::new(),
             messages: Vec::new(),
+            strings: trellis_wire::SharedStrings::new(4096 + 4 * n),
             measurements,
             checkpoint_every: options.checkpoint_every.map(to_time).filter(|t| *t > 0),
             out: Output::default(),
@@ -507,6 +512,7 @@ impl Simulation {
         let mut node = Node::new(self.plan.clone(), config)
             .expect("parameters were resolved when the simulation was built");
         node.start(self.now);
+        self.strings.adopt(node.shared_address().clone());
         sn.node = Some(node);
         sn.live_pos = Some(self.live.len());
         self.live.push(i as u32);

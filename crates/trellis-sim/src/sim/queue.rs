@@ -38,7 +38,7 @@ pub(super) enum Payload {
     Rejoin,
     Start,
     /// A frame's bytes, as the encoder wrote them.
-    Deliver(Arc<[u8]>),
+    Deliver(Arc<Vec<u8>>),
     Workload(usize),
     Wake(u32),
     Checkpoint,

@@ -27,7 +27,7 @@ impl Simulation {
             return;
         };
         let mut messages = std::mem::take(&mut self.messages);
-        if trellis_wire::decode_into(frame, None, &mut messages).is_err() {
+        if trellis_wire::decode_shared(frame, None, &mut messages, &mut self.strings).is_err() {
             // Frames are never corrupted in flight here: the codec is wrong.
             self.stats.frames_undecodable += 1;
             self.messages = messages;
@@ -93,7 +93,8 @@ impl Simulation {
         } else {
             self.net.fate(from, to, &mut sn.rng)
         };
-        let frame: Arc<[u8]> = bytes.into();
+        // Shared (not copied) by a duplicate.
+        let frame = Arc::new(bytes);
         match fate {
             Fate::Cut => self.stats.frames_cut += 1,
             Fate::Lost => self.stats.frames_lost += 1,
