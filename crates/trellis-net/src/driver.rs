@@ -197,6 +197,7 @@ impl Driver {
         observer: &mut impl Observer,
     ) -> NetStats {
         tokio::pin!(stop);
+        self.inbound.adopt(node.shared_address().clone());
         let mut frames = Outbound::new(
             node.plan(),
             &self.config.address,

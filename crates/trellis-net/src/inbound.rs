@@ -1,11 +1,12 @@
 //! What every socket task does with a frame it received: decode it, count
 //! it, and hand it to the driver. Decoded frames' message vectors come back
-//! from the driver emptied, so a busy receiver allocates none.
+//! from the driver emptied, so a busy receiver allocates none, and short
+//! strings (addresses, mostly) are shared from frame to frame.
 
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use trellis_wire::{ClusterKey, Frame, WireMessage};
+use trellis_wire::{ClusterKey, Frame, SharedStrings, WireMessage};
 
 use crate::stats::{Counters, wire_error_kind};
 
@@ -13,6 +14,8 @@ use crate::stats::{Counters, wire_error_kind};
 const SPARES: usize = 16;
 /// A vector grown past this many messages is not kept.
 const SPARE_CAPACITY: usize = 1 << 16;
+/// Distinct short strings shared across frames (then forgotten at once).
+const SHARED_STRINGS: usize = 4096;
 
 #[derive(Clone)]
 pub(crate) struct Inbound {
@@ -20,6 +23,8 @@ pub(crate) struct Inbound {
     tx: mpsc::Sender<Frame>,
     counters: Counters,
     spares: Arc<Mutex<Vec<Vec<WireMessage>>>>,
+    /// One cache for all the node's socket tasks (they share its thread).
+    strings: Arc<Mutex<SharedStrings>>,
 }
 
 impl Inbound {
@@ -29,7 +34,16 @@ impl Inbound {
             tx,
             counters,
             spares: Arc::default(),
+            strings: Arc::new(Mutex::new(SharedStrings::new(SHARED_STRINGS))),
         }
+    }
+
+    /// Make received copies of the node's own address the node's string.
+    pub fn adopt(&self, address: Arc<str>) {
+        self.strings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .adopt(address);
     }
 
     pub fn counters(&self) -> &Counters {
@@ -41,7 +55,10 @@ impl Inbound {
     /// stopped.
     pub async fn frame(&self, bytes: &[u8], wire_bytes: usize) -> bool {
         let mut messages = self.take();
-        let decoded = trellis_wire::decode_into(bytes, self.key.as_ref(), &mut messages);
+        let decoded = {
+            let mut strings = self.strings.lock().unwrap_or_else(|e| e.into_inner());
+            trellis_wire::decode_shared(bytes, self.key.as_ref(), &mut messages, &mut strings)
+        };
         {
             let mut c = self.counters.lock();
             c.bytes_received += wire_bytes as u64;
