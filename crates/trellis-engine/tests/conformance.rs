@@ -246,6 +246,21 @@ fn check(name: &str) {
     }
 }
 
+#[test]
+fn shell_words_split_like_a_shell() {
+    assert_eq!(
+        spec::shell_words(r#"--for 5 --fact 'e(LOCALADDRESS, 1)' X=\"s\" "a\"b""#).unwrap(),
+        [
+            "--for",
+            "5",
+            "--fact",
+            "e(LOCALADDRESS, 1)",
+            "X=\"s\"",
+            "a\"b"
+        ]
+    );
+}
+
 macro_rules! conformance {
     ($($name:ident),* $(,)?) => {
         $(

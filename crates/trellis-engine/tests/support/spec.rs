@@ -261,18 +261,3 @@ pub fn programs() -> Vec<PathBuf> {
     files.sort();
     files
 }
-
-#[test]
-fn shell_words_split_like_a_shell() {
-    assert_eq!(
-        shell_words(r#"--for 5 --fact 'e(LOCALADDRESS, 1)' X=\"s\" "a\"b""#).unwrap(),
-        [
-            "--for",
-            "5",
-            "--fact",
-            "e(LOCALADDRESS, 1)",
-            "X=\"s\"",
-            "a\"b"
-        ]
-    );
-}

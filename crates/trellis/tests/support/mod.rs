@@ -12,6 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+#[path = "../../../trellis-engine/tests/support/spec.rs"]
+pub mod spec;
+
 /// Long enough for a loaded 2-core machine; tests poll, so a fast machine
 /// finishes early.
 pub const TIMEOUT: Duration = Duration::from_secs(90);
@@ -268,64 +271,10 @@ pub fn last_tuple<'a>(
         .and_then(|l| l["tuple"].as_array())
 }
 
-/// Split a command line like a POSIX shell: whitespace separates words,
-/// `'...'` is literal, `"..."` allows `\"` and `\\`, a bare `\` escapes
-/// the next character.
+/// Split a command line like a POSIX shell (quotes and backslashes), as
+/// the conformance programs' headers are split.
 pub fn shell_words(text: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut in_word = false;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            c if c.is_whitespace() => {
-                if in_word {
-                    words.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            '\'' => {
-                in_word = true;
-                for c in chars.by_ref() {
-                    if c == '\'' {
-                        break;
-                    }
-                    word.push(c);
-                }
-            }
-            '"' => {
-                in_word = true;
-                while let Some(c) = chars.next() {
-                    match c {
-                        '"' => break,
-                        '\\' => match chars.next() {
-                            Some(c @ ('"' | '\\')) => word.push(c),
-                            Some(c) => {
-                                word.push('\\');
-                                word.push(c);
-                            }
-                            None => {}
-                        },
-                        c => word.push(c),
-                    }
-                }
-            }
-            '\\' => {
-                in_word = true;
-                if let Some(c) = chars.next() {
-                    word.push(c);
-                }
-            }
-            c => {
-                in_word = true;
-                word.push(c);
-            }
-        }
-    }
-    if in_word {
-        words.push(word);
-    }
-    words
+    spec::shell_words(text).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// The multi-host commands of docs/networking.md, as the namespace test
