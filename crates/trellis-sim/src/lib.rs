@@ -10,6 +10,7 @@ mod report;
 mod ring;
 mod scenario;
 mod sim;
+mod template;
 
 use trellis_plan::{Plan, RelId};
 use trellis_syntax::{SourceMap, SyntaxError};
@@ -19,7 +20,7 @@ pub use network::{MIN_LATENCY, NetworkError};
 pub use report::{Report, engine_stats_json, line_chart, peak_memory_kib, write_outputs};
 pub use ring::RingState;
 pub use scenario::*;
-pub use sim::{NANOS, Observer, Options, Quiet, Simulation, parse_options};
+pub use sim::{NANOS, Observer, Options, Quiet, Simulation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

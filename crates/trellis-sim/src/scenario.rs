@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use trellis_engine::NodeParams;
+use trellis_syntax::ParseOptions;
 
 #[derive(Debug, Clone, Deserialize, Serialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -511,5 +513,26 @@ impl Scenario {
             }
         }
         Ok(())
+    }
+}
+
+/// The parse options a program needs to run in this scenario: its defines,
+/// and the per-node parameters (`NODEID`, `LANDMARK`, ...).
+pub fn parse_options(scenario: &Scenario, defines: &[(String, String)]) -> ParseOptions {
+    let mut all: BTreeMap<String, String> = scenario.defines.clone();
+    for (k, v) in defines {
+        all.insert(k.clone(), v.clone());
+    }
+    // Every node gets the standard parameters (`NodeParams`) unless the
+    // scenario or `-D` says otherwise.
+    let mut params: Vec<String> = NodeParams::standard().names().map(String::from).collect();
+    for k in scenario.params.keys() {
+        if !params.contains(k) {
+            params.push(k.clone());
+        }
+    }
+    ParseOptions {
+        defines: all.into_iter().collect(),
+        node_params: params,
     }
 }

@@ -3,29 +3,15 @@
 
 use rand::RngExt;
 use trellis_engine::Tuple;
-use trellis_syntax::{GroundError, GroundField, SourceMap, parse_ground};
 use trellis_value::{Id, Value};
 
 use super::queue::{Class, Payload};
 use super::trace::Happening;
-use super::{NANOS, Observer, Simulation, parse_options, to_time};
-use crate::SimError;
-use crate::scenario::{Action, NodeRef, Scenario};
+use super::{NANOS, Observer, Simulation, to_time};
+use crate::scenario::{Action, NodeRef};
+use crate::template::{Template, TemplateField};
 
 /// A template tuple from a scenario (`lookup(@ADDR, RANDID, ADDR, SEQ)`).
-pub(super) struct Template {
-    relation: String,
-    fields: Vec<TemplateField>,
-}
-
-pub(super) enum TemplateField {
-    Value(Value),
-    Addr,
-    RandId,
-    Seq,
-    Now,
-}
-
 impl Simulation {
     pub(super) fn resolve(&mut self, node: &NodeRef) -> Option<usize> {
         match node {
@@ -160,53 +146,5 @@ impl Simulation {
             }
             Err(_) => self.stats.dropped_inputs += 1,
         }
-    }
-}
-
-impl Template {
-    /// Parse `rel(@ADDR, RANDID, 5, "x")` with the scenario's macros.
-    pub(super) fn parse(text: &str, scenario: &Scenario) -> Result<Template, SimError> {
-        let mut options = parse_options(scenario, &[]);
-        options.node_params = ["ADDR", "RANDID", "SEQ", "NOW"].map(String::from).to_vec();
-        let mut sources = SourceMap::new();
-        let bad = |problem: String| SimError::Tuple {
-            tuple: text.to_string(),
-            problem,
-        };
-        let constants = "fields must be constants, macros, ADDR, RANDID, SEQ or NOW";
-        let tuple = match parse_ground("scenario tuple", text, &options, &mut sources) {
-            Ok(tuple) => tuple,
-            Err(GroundError::Syntax(errors)) => {
-                return Err(SimError::TupleSyntax {
-                    tuple: text.to_string(),
-                    sources,
-                    errors,
-                });
-            }
-            Err(GroundError::NotOneTuple) => {
-                return Err(bad(
-                    "expected one tuple, such as `lookup(@ADDR, RANDID, ADDR, SEQ)`".into(),
-                ));
-            }
-            Err(GroundError::NotGround { .. }) => return Err(bad(constants.into())),
-        };
-        let fields = tuple
-            .fields
-            .into_iter()
-            .map(|f| match f {
-                GroundField::Value(v) => Ok(TemplateField::Value(v)),
-                GroundField::Param(p) => Ok(match p.as_str() {
-                    "ADDR" | "LOCALADDRESS" => TemplateField::Addr,
-                    "RANDID" => TemplateField::RandId,
-                    "SEQ" => TemplateField::Seq,
-                    "NOW" => TemplateField::Now,
-                    other => return Err(bad(format!("`{other}` has no value here"))),
-                }),
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Template {
-            relation: tuple.relation,
-            fields,
-        })
     }
 }

@@ -19,7 +19,6 @@ use trellis_engine::{
 };
 use trellis_frames::{Outbound, Transport};
 use trellis_plan::{Plan, WatchModes};
-use trellis_syntax::ParseOptions;
 use trellis_value::Value;
 
 mod inputs;
@@ -31,8 +30,8 @@ use crate::measure::Measurements;
 use crate::network::NetworkModel;
 use crate::ring::RingState;
 use crate::scenario::{Action, ChurnModel, Scenario};
+use crate::template::Template;
 use crate::{SimError, Stats};
-use inputs::Template;
 use queue::{Class, Key, Payload, Queue};
 use trace::{Happening, Trace, seed_for};
 
@@ -40,27 +39,6 @@ pub const NANOS: f64 = 1e9;
 
 fn to_time(seconds: f64) -> Time {
     (seconds.max(0.0) * NANOS) as Time
-}
-
-/// The parse options a program needs to run in this scenario: its defines,
-/// and the per-node parameters (`NODEID`, `LANDMARK`, ...).
-pub fn parse_options(scenario: &Scenario, defines: &[(String, String)]) -> ParseOptions {
-    let mut all: BTreeMap<String, String> = scenario.defines.clone();
-    for (k, v) in defines {
-        all.insert(k.clone(), v.clone());
-    }
-    // Every node gets the standard parameters (`NodeParams`) unless the
-    // scenario or `-D` says otherwise.
-    let mut params: Vec<String> = NodeParams::standard().names().map(String::from).collect();
-    for k in scenario.params.keys() {
-        if !params.contains(k) {
-            params.push(k.clone());
-        }
-    }
-    ParseOptions {
-        defines: all.into_iter().collect(),
-        node_params: params,
-    }
 }
 
 /// Sees what happens, as it happens (the CLI prints and draws progress).
