@@ -641,33 +641,54 @@ impl Node {
                     derived.new_events.clear();
                     break 'strata;
                 }
-                // This round's events, for the next round.
-                round_strands.clear();
                 let round = rounds.next();
-                let mut new_events = std::mem::take(&mut derived.new_events);
-                derived.most_new_events = derived.most_new_events.max(new_events.len());
-                let mut added = false;
-                for (rel, tuple) in new_events.drain(..) {
-                    if self.add_event(rel, tuple, round, tick, out) {
-                        added = true;
-                        self.stats.relations[rel.0 as usize].events += 1;
-                        for &(rid, strand) in &self.triggers[rel.0 as usize] {
-                            if plan.rule(rid).stratum == stratum_index {
-                                round_strands.push((rid, strand));
-                            }
-                        }
-                    }
-                }
-                derived.new_events = new_events;
-                if !added {
+                if !self.add_round(
+                    &mut derived,
+                    round,
+                    stratum_index,
+                    &mut round_strands,
+                    tick,
+                    out,
+                ) {
                     break;
                 }
-                round_strands.sort_unstable();
-                round_strands.dedup();
                 rounds.advance();
             }
         }
         self.derived = derived;
+    }
+
+    /// Add a round's derived events to the tick as `round`, and collect the
+    /// strands of this stratum they trigger for the next round; false if
+    /// none was new (the stratum's fixpoint is reached).
+    fn add_round(
+        &mut self,
+        derived: &mut Derived,
+        round: Round,
+        stratum: usize,
+        round_strands: &mut Vec<(RuleId, usize)>,
+        tick: &mut Tick,
+        out: &mut Output,
+    ) -> bool {
+        round_strands.clear();
+        let mut new_events = std::mem::take(&mut derived.new_events);
+        derived.most_new_events = derived.most_new_events.max(new_events.len());
+        let mut added = false;
+        for (rel, tuple) in new_events.drain(..) {
+            if self.add_event(rel, tuple, round, tick, out) {
+                added = true;
+                self.stats.relations[rel.0 as usize].events += 1;
+                for &(rid, strand) in &self.triggers[rel.0 as usize] {
+                    if self.plan.rule(rid).stratum == stratum {
+                        round_strands.push((rid, strand));
+                    }
+                }
+            }
+        }
+        derived.new_events = new_events;
+        round_strands.sort_unstable();
+        round_strands.dedup();
+        added
     }
 
     /// The rules that fired, a stopped tick's partial outputs dropped, and
