@@ -98,9 +98,14 @@ impl Outbound {
         }
     }
 
-    /// The transports in use, in the order [`Outbound::pack`] takes them.
-    pub fn transports(&self) -> impl Iterator<Item = Transport> + '_ {
-        self.batchers.iter().map(|(t, _)| *t)
+    /// The transports in use, in the order [`Outbound::pack`] takes them
+    /// (borrowing nothing, so the caller may pack while it iterates).
+    pub fn transports(&self) -> impl Iterator<Item = Transport> + use<> {
+        let all = [Transport::Udp, Transport::Tcp];
+        let used = all.map(|t| self.batchers.iter().any(|(b, _)| *b == t));
+        all.into_iter()
+            .zip(used)
+            .filter_map(|(t, used)| used.then_some(t))
     }
 
     /// The transport a relation travels on.

@@ -49,8 +49,7 @@ impl Simulation {
         let second = (self.now / NANOS as Time) as usize;
         let mut packed = std::mem::take(&mut self.packed);
         let s = self.slot[from];
-        let transports: Vec<Transport> = self.nodes[s].outbound.transports().collect();
-        for transport in transports {
+        for transport in self.nodes[s].outbound.transports() {
             let stats = &mut self.stats;
             self.nodes[s]
                 .outbound
