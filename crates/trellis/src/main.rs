@@ -1,5 +1,9 @@
 //! `trellis`: check, explain, graph and run OverLog programs.
 
+// `print!` panics when stdout is closed (`| head -1`): write through
+// `output::stdout` instead.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 mod cluster;
 mod common;
@@ -20,13 +24,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Explain(args) => {
-            with_plan(&args, |plan| print!("{}", trellis_plan::explain(plan)))
-        }
+        Command::Explain(args) => with_plan(&args, |plan| {
+            output::stdout(format_args!("{}", trellis_plan::explain(plan)))
+        }),
         Command::Graph(args) => {
             let format = args.format.into();
             with_plan(&args.program, |plan| {
-                print!("{}", trellis_plan::graph(plan, format))
+                output::stdout(format_args!("{}", trellis_plan::graph(plan, format)))
             })
         }
         Command::Run(args) => run::run(&args),

@@ -148,10 +148,10 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
         extra["tables"] = tables_json(node);
     }
     if args.json {
-        println!(
-            "{}",
+        output::stdout(format_args!(
+            "{}\n",
             output::summary_json(plan, &args.addr, elapsed, node.stats(), extra)
-        );
+        ));
     } else {
         eprint!(
             "{}",

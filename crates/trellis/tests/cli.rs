@@ -314,3 +314,36 @@ fn runaway_bounds_are_set_from_the_command_line() {
     assert!(stdout.contains("\"problem\":\"runaway\""), "{stdout}");
     assert!(stdout.contains("r1"), "the rule is named: {stdout}");
 }
+
+#[test]
+fn a_closed_stdout_does_not_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // `trellis sim ... | head -1`: read one line, then close the pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args([
+            "sim",
+            "examples/chord.olg",
+            "--nodes",
+            "5",
+            "--for",
+            "5",
+            "--watch",
+            "all",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the trellis binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader (and with it the pipe) is dropped here.
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
