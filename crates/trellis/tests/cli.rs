@@ -347,3 +347,33 @@ fn a_closed_stdout_does_not_panic() {
     assert_ne!(out.status.code(), Some(101), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn cluster_and_inject_offer_only_the_transports_they_accept() {
+    for command in [
+        vec!["cluster", "examples/chord.olg", "--nodes", "2"],
+        vec!["inject", "127.0.0.1:9", "ping(@LOCALADDRESS, 1)"],
+    ] {
+        let mut help = command[..1].to_vec();
+        help.push("--help");
+        let out = trellis(&help);
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        // The option's entry: from `--transport` to its default.
+        let start = help.find("--transport").expect("a --transport option");
+        let end = start + help[start..].find("[default").expect("a default");
+        let entry = &help[start..end];
+        assert!(entry.contains("udp") && entry.contains("tcp"), "{entry}");
+        assert!(!entry.contains("none"), "{entry}");
+
+        let mut args = command.clone();
+        args.extend(["--transport", "none"]);
+        let out = trellis(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("invalid value 'none'"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}
