@@ -80,8 +80,9 @@ pub struct ProgramArgs {
     pub file: PathBuf,
     /// Define a macro, overriding the file's `#define`: `-D NAME=VALUE`.
     /// The value is taken literally, so `-D LANDMARK=\"host:port\"` is a
-    /// string literal and `-D N=5` an integer.
-    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    /// string literal and `-D N=5` an integer; `-D NAME` alone defines NAME
+    /// as 1 (as cc does). A name the program never uses is warned about.
+    #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     pub defines: Vec<Define>,
 }
 
@@ -377,8 +378,9 @@ pub struct InjectArgs {
     /// The cluster's key file, when the node was started with one.
     #[arg(long, value_name = "FILE")]
     pub cluster_key: Option<PathBuf>,
-    /// Define a macro for the tuple: `-D NAME=VALUE`.
-    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    /// Define a macro for the tuple: `-D NAME=VALUE` (`-D NAME` alone
+    /// defines NAME as 1).
+    #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     pub defines: Vec<Define>,
     /// The sender named in the frame.
     #[arg(long, default_value = "trellis-inject", value_name = "NAME")]

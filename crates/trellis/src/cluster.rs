@@ -131,8 +131,8 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     // Check the program once here rather than N times in the nodes.
-    if load(&args.program, &parse_options(&args.program)).is_none() {
-        return ExitCode::FAILURE;
+    if let Err(code) = load(&args.program, &parse_options(&args.program)) {
+        return code;
     }
     let exe = match std::env::current_exe() {
         Ok(p) => p,

@@ -42,7 +42,7 @@ fn main() -> ExitCode {
 
 fn check(args: &ProgramArgs) -> ExitCode {
     match load(args, &parse_options(args)) {
-        Some(plan) => {
+        Ok(plan) => {
             let rules = plan.rules.iter().filter(|r| r.origin.is_none()).count()
                 + plan
                     .rules
@@ -56,23 +56,30 @@ fn check(args: &ProgramArgs) -> ExitCode {
                 .filter(|r| matches!(r.kind, trellis_plan::RelationKind::Table(_)))
                 .count();
             eprintln!(
-                "{}: ok: {rules} rules ({} after localization), {tables} tables, {} strata",
+                "{}: ok: {} ({} after localization), {}, {}",
                 args.file.display(),
+                count(rules, "rule", "rules"),
                 plan.rules.len(),
-                plan.strata.len()
+                count(tables, "table", "tables"),
+                count(plan.strata.len(), "stratum", "strata"),
             );
             ExitCode::SUCCESS
         }
-        None => ExitCode::FAILURE,
+        Err(code) => code,
     }
+}
+
+/// `1 rule`, `2 rules`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn with_plan(args: &ProgramArgs, show: impl FnOnce(&trellis_plan::Plan)) -> ExitCode {
     match load(args, &parse_options(args)) {
-        Some(plan) => {
+        Ok(plan) => {
             show(&plan);
             ExitCode::SUCCESS
         }
-        None => ExitCode::FAILURE,
+        Err(code) => code,
     }
 }

@@ -97,8 +97,9 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         .map(|d| (d.name.clone(), d.value.clone()))
         .collect();
     let options = trellis_sim::parse_options(&scenario, &defines);
-    let Some(mut plan) = load(&args.program, &options) else {
-        return ExitCode::FAILURE;
+    let mut plan = match load(&args.program, &options) {
+        Ok(plan) => plan,
+        Err(code) => return code,
     };
     if let Err(message) = add_watches(&mut plan, &args.watch) {
         eprintln!("error: {message}");

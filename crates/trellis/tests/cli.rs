@@ -44,9 +44,79 @@ fn check_exit_codes_and_diagnostics() {
     assert!(err.contains("bad.olg:1:12"), "{err}");
     assert!(err.contains("help:"), "{err}");
 
-    let missing = trellis(&["check", "no/such/file.olg"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(!text(&missing.stderr).is_empty());
+    // A file that cannot be read is an I/O error (exit 2) in one line, not
+    // a diagnostic with an empty source box, for every command that loads.
+    for command in [
+        vec!["check"],
+        vec!["explain"],
+        vec!["graph"],
+        vec!["sim"],
+        vec!["run"],
+        vec!["cluster", "--nodes", "1"],
+    ] {
+        let mut args = command.clone();
+        args.insert(1, "nofile.olg");
+        let missing = trellis(&args);
+        assert_eq!(missing.status.code(), Some(2), "{command:?}");
+        assert_eq!(
+            text(&missing.stderr),
+            "error: cannot read nofile.olg: No such file or directory\n",
+            "{command:?}"
+        );
+    }
+}
+
+#[test]
+fn defines_unused_or_without_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("flag.olg");
+    std::fs::write(
+        &prog,
+        "#ifndef FOO\nthis does not parse\n#endif\n\
+         materialize(t, infinity, infinity, keys(1)).\n\
+         r1 t(@N, X) :- e(@N, X), X == FOO.\n",
+    )
+    .unwrap();
+    let prog = prog.to_str().unwrap();
+    // `-D FOO` alone defines FOO (as 1, as cc does), and the help says so.
+    let out = trellis(&["check", prog, "-D", "FOO"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let help = text(&trellis(&["check", "--help"]).stdout);
+    assert!(help.contains("-D <NAME[=VALUE]>"), "{help}");
+    assert!(help.contains("alone defines NAME as 1"), "{help}");
+
+    // A define the program never mentions is a warning naming it.
+    let out = trellis(&["check", prog, "-D", "FOO=2", "-D", "NOSUCH=8"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`-D NOSUCH` is never used by the program"),
+        "{err}"
+    );
+    assert!(!err.contains("`-D FOO`"), "{err}");
+}
+
+#[test]
+fn the_check_summary_counts_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("one.olg");
+    std::fs::write(
+        &prog,
+        "materialize(t, infinity, infinity, keys(1)).\nr1 t(@N, X) :- e(@N, X).\n",
+    )
+    .unwrap();
+    let out = trellis(&["check", prog.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ok: 1 rule (1 after localization), 1 table, 1 stratum\n"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
