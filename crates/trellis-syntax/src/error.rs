@@ -284,6 +284,18 @@ pub enum SyntaxError {
         span: Span,
     },
 
+    #[error("`-D {name}` is never used by the program")]
+    #[diagnostic(
+        code(trellis::syntax::unused_define),
+        severity(Warning),
+        help("check the name's spelling: the program neither uses nor tests `{name}`")
+    )]
+    UnusedDefine {
+        name: String,
+        #[label("defined here")]
+        span: Span,
+    },
+
     #[error("macro `{name}` redefined")]
     #[diagnostic(
         code(trellis::syntax::macro_redefined),
@@ -629,6 +641,7 @@ impl SyntaxError {
             | MacroExpansionLimit { span, .. }
             | ExtraDirectiveTokens { span, .. }
             | MacroRedefined { span, .. }
+            | UnusedDefine { span, .. }
             | UnexpectedToken { span, .. }
             | MissingDot { span }
             | MissingBody { span }

@@ -45,13 +45,14 @@ pub(crate) fn preprocess(
     sources: &mut SourceMap,
     diags: &mut Vec<SyntaxError>,
 ) -> Vec<Token> {
-    let command_line = command_line_macros(options, sources, diags);
+    let (command_line, names) = command_line_macros(options, sources, diags);
     let mut node_params: HashSet<String> = options.node_params.iter().cloned().collect();
     node_params.insert(LOCALADDRESS.to_string());
     let mut pp = Preprocessor {
         sources,
         diags,
         command_line,
+        used: HashSet::new(),
         macros: HashMap::new(),
         node_params,
         include_stack: root.canonical.into_iter().collect(),
@@ -60,6 +61,17 @@ pub(crate) fn preprocess(
         budget: 0,
     };
     pp.file(root.file, root.dir);
+    // A `-D` the program never mentions is most likely misspelt. Node
+    // parameters are exempt: runners give them to every node, used or not.
+    let mut reported = HashSet::new();
+    for (name, span) in names.into_iter().rev() {
+        if !pp.used.contains(&name)
+            && !pp.node_params.contains(&name)
+            && reported.insert(name.clone())
+        {
+            pp.diags.push(SyntaxError::UnusedDefine { name, span });
+        }
+    }
     let end = pp.sources.get(root.file).text.len();
     pp.out.push(Token {
         kind: TokenKind::Eof,
@@ -71,14 +83,17 @@ pub(crate) fn preprocess(
 
 /// Lex every `-D` value from one synthetic `<command line>` file holding
 /// `NAME=VALUE` lines, so that a lexical error in a value points at it.
+/// Also returns each name with its span there, in order.
+#[allow(clippy::type_complexity)]
 fn command_line_macros(
     options: &ParseOptions,
     sources: &mut SourceMap,
     diags: &mut Vec<SyntaxError>,
-) -> HashMap<String, Vec<TokenKind>> {
+) -> (HashMap<String, Vec<TokenKind>>, Vec<(String, Span)>) {
     let mut macros = HashMap::new();
+    let mut names = Vec::new();
     if options.defines.is_empty() {
-        return macros;
+        return (macros, names);
     }
     let mut text = String::new();
     let mut values = Vec::new();
@@ -93,8 +108,10 @@ fn command_line_macros(
     for (name, start, end) in values {
         let tokens = lexer::lex(file, &text[start..end], start, diags);
         macros.insert(name.clone(), tokens.into_iter().map(|t| t.kind).collect());
+        let name_start = start - 1 - name.len();
+        names.push((name.clone(), Span::new(file, name_start, start - 1)));
     }
-    macros
+    (macros, names)
 }
 
 /// One open `#ifdef`/`#ifndef` block.
@@ -111,6 +128,8 @@ struct Preprocessor<'a> {
     diags: &'a mut Vec<SyntaxError>,
     /// `-D` definitions; they win over `#define`.
     command_line: HashMap<String, Vec<TokenKind>>,
+    /// The `-D` names the program mentions (uses, tests or `#define`s).
+    used: HashSet<String>,
     /// `#define`s: name to body.
     macros: HashMap<String, Vec<TokenKind>>,
     node_params: HashSet<String>,
@@ -248,8 +267,12 @@ impl Preprocessor<'_> {
         }
     }
 
-    fn is_defined(&self, name: &str) -> bool {
-        self.command_line.contains_key(name) || self.macros.contains_key(name)
+    fn is_defined(&mut self, name: &str) -> bool {
+        if self.command_line.contains_key(name) {
+            self.used.insert(name.to_string());
+            return true;
+        }
+        self.macros.contains_key(name)
     }
 
     /// The identifier a directive names, reporting anything else (and extra
@@ -312,6 +335,7 @@ impl Preprocessor<'_> {
             return;
         }
         if self.command_line.contains_key(name) {
+            self.used.insert(name.to_string());
             return;
         }
         let body: Vec<TokenKind> = body.iter().map(|t| t.kind.clone()).collect();
@@ -398,6 +422,9 @@ impl Preprocessor<'_> {
         if let Some(name) = ident(kind)
             && !active.iter().any(|a| a == name)
         {
+            if self.command_line.contains_key(name) {
+                self.used.insert(name.to_string());
+            }
             let body = self
                 .command_line
                 .get(name)
@@ -573,6 +600,32 @@ mod tests {
             ]
         );
         assert_eq!(sources.get(FileId(1)).name, "<command line>");
+    }
+
+    #[test]
+    fn unused_command_line_defines_warn() {
+        let options = ParseOptions {
+            defines: vec![
+                ("USED".into(), "1".into()),
+                ("TESTED".into(), "1".into()),
+                ("OVERRIDES".into(), "1".into()),
+                ("NOSUCH".into(), "8".into()),
+                ("NODEID".into(), "1".into()),
+            ],
+            node_params: vec!["NODEID".into()],
+        };
+        let (_, diags, sources) = run(
+            "#define OVERRIDES 2
+#ifdef TESTED
+#endif
+USED",
+            &options,
+        );
+        // NODEID is a node parameter: runners define it whether used or not.
+        assert_eq!(diags.len(), 1, "{diags:?}");
+        assert!(matches!(&diags[0], SyntaxError::UnusedDefine { name, .. } if name == "NOSUCH"));
+        assert!(diags[0].is_warning());
+        assert_eq!(sources.snippet(diags[0].span()), "NOSUCH");
     }
 
     #[test]

@@ -226,3 +226,18 @@ fn several_broken_statements() {
 fn unknown_channel() {
     assert_snapshot!(diagnose("channel(lookup, reliable).\n"));
 }
+
+#[test]
+fn a_very_long_line_renders_clipped_around_its_label() {
+    // One line of 70,000 characters with the error at its end: miette
+    // alone panics on it ("Formatting argument out of range").
+    let text = format!("p({}) q(1).", "1, ".repeat(23_400));
+    assert!(text.len() > 70_000);
+    let rendered = diagnose(&text);
+    assert!(rendered.len() < 2_000, "{} bytes", rendered.len());
+    // The place is the original's: the `)` after `p(` and 23,400 `1, `.
+    let place = format!("test.olg:1:{}", 3 + 3 * 23_400);
+    assert!(rendered.contains(&place), "{rendered}");
+    assert!(rendered.contains('…'), "{rendered}");
+    assert!(rendered.contains("q(1)"), "{rendered}");
+}

@@ -80,8 +80,9 @@ pub struct ProgramArgs {
     pub file: PathBuf,
     /// Define a macro, overriding the file's `#define`: `-D NAME=VALUE`.
     /// The value is taken literally, so `-D LANDMARK=\"host:port\"` is a
-    /// string literal and `-D N=5` an integer.
-    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    /// string literal and `-D N=5` an integer; `-D NAME` alone defines NAME
+    /// as 1 (as cc does). A name the program never uses is warned about.
+    #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     pub defines: Vec<Define>,
 }
 
@@ -267,6 +268,32 @@ impl TransportArg {
     }
 }
 
+/// `--transport` of the commands that need a network (`cluster`,
+/// `inject`): no `none`, so their help offers only what they accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum NetTransportArg {
+    /// Datagrams: may lose, duplicate or reorder tuples.
+    Udp,
+    /// TCP connections: reliable and in order while a connection is up.
+    Tcp,
+}
+
+impl NetTransportArg {
+    pub fn net(self) -> Transport {
+        match self {
+            NetTransportArg::Udp => Transport::Udp,
+            NetTransportArg::Tcp => Transport::Tcp,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NetTransportArg::Udp => "udp",
+            NetTransportArg::Tcp => "tcp",
+        }
+    }
+}
+
 /// The network options of `trellis run`.
 #[derive(Debug, Args)]
 pub struct NetArgs {
@@ -312,8 +339,8 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 11000, value_name = "P")]
     pub base_port: u16,
     /// How tuples travel between the nodes.
-    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
-    pub transport: TransportArg,
+    #[arg(long, value_enum, default_value_t = NetTransportArg::Udp)]
+    pub transport: NetTransportArg,
     /// Authenticate frames with this key file (given to every node).
     #[arg(long, value_name = "FILE")]
     pub cluster_key: Option<PathBuf>,
@@ -346,13 +373,14 @@ pub struct InjectArgs {
     /// its first field is the node's address (`LOCALADDRESS` means ADDR).
     pub tuple: String,
     /// The node's transport.
-    #[arg(long, value_enum, default_value_t = TransportArg::Udp)]
-    pub transport: TransportArg,
+    #[arg(long, value_enum, default_value_t = NetTransportArg::Udp)]
+    pub transport: NetTransportArg,
     /// The cluster's key file, when the node was started with one.
     #[arg(long, value_name = "FILE")]
     pub cluster_key: Option<PathBuf>,
-    /// Define a macro for the tuple: `-D NAME=VALUE`.
-    #[arg(short = 'D', value_name = "NAME=VALUE")]
+    /// Define a macro for the tuple: `-D NAME=VALUE` (`-D NAME` alone
+    /// defines NAME as 1).
+    #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     pub defines: Vec<Define>,
     /// The sender named in the frame.
     #[arg(long, default_value = "trellis-inject", value_name = "NAME")]

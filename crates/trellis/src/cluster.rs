@@ -12,7 +12,7 @@ use tokio::process::Command;
 use tokio::sync::mpsc;
 use trellis_engine::{NodeParams, ParamSource, Placement};
 
-use crate::cli::{ClusterArgs, NodeIdMode, TransportArg};
+use crate::cli::{ClusterArgs, NodeIdMode};
 use crate::common::{CLUSTER_PARENT, load, parse_options};
 use crate::signals::StopSignals;
 
@@ -130,13 +130,9 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         eprintln!("error: --for {s}: expected a number of seconds, 0 or more");
         return ExitCode::from(2);
     }
-    if args.transport == TransportArg::None {
-        eprintln!("error: a cluster needs a network transport: --transport udp or tcp");
-        return ExitCode::from(2);
-    }
     // Check the program once here rather than N times in the nodes.
-    if load(&args.program, &parse_options(&args.program)).is_none() {
-        return ExitCode::FAILURE;
+    if let Err(code) = load(&args.program, &parse_options(&args.program)) {
+        return code;
     }
     let exe = match std::env::current_exe() {
         Ok(p) => p,

@@ -4,6 +4,7 @@
 
 use std::io::IsTerminal;
 use std::path::Path;
+use std::process::ExitCode;
 
 use trellis_engine::{NodeParams, Tuple};
 use trellis_net::ClusterKey;
@@ -35,17 +36,36 @@ pub fn parse_options(args: &ProgramArgs) -> ParseOptions {
     }
 }
 
-/// Load a program, printing diagnostics; `None` when it does not compile.
-pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Option<trellis_plan::Plan> {
+/// Load a program, printing diagnostics. Fails with exit code 1 when it
+/// does not compile, 2 when its file cannot be read (an I/O error, not a
+/// diagnostic about the program).
+pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::Plan, ExitCode> {
+    if let Err(e) = std::fs::read(&args.file) {
+        eprintln!(
+            "error: cannot read {}: {}",
+            args.file.display(),
+            io_reason(&e)
+        );
+        return Err(ExitCode::from(2));
+    }
     match trellis_plan::load_file(&args.file, options) {
         Ok(loaded) => {
             eprint!("{}", render_all(&loaded.warnings, style()));
-            Some(loaded.plan)
+            Ok(loaded.plan)
         }
         Err(diagnostics) => {
             eprint!("{}", render_all(&diagnostics, style()));
-            None
+            Err(ExitCode::FAILURE)
         }
+    }
+}
+
+/// An I/O error's reason without Rust's " (os error N)" suffix.
+pub fn io_reason(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 

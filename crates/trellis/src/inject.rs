@@ -12,10 +12,7 @@ use crate::cli::InjectArgs;
 use crate::common::{parse_fact, read_key};
 
 pub fn inject(args: &InjectArgs) -> ExitCode {
-    let Some(transport) = args.transport.net() else {
-        eprintln!("error: inject sends over the network: use --transport udp or tcp");
-        return ExitCode::from(2);
-    };
+    let transport = args.transport.net();
     let key: Option<ClusterKey> = match &args.cluster_key {
         Some(path) => match read_key(path) {
             Ok(k) => Some(k),

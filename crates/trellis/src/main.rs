@@ -1,5 +1,9 @@
 //! `trellis`: check, explain, graph and run OverLog programs.
 
+// `print!` panics when stdout is closed (`| head -1`): write through
+// `output::stdout` instead.
+#![deny(clippy::print_stdout)]
+
 mod cli;
 mod cluster;
 mod common;
@@ -20,13 +24,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Explain(args) => {
-            with_plan(&args, |plan| print!("{}", trellis_plan::explain(plan)))
-        }
+        Command::Explain(args) => with_plan(&args, |plan| {
+            output::stdout(format_args!("{}", trellis_plan::explain(plan)))
+        }),
         Command::Graph(args) => {
             let format = args.format.into();
             with_plan(&args.program, |plan| {
-                print!("{}", trellis_plan::graph(plan, format))
+                output::stdout(format_args!("{}", trellis_plan::graph(plan, format)))
             })
         }
         Command::Run(args) => run::run(&args),
@@ -38,7 +42,7 @@ fn main() -> ExitCode {
 
 fn check(args: &ProgramArgs) -> ExitCode {
     match load(args, &parse_options(args)) {
-        Some(plan) => {
+        Ok(plan) => {
             let rules = plan.rules.iter().filter(|r| r.origin.is_none()).count()
                 + plan
                     .rules
@@ -52,23 +56,30 @@ fn check(args: &ProgramArgs) -> ExitCode {
                 .filter(|r| matches!(r.kind, trellis_plan::RelationKind::Table(_)))
                 .count();
             eprintln!(
-                "{}: ok: {rules} rules ({} after localization), {tables} tables, {} strata",
+                "{}: ok: {} ({} after localization), {}, {}",
                 args.file.display(),
+                count(rules, "rule", "rules"),
                 plan.rules.len(),
-                plan.strata.len()
+                count(tables, "table", "tables"),
+                count(plan.strata.len(), "stratum", "strata"),
             );
             ExitCode::SUCCESS
         }
-        None => ExitCode::FAILURE,
+        Err(code) => code,
     }
+}
+
+/// `1 rule`, `2 rules`.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 fn with_plan(args: &ProgramArgs, show: impl FnOnce(&trellis_plan::Plan)) -> ExitCode {
     match load(args, &parse_options(args)) {
-        Some(plan) => {
+        Ok(plan) => {
             show(&plan);
             ExitCode::SUCCESS
         }
-        None => ExitCode::FAILURE,
+        Err(code) => code,
     }
 }

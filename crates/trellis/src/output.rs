@@ -6,6 +6,14 @@ use trellis_engine::{Problem, Record, Stats, Time, Tuple};
 use trellis_plan::Plan;
 use trellis_value::Value;
 
+/// Write to stdout, ignoring errors: a closed stdout (`trellis sim ... |
+/// head -1`) must not panic the command, as `print!` would. Every write to
+/// stdout goes through here (or ignores its error the same way).
+pub fn stdout(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_fmt(args);
+}
+
 /// Seconds since `origin`, for display.
 pub fn seconds(time: Time, origin: Time) -> f64 {
     time.saturating_sub(origin) as f64 / 1e9

@@ -41,8 +41,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let options = parse_options(&args.program);
-    let Some(mut plan) = load(&args.program, &options) else {
-        return ExitCode::FAILURE;
+    let mut plan = match load(&args.program, &options) {
+        Ok(plan) => plan,
+        Err(code) => return code,
     };
     if let Err(message) = add_watches(&mut plan, &args.watch) {
         eprintln!("error: {message}");
@@ -148,10 +149,10 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
         extra["tables"] = tables_json(node);
     }
     if args.json {
-        println!(
-            "{}",
+        output::stdout(format_args!(
+            "{}\n",
             output::summary_json(plan, &args.addr, elapsed, node.stats(), extra)
-        );
+        ));
     } else {
         eprint!(
             "{}",

@@ -24,8 +24,8 @@ impl Printer {
     fn emit(&self, line: String, to_stdout: bool) {
         match &self.bar {
             Some(bar) if !to_stdout => bar.suspend(|| eprintln!("{line}")),
-            Some(bar) => bar.suspend(|| println!("{line}")),
-            None if to_stdout => println!("{line}"),
+            Some(bar) => bar.suspend(|| output::stdout(format_args!("{line}\n"))),
+            None if to_stdout => output::stdout(format_args!("{line}\n")),
             None => eprintln!("{line}"),
         }
     }
@@ -97,8 +97,9 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         .map(|d| (d.name.clone(), d.value.clone()))
         .collect();
     let options = trellis_sim::parse_options(&scenario, &defines);
-    let Some(mut plan) = load(&args.program, &options) else {
-        return ExitCode::FAILURE;
+    let mut plan = match load(&args.program, &options) {
+        Ok(plan) => plan,
+        Err(code) => return code,
     };
     if let Err(message) = add_watches(&mut plan, &args.watch) {
         eprintln!("error: {message}");
@@ -127,12 +128,12 @@ pub fn sim(args: &SimArgs) -> ExitCode {
             .map_or(String::new(), |p| format!(", scenario {}", p.display()))
     );
     if args.json {
-        println!(
-            "{}",
+        output::stdout(format_args!(
+            "{}\n",
             serde_json::json!({"simulation": {"program": program, "nodes": scenario.simulation.nodes,
                 "duration": scenario.simulation.duration, "seed": scenario.simulation.seed,
                 "scenario": args.scenario.as_ref().map(|p| p.display().to_string())}})
-        );
+        ));
     } else {
         eprintln!("{header}");
     }
@@ -158,9 +159,12 @@ pub fn sim(args: &SimArgs) -> ExitCode {
     }
     let report = Report::new(&sim, &program, started.elapsed().as_secs_f64());
     if args.json {
-        println!("{}", serde_json::json!({ "summary": report.json }));
+        output::stdout(format_args!(
+            "{}\n",
+            serde_json::json!({ "summary": report.json })
+        ));
     } else {
-        print!("{}", report.text());
+        output::stdout(format_args!("{}", report.text()));
     }
     if let Some(dir) = &args.out {
         let run_toml = format!(

@@ -44,9 +44,79 @@ fn check_exit_codes_and_diagnostics() {
     assert!(err.contains("bad.olg:1:12"), "{err}");
     assert!(err.contains("help:"), "{err}");
 
-    let missing = trellis(&["check", "no/such/file.olg"]);
-    assert_eq!(missing.status.code(), Some(1));
-    assert!(!text(&missing.stderr).is_empty());
+    // A file that cannot be read is an I/O error (exit 2) in one line, not
+    // a diagnostic with an empty source box, for every command that loads.
+    for command in [
+        vec!["check"],
+        vec!["explain"],
+        vec!["graph"],
+        vec!["sim"],
+        vec!["run"],
+        vec!["cluster", "--nodes", "1"],
+    ] {
+        let mut args = command.clone();
+        args.insert(1, "nofile.olg");
+        let missing = trellis(&args);
+        assert_eq!(missing.status.code(), Some(2), "{command:?}");
+        assert_eq!(
+            text(&missing.stderr),
+            "error: cannot read nofile.olg: No such file or directory\n",
+            "{command:?}"
+        );
+    }
+}
+
+#[test]
+fn defines_unused_or_without_a_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("flag.olg");
+    std::fs::write(
+        &prog,
+        "#ifndef FOO\nthis does not parse\n#endif\n\
+         materialize(t, infinity, infinity, keys(1)).\n\
+         r1 t(@N, X) :- e(@N, X), X == FOO.\n",
+    )
+    .unwrap();
+    let prog = prog.to_str().unwrap();
+    // `-D FOO` alone defines FOO (as 1, as cc does), and the help says so.
+    let out = trellis(&["check", prog, "-D", "FOO"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "{}",
+        text(&out.stderr)
+    );
+    let help = text(&trellis(&["check", "--help"]).stdout);
+    assert!(help.contains("-D <NAME[=VALUE]>"), "{help}");
+    assert!(help.contains("alone defines NAME as 1"), "{help}");
+
+    // A define the program never mentions is a warning naming it.
+    let out = trellis(&["check", prog, "-D", "FOO=2", "-D", "NOSUCH=8"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("`-D NOSUCH` is never used by the program"),
+        "{err}"
+    );
+    assert!(!err.contains("`-D FOO`"), "{err}");
+}
+
+#[test]
+fn the_check_summary_counts_in_the_singular() {
+    let dir = tempfile::tempdir().unwrap();
+    let prog = dir.path().join("one.olg");
+    std::fs::write(
+        &prog,
+        "materialize(t, infinity, infinity, keys(1)).\nr1 t(@N, X) :- e(@N, X).\n",
+    )
+    .unwrap();
+    let out = trellis(&["check", prog.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("ok: 1 rule (1 after localization), 1 table, 1 stratum\n"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -313,4 +383,67 @@ fn runaway_bounds_are_set_from_the_command_line() {
     assert_eq!(stopped["runaways"], 1, "{stopped}");
     assert!(stdout.contains("\"problem\":\"runaway\""), "{stdout}");
     assert!(stdout.contains("r1"), "the rule is named: {stdout}");
+}
+
+#[test]
+fn a_closed_stdout_does_not_panic() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    // `trellis sim ... | head -1`: read one line, then close the pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trellis"))
+        .args([
+            "sim",
+            "examples/chord.olg",
+            "--nodes",
+            "5",
+            "--for",
+            "5",
+            "--watch",
+            "all",
+        ])
+        .current_dir(root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the trellis binary runs");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(!first.is_empty());
+    // The reader (and with it the pipe) is dropped here.
+    let out = child.wait_with_output().unwrap();
+    let err = text(&out.stderr);
+    assert_ne!(out.status.code(), Some(101), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn cluster_and_inject_offer_only_the_transports_they_accept() {
+    for command in [
+        vec!["cluster", "examples/chord.olg", "--nodes", "2"],
+        vec!["inject", "127.0.0.1:9", "ping(@LOCALADDRESS, 1)"],
+    ] {
+        let mut help = command[..1].to_vec();
+        help.push("--help");
+        let out = trellis(&help);
+        assert!(out.status.success());
+        let help = text(&out.stdout);
+        // The option's entry: from `--transport` to its default.
+        let start = help.find("--transport").expect("a --transport option");
+        let end = start + help[start..].find("[default").expect("a default");
+        let entry = &help[start..end];
+        assert!(entry.contains("udp") && entry.contains("tcp"), "{entry}");
+        assert!(!entry.contains("none"), "{entry}");
+
+        let mut args = command.clone();
+        args.extend(["--transport", "none"]);
+        let out = trellis(&args);
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+        assert!(
+            text(&out.stderr).contains("invalid value 'none'"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
 }
