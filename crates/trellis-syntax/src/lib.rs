@@ -18,4 +18,4 @@ pub use ground::{GroundError, GroundField, GroundTuple, parse_ground};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 
 pub use parser::{Parsed, parse_file, parse_str};
-pub use preprocess::ParseOptions;
+pub use preprocess::{MAX_INCLUDE_BYTES, ParseOptions};

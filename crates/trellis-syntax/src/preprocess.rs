@@ -25,6 +25,8 @@ pub struct ParseOptions {
 /// The parameter every node resolves to its own address.
 const LOCALADDRESS: &str = "LOCALADDRESS";
 const MAX_INCLUDE_DEPTH: usize = 64;
+/// The largest file `#include` reads, in bytes (4 MiB).
+pub const MAX_INCLUDE_BYTES: u64 = 4 * 1024 * 1024;
 /// Bounds on macro expansion, so a hostile file cannot exhaust the stack or
 /// memory (`#define A B B`, `#define B C C`, ... doubles at every level).
 const MAX_EXPANSION_DEPTH: usize = 256;
@@ -369,15 +371,9 @@ impl Preprocessor<'_> {
         }
         let path = dir.join(relative);
         let shown = path.display().to_string();
-        let read = std::fs::read_to_string(&path).and_then(|text| Ok((text, path.canonicalize()?)));
-        let (text, canonical) = match read {
+        let (text, canonical) = match read_include(&path) {
             Ok(found) => found,
-            Err(e) => {
-                let reason = if e.kind() == std::io::ErrorKind::NotFound {
-                    "no such file".to_string()
-                } else {
-                    e.to_string()
-                };
+            Err(reason) => {
                 self.diags.push(SyntaxError::IncludeNotFound {
                     path: shown,
                     reason,
@@ -465,6 +461,60 @@ impl Preprocessor<'_> {
             line_start: false,
         });
     }
+}
+
+/// Read a file for `#include`: a regular file (not a device, FIFO or
+/// directory) of at most [`MAX_INCLUDE_BYTES`], holding UTF-8 text without
+/// NUL bytes. The reason it is refused never quotes its contents.
+fn read_include(path: &Path) -> Result<(String, PathBuf), String> {
+    use std::io::Read;
+    let io = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            "no such file".to_string()
+        } else {
+            let text = e.to_string();
+            match text.find(" (os error ") {
+                Some(at) => text[..at].to_string(),
+                None => text,
+            }
+        }
+    };
+    let not_regular = |kind: std::fs::FileType| {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else {
+            "a device, FIFO or socket"
+        };
+        format!("not a regular file ({what}); #include reads only regular files")
+    };
+    let too_large = || format!("larger than the limit of {MAX_INCLUDE_BYTES} bytes (4 MiB)");
+    // Look before opening: opening a FIFO would block.
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    if meta.len() > MAX_INCLUDE_BYTES {
+        return Err(too_large());
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular(meta.file_type()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_INCLUDE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_INCLUDE_BYTES {
+        return Err(too_large());
+    }
+    if bytes.contains(&0) {
+        return Err("not a program text (it contains NUL bytes)".to_string());
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| "not a program text (it is not valid UTF-8)".to_string())?;
+    let canonical = path.canonicalize().map_err(io)?;
+    Ok((text, canonical))
 }
 
 #[cfg(test)]
