@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use trellis_engine::{NodeParams, ParamSource, Placement};
 
 use crate::cli::{ClusterArgs, NodeIdMode};
-use crate::common::{CLUSTER_PARENT, load, parse_options};
+use crate::common::{CLUSTER_PARENT, load, parse_options, read_key};
 use crate::signals::StopSignals;
 
 /// How long nodes get to stop after SIGTERM before they are killed.
@@ -130,7 +130,14 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         eprintln!("error: --for {s}: expected a number of seconds, 0 or more");
         return ExitCode::from(2);
     }
-    // Check the program once here rather than N times in the nodes.
+    // Check the key and the program once here rather than N times in the
+    // nodes.
+    if let Some(path) = &args.cluster_key
+        && let Err(message) = read_key(path)
+    {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     if let Err(code) = load(&args.program, &parse_options(&args.program)) {
         return code;
     }

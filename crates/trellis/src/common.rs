@@ -72,12 +72,40 @@ pub fn io_reason(e: &std::io::Error) -> String {
 /// Set by `trellis cluster` for its nodes: the cluster's pid.
 pub const CLUSTER_PARENT: &str = "TRELLIS_CLUSTER_PARENT";
 
-/// Read a cluster key file.
+/// The shortest cluster key accepted, in bytes.
+pub const MIN_KEY_BYTES: usize = 16;
+
+/// Read a cluster key file: at least [`MIN_KEY_BYTES`] bytes, in a file
+/// neither group nor others may read or write (as ssh demands of a private
+/// key).
 pub fn read_key(path: &Path) -> Result<ClusterKey, String> {
+    let shown = path.display();
+    let meta = std::fs::metadata(path)
+        .map_err(|e| format!("cannot read cluster key {shown}: {}", io_reason(&e)))?;
+    if !meta.is_file() {
+        return Err(format!("cluster key {shown} is not a regular file"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            return Err(format!(
+                "permissions {mode:04o} for cluster key {shown} are too open: \
+                 it must not be readable or writable by group or others \
+                 (run `chmod 600 {shown}`)"
+            ));
+        }
+    }
     let bytes = std::fs::read(path)
-        .map_err(|e| format!("cannot read cluster key {}: {e}", path.display()))?;
-    if bytes.is_empty() {
-        return Err(format!("cluster key {} is empty", path.display()));
+        .map_err(|e| format!("cannot read cluster key {shown}: {}", io_reason(&e)))?;
+    if bytes.len() < MIN_KEY_BYTES {
+        return Err(format!(
+            "cluster key {shown} is {} byte{}: a key needs at least {MIN_KEY_BYTES} \
+             bytes (e.g. `head -c 32 /dev/urandom > {shown}`)",
+            bytes.len(),
+            if bytes.len() == 1 { "" } else { "s" }
+        ));
     }
     Ok(ClusterKey::new(bytes))
 }
@@ -130,4 +158,52 @@ pub fn parse_fact(
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok((tuple.relation, Tuple::from(fields)))
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn key_file(dir: &Path, bytes: &[u8], mode: u32) -> std::path::PathBuf {
+        let path = dir.join("cluster.key");
+        std::fs::write(&path, bytes).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_short_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_file(dir.path(), b"k", 0o600);
+        let err = read_key(&path).err().expect("refused");
+        assert!(
+            err.contains("is 1 byte: a key needs at least 16 bytes"),
+            "{err}"
+        );
+        let path = key_file(dir.path(), &[7; 15], 0o600);
+        assert!(read_key(&path).is_err());
+    }
+
+    #[test]
+    fn a_key_readable_by_others_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for mode in [0o644, 0o640, 0o602, 0o666] {
+            let path = key_file(dir.path(), &[7; 32], mode);
+            let err = read_key(&path).err().expect("refused");
+            assert!(err.contains(&format!("permissions {mode:04o}")), "{err}");
+            assert!(err.contains(&path.display().to_string()), "{err}");
+            assert!(err.contains("chmod 600"), "{err}");
+        }
+    }
+
+    #[test]
+    fn a_private_key_of_32_bytes_is_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_file(dir.path(), &[7; 32], 0o600);
+        assert!(read_key(&path).is_ok());
+        let path = key_file(dir.path(), &[7; 16], 0o400);
+        assert!(read_key(&path).is_ok());
+    }
 }

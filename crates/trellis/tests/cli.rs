@@ -447,3 +447,37 @@ fn cluster_and_inject_offer_only_the_transports_they_accept() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn cluster_keys_must_be_long_and_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cluster.key");
+    let shown = key.display().to_string();
+    let cases: [(&[u8], u32, &str); 2] =
+        [(&[7; 32], 0o644, "chmod 600"), (b"k", 0o600, "at least 16")];
+    for (bytes, mode, expect) in cases {
+        std::fs::write(&key, bytes).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(mode)).unwrap();
+        for args in [
+            &["inject", "127.0.0.1:9", "p(1)", "--cluster-key", &shown][..],
+            &[
+                "cluster",
+                "examples/ring.olg",
+                "--nodes",
+                "1",
+                "--cluster-key",
+                &shown,
+            ][..],
+        ] {
+            let out = trellis(args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = text(&out.stderr);
+            assert!(
+                err.contains(expect) && err.contains(&shown),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}

@@ -21,7 +21,7 @@ const COMMANDS: [&str; 10] = [
     "trellis inject 127.0.0.1:11000 'peer(@LOCALADDRESS, \"127.0.0.1:11002\")'",
     "trellis cluster examples/ring.olg --nodes 8",
     "trellis cluster examples/narada.olg --nodes 5",
-    "head -c 32 /dev/urandom > cluster.key",
+    "(umask 077; head -c 32 /dev/urandom > cluster.key)",
     "trellis cluster examples/narada.olg --nodes 5 --transport tcp --cluster-key cluster.key",
     "trellis cluster examples/chord.olg --nodes 8 --watch bestSucc --watch lookupResults",
     "trellis inject 127.0.0.1:11003 'lookup(@LOCALADDRESS, 0xaaf4c61ddcc5e8a2dabede0f3b482cd9aea9434dI, LOCALADDRESS, 1)'",

@@ -322,11 +322,14 @@ fn garbage_at_the_tcp_port() {
 
 fn key_file(name: &str) -> (String, ClusterKey) {
     let path = std::env::temp_dir().join(format!("trellis-faults-{name}.key"));
-    std::fs::write(&path, b"the cluster's secret").unwrap();
-    (
-        path.display().to_string(),
-        ClusterKey::new(b"the cluster's secret".to_vec()),
-    )
+    let secret = b"the cluster's secret, 32 bytes..";
+    std::fs::write(&path, secret).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    (path.display().to_string(), ClusterKey::new(secret.to_vec()))
 }
 
 #[test]

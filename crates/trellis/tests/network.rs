@@ -55,7 +55,12 @@ fn ping_pong_over_tcp() {
 fn ping_pong_with_a_cluster_key() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("cluster.key");
-    std::fs::write(&key, b"correct horse battery staple").unwrap();
+    std::fs::write(&key, b"correct horse battery staple 32B").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     let key = key.display().to_string();
     ping_pong(
         "udp",
