@@ -56,7 +56,19 @@ pub fn parse_ground(
     options: &ParseOptions,
     sources: &mut SourceMap,
 ) -> Result<GroundTuple, GroundError> {
-    let source = format!("{}.", text.trim().trim_end_matches('.'));
+    let text = text.trim();
+    let source = format!("{}.", text.trim_end_matches('.'));
+    // The `.` is added for the parser; when the tuple is malformed, parse
+    // what the user typed instead, so no diagnostic points at (or names) a
+    // character they never wrote.
+    if parse_str(name, &source, options, &mut SourceMap::new()).is_err() {
+        let errors = typed_errors(name, text, options, sources);
+        // (Never empty, unless only the final `.` was missing yet the text
+        // with it fails: then the errors of the text with it.)
+        if !errors.is_empty() {
+            return Err(GroundError::Syntax(errors));
+        }
+    }
     let parsed = parse_str(name, &source, options, sources).map_err(GroundError::Syntax)?;
     let [Statement::Fact(fact)] = parsed.program.statements.as_slice() else {
         return Err(GroundError::NotOneTuple);
@@ -79,6 +91,34 @@ pub fn parse_ground(
         relation: fact.atom.relation.name.clone(),
         fields,
     })
+}
+
+/// The errors of `text` as typed (its final `.` optional), worded for a
+/// tuple given on its own rather than a file. A missing final `.` is not an
+/// error here.
+fn typed_errors(
+    name: &str,
+    text: &str,
+    options: &ParseOptions,
+    sources: &mut SourceMap,
+) -> Vec<SyntaxError> {
+    let errors = match parse_str(name, text, options, sources) {
+        Ok(_) => Vec::new(),
+        Err(errors) => errors,
+    };
+    errors
+        .into_iter()
+        .filter(|e| !matches!(e, SyntaxError::MissingDot { .. }))
+        .map(|mut e| {
+            if let SyntaxError::UnexpectedToken { found, .. }
+            | SyntaxError::UnclosedDelimiter { found, .. } = &mut e
+                && found == "end of file"
+            {
+                *found = "end of input".to_string();
+            }
+            e
+        })
+        .collect()
 }
 
 #[cfg(test)]

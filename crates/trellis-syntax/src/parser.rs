@@ -244,6 +244,26 @@ impl Parser<'_> {
         Err(())
     }
 
+    /// A lower-case name where an expression was expected: likely meant as
+    /// a variable, which starts with an upper-case letter.
+    fn lower_case_variable<T>(&mut self, name: &str) -> PResult<T> {
+        let token = self.peek();
+        let mut chars = name.chars();
+        let upper: String = chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default();
+        let mut error =
+            SyntaxError::unexpected("an expression", token.kind.to_string(), token.span);
+        if let SyntaxError::UnexpectedToken { hint, .. } = &mut error {
+            *hint = format!(
+                "variables start with an upper-case letter: `{upper}`; a string is quoted: `\"{name}\"`"
+            );
+        }
+        self.diags.push(error);
+        Err(())
+    }
+
     /// Like [`Self::unexpected`], where a closing bracket can only be unmatched.
     fn unexpected_here<T>(&mut self, expected: &str) -> PResult<T> {
         let token = self.peek();
@@ -969,7 +989,7 @@ impl Parser<'_> {
                 }
                 _ => match aggregate_kind(n) {
                     Some(kind) if self.peek_at(1).is(Punct::Lt) => return self.aggregate(kind),
-                    _ => return self.unexpected("an expression"),
+                    _ => return self.lower_case_variable(n),
                 },
             },
             TokenKind::Punct(Punct::LParen) => {

@@ -4,7 +4,7 @@
 
 use insta::assert_snapshot;
 use trellis_render::{Style, render};
-use trellis_syntax::{ParseOptions, SourceMap, parse_str};
+use trellis_syntax::{GroundError, ParseOptions, SourceMap, parse_ground, parse_str};
 
 /// Every diagnostic for `text` (errors, or warnings when it parses), rendered.
 fn diagnose_with(text: &str, options: &ParseOptions) -> String {
@@ -240,4 +240,33 @@ fn a_very_long_line_renders_clipped_around_its_label() {
     assert!(rendered.contains(&place), "{rendered}");
     assert!(rendered.contains('…'), "{rendered}");
     assert!(rendered.contains("q(1)"), "{rendered}");
+}
+
+#[test]
+fn lower_case_variable() {
+    assert_snapshot!(diagnose("b(@n, x) :- a(@n, x).\n"));
+}
+
+/// A ground tuple (`trellis inject`, `--fact`) as the user typed it,
+/// diagnosed.
+fn diagnose_ground(text: &str) -> String {
+    let mut sources = SourceMap::new();
+    let Err(GroundError::Syntax(errors)) =
+        parse_ground("inject", text, &ParseOptions::default(), &mut sources)
+    else {
+        panic!("no syntax error for {text:?}");
+    };
+    errors
+        .iter()
+        .map(|d| render(&sources, d, Style::Plain))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn unclosed_ground_tuple() {
+    let out = diagnose_ground("peer(@LOCALADDRESS, \"x\"");
+    // The `.` the parser needs is not the user's: never shown nor named.
+    assert!(!out.contains('.'), "{out}");
+    assert_snapshot!(out);
 }
