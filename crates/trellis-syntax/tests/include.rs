@@ -85,3 +85,23 @@ fn a_file_not_utf8_is_not_quoted() {
     assert!(out.contains("not a program text"), "{out}");
     assert!(!out.contains("secret"), "{out}");
 }
+
+/// Opening a FIFO for reading blocks until a writer comes: it is refused
+/// before it is opened.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_fifo_is_refused_without_blocking() {
+    let path = std::env::temp_dir().join(format!("trellis-include-{}-fifo", std::process::id()));
+    std::fs::remove_file(&path).ok();
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("mkfifo unavailable: skipped");
+        return;
+    }
+    let out = include_errors(&path);
+    std::fs::remove_file(&path).ok();
+    assert!(
+        out.contains("not a regular file (a device, FIFO or socket)"),
+        "{out}"
+    );
+}
