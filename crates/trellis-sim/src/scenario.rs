@@ -428,9 +428,26 @@ impl Scenario {
         if !self.simulation.address.contains("{i}") {
             return bad("simulation.address must contain {i}, e.g. \"node{i}:9000\"".into());
         }
-        if self.simulation.duration.is_nan() || self.simulation.duration < 0.0 {
-            return bad("simulation.duration must be a non-negative number of seconds".into());
+        // Every time, rate and count is finite and non-negative: NaN and
+        // negative values used to be accepted and hang or misorder a run.
+        let nonneg = |v: f64, what: &str| -> Result<(), ScenarioError> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(ScenarioError::Invalid(format!(
+                    "{what} must be a finite number >= 0, not {v}"
+                )))
+            }
+        };
+        nonneg(self.simulation.duration, "simulation.duration")?;
+        nonneg(self.simulation.start_interval, "simulation.start_interval")?;
+        if self.simulation.max_ticks_per_instant == Some(0) {
+            return bad("simulation.max_ticks_per_instant must be at least 1".into());
         }
+        if self.simulation.max_derivations_per_tick == Some(0) {
+            return bad("simulation.max_derivations_per_tick must be at least 1".into());
+        }
+        check_latency(&self.network.latency, "network.latency")?;
         let prob = |p: f64, what: &str| -> Result<(), ScenarioError> {
             if (0.0..=1.0).contains(&p) {
                 Ok(())
@@ -451,8 +468,12 @@ impl Scenario {
             }
             prob(l.loss.unwrap_or(0.0), "network.link.loss")?;
             prob(l.duplicate.unwrap_or(0.0), "network.link.duplicate")?;
+            if let Some(lat) = &l.latency {
+                check_latency(lat, "network.link.latency")?;
+            }
         }
         for e in &self.events {
+            nonneg(e.at, "event at")?;
             let node = match &e.action {
                 Action::Inject { node, .. } | Action::Crash { node } | Action::Restart { node } => {
                     Some(node)
@@ -481,11 +502,16 @@ impl Scenario {
             if c.model == ChurnModel::Pareto && (c.shape.is_nan() || c.shape <= 0.0) {
                 return bad("churn.shape must be positive".into());
             }
+            nonneg(c.start, "churn.start")?;
+            nonneg(c.rejoin_after, "churn.rejoin_after")?;
         }
         if let Some(r) = &self.ring
-            && (r.check_every.is_nan() || r.check_every <= 0.0)
+            && !(r.check_every.is_finite() && r.check_every >= MIN_CHECK_EVERY)
         {
-            return bad("ring.check_every must be positive".into());
+            return bad(format!(
+                "ring.check_every must be at least {MIN_CHECK_EVERY} s (1 ms), not {}",
+                r.check_every
+            ));
         }
         if self.ring.is_none()
             && let Some(m) = self.measures.iter().find(|m| m.check.is_some())
@@ -505,6 +531,24 @@ impl Scenario {
                     w.tuple
                 ));
             }
+            let what = |f: &str| format!("workload {:?}: {f}", w.tuple);
+            if let Some(p) = w.per_node {
+                nonneg(p, &what("per_node"))?;
+            }
+            if let Some(r) = w.rate {
+                nonneg(r, &what("rate"))?;
+                if r > MAX_WORKLOAD_RATE {
+                    return bad(format!(
+                        "workload {:?}: rate must be at most {MAX_WORKLOAD_RATE} per second \
+                         (one tuple per microsecond), not {r}",
+                        w.tuple
+                    ));
+                }
+            }
+            nonneg(w.start, &what("start"))?;
+            if let Some(s) = w.stop {
+                nonneg(s, &what("stop"))?;
+            }
         }
         for (k, v) in &self.params {
             let ok = v == "sha1" || v == "random" || v == "first" || !v.is_empty();
@@ -514,6 +558,35 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// The smallest `ring.check_every`, in seconds: checking the ring more
+/// often than every millisecond floods the run with checks.
+pub const MIN_CHECK_EVERY: f64 = 1e-3;
+/// The largest workload `rate`, in tuples per second: one tuple per
+/// microsecond of virtual time.
+pub const MAX_WORKLOAD_RATE: f64 = 1e6;
+
+/// Latency parameters are finite and non-negative (a standard deviation
+/// included).
+fn check_latency(l: &Latency, what: &str) -> Result<(), ScenarioError> {
+    let params: Vec<(&str, f64)> = match l {
+        Latency::Constant { ms } => vec![("ms", *ms)],
+        Latency::Uniform { min_ms, max_ms } => vec![("min_ms", *min_ms), ("max_ms", *max_ms)],
+        Latency::Normal { mean_ms, stddev_ms } => {
+            vec![("mean_ms", *mean_ms), ("stddev_ms", *stddev_ms)]
+        }
+        Latency::Exponential { mean_ms } => vec![("mean_ms", *mean_ms)],
+        Latency::Matrix { .. } => vec![],
+    };
+    for (name, v) in params {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(ScenarioError::Invalid(format!(
+                "{what}.{name} must be a finite number >= 0, not {v}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The parse options a program needs to run in this scenario: its defines,

@@ -447,3 +447,37 @@ fn cluster_and_inject_offer_only_the_transports_they_accept() {
         );
     }
 }
+
+/// A runaway bound of 0 looped forever piling up reports; it is refused
+/// before anything runs, with exit 2 and the flag named.
+#[test]
+fn runaway_bounds_of_zero_are_refused() {
+    for flag in ["--max-ticks-per-instant", "--max-derivations-per-tick"] {
+        for command in [
+            vec!["sim", "examples/pingpong.olg"],
+            vec!["run", "examples/pingpong.olg"],
+        ] {
+            let mut args = command.clone();
+            args.extend([flag, "0"]);
+            let out = trellis(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = text(&out.stderr);
+            assert!(
+                err.contains(flag) && err.contains("at least 1"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--for",
+        "1",
+        "--max-ticks-per-instant",
+        "1",
+        "--max-derivations-per-tick",
+        "1",
+    ]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}

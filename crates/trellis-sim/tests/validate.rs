@@ -1,0 +1,113 @@
+//! Scenario settings that would hang a run, exhaust memory or be silently
+//! ignored are refused before the run, with a message naming the setting.
+
+use trellis_sim::Scenario;
+
+/// The error `Scenario::validate` gives for `toml`, which must parse.
+fn refused(toml: &str) -> String {
+    let scenario: Scenario = toml::from_str(toml).expect("parses");
+    match scenario.validate() {
+        Ok(()) => panic!("accepted:\n{toml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+fn accepted(toml: &str) {
+    let scenario: Scenario = toml::from_str(toml).expect("parses");
+    scenario
+        .validate()
+        .unwrap_or_else(|e| panic!("{e}\n{toml}"));
+}
+
+#[test]
+fn runaway_bounds_are_at_least_one() {
+    let e = refused("[simulation]\nmax_ticks_per_instant = 0\n");
+    assert!(
+        e.contains("simulation.max_ticks_per_instant must be at least 1"),
+        "{e}"
+    );
+    let e = refused("[simulation]\nmax_derivations_per_tick = 0\n");
+    assert!(
+        e.contains("simulation.max_derivations_per_tick must be at least 1"),
+        "{e}"
+    );
+    accepted("[simulation]\nmax_ticks_per_instant = 1\nmax_derivations_per_tick = 1\n");
+}
+
+#[test]
+fn ring_checks_and_workload_rates_are_bounded() {
+    let e =
+        refused("[ring]\nsuccessor = { relation = \"succ\", field = 1 }\ncheck_every = 1e-12\n");
+    assert!(
+        e.contains("ring.check_every must be at least 0.001 s (1 ms)"),
+        "{e}"
+    );
+    let e = refused("[[workload]]\ntuple = \"x(@N)\"\nrate = 1e9\n");
+    assert!(e.contains("rate must be at most 1000000 per second"), "{e}");
+    accepted("[[workload]]\ntuple = \"x(@N)\"\nrate = 1e6\n");
+}
+
+#[test]
+fn negative_and_nan_settings_are_refused_by_name() {
+    let cases = [
+        (
+            "[simulation]\nstart_interval = -1\n",
+            "simulation.start_interval",
+        ),
+        (
+            "[simulation]\nstart_interval = nan\n",
+            "simulation.start_interval",
+        ),
+        ("[simulation]\nduration = inf\n", "simulation.duration"),
+        (
+            "[[event]]\nat = -1\naction = \"crash\"\nnode = 0\n",
+            "event at",
+        ),
+        (
+            "[[event]]\nat = nan\naction = \"crash\"\nnode = 0\n",
+            "event at",
+        ),
+        (
+            "[churn]\nmedian_session = 10\nrejoin_after = -1\n",
+            "churn.rejoin_after",
+        ),
+        (
+            "[churn]\nmedian_session = 10\nrejoin_after = nan\n",
+            "churn.rejoin_after",
+        ),
+        ("[[workload]]\ntuple = \"x(@N)\"\nrate = -1\n", "rate"),
+        ("[[workload]]\ntuple = \"x(@N)\"\nrate = nan\n", "rate"),
+        (
+            "[[workload]]\ntuple = \"x(@N)\"\nper_node = -0.5\n",
+            "per_node",
+        ),
+        (
+            "[[workload]]\ntuple = \"x(@N)\"\nper_node = nan\n",
+            "per_node",
+        ),
+        (
+            "[network.latency]\nkind = \"constant\"\nms = -5\n",
+            "network.latency.ms",
+        ),
+        (
+            "[network.latency]\nkind = \"constant\"\nms = nan\n",
+            "network.latency.ms",
+        ),
+        (
+            "[network.latency]\nkind = \"normal\"\nmean_ms = 50\nstddev_ms = -1\n",
+            "network.latency.stddev_ms",
+        ),
+        (
+            "[network.latency]\nkind = \"exponential\"\nmean_ms = nan\n",
+            "network.latency.mean_ms",
+        ),
+        (
+            "[[network.link]]\nfrom = 0\nto = 1\nlatency = { kind = \"uniform\", min_ms = -1, max_ms = 5 }\n",
+            "network.link.latency.min_ms",
+        ),
+    ];
+    for (toml, name) in cases {
+        let e = refused(toml);
+        assert!(e.contains(name) && e.contains("must be"), "{toml}: {e}");
+    }
+}
