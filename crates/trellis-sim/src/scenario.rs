@@ -91,6 +91,10 @@ pub struct Simulation {
     pub max_ticks_per_instant: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_derivations_per_tick: Option<usize>,
+    /// The most nodes this scenario may run (default `DEFAULT_MAX_NODES`):
+    /// a bound on the simulation's memory, raised deliberately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<usize>,
 }
 
 fn default_nodes() -> usize {
@@ -113,6 +117,7 @@ impl Default for Simulation {
             start_interval: 0.0,
             max_ticks_per_instant: None,
             max_derivations_per_tick: None,
+            max_nodes: None,
         }
     }
 }
@@ -425,6 +430,15 @@ impl Scenario {
         if n == 0 {
             return bad("simulation.nodes must be at least 1".into());
         }
+        let max_nodes = self.simulation.max_nodes.unwrap_or(DEFAULT_MAX_NODES);
+        if n > max_nodes {
+            let gib = n as f64 * NODE_BYTES_ESTIMATE as f64 / (1u64 << 30) as f64;
+            return bad(format!(
+                "simulation.nodes = {n} is more than the bound of {max_nodes} nodes \
+                 (at least {NODE_BYTES_ESTIMATE} bytes a node before it runs, about {gib:.1} GiB); \
+                 raise simulation.max_nodes (or --max-nodes) if the machine has the memory"
+            ));
+        }
         if !self.simulation.address.contains("{i}") {
             return bad("simulation.address must contain {i}, e.g. \"node{i}:9000\"".into());
         }
@@ -559,6 +573,16 @@ impl Scenario {
         Ok(())
     }
 }
+
+/// The most nodes a simulation runs unless `simulation.max_nodes` (or
+/// `trellis sim --max-nodes`) raises it: a simulation allocates per-node
+/// state up front, and 10^7 nodes tried single allocations of many GB.
+pub const DEFAULT_MAX_NODES: usize = 1_000_000;
+/// A lower estimate of one simulated node's memory at start, in bytes (its
+/// engine, tables and network state; measured at about 7.8 KB a node for
+/// examples/pingpong.olg), used in the message when `simulation.nodes` is
+/// over the bound.
+pub const NODE_BYTES_ESTIMATE: usize = 8 * 1024;
 
 /// The smallest `ring.check_every`, in seconds: checking the ring more
 /// often than every millisecond floods the run with checks.

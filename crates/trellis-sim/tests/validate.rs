@@ -111,3 +111,18 @@ fn negative_and_nan_settings_are_refused_by_name() {
         assert!(e.contains(name) && e.contains("must be"), "{toml}: {e}");
     }
 }
+
+#[test]
+fn node_count_is_bounded_unless_raised() {
+    let e = refused("[simulation]\nnodes = 10000000\n");
+    assert!(
+        e.contains("simulation.nodes = 10000000 is more than the bound of 1000000 nodes")
+            && e.contains("GiB")
+            && e.contains("simulation.max_nodes"),
+        "{e}"
+    );
+    let e = refused(&format!("[simulation]\nnodes = {}\n", u64::MAX));
+    assert!(e.contains("more than the bound"), "{e}");
+    accepted("[simulation]\nnodes = 1000000\n");
+    accepted("[simulation]\nnodes = 2000000\nmax_nodes = 2000000\n");
+}

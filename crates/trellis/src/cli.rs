@@ -222,6 +222,10 @@ pub struct SimArgs {
     /// Number of nodes (overrides the scenario).
     #[arg(long)]
     pub nodes: Option<usize>,
+    /// Allow more than 1000000 nodes, up to N (overrides the scenario's
+    /// `max_nodes`): a bound on the simulation's memory.
+    #[arg(long, value_name = "N")]
+    pub max_nodes: Option<usize>,
     /// Scenario file (TOML): network model, faults, churn, workloads,
     /// measurements.
     #[arg(long, value_name = "FILE")]

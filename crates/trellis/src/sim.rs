@@ -78,6 +78,9 @@ pub fn sim(args: &SimArgs) -> ExitCode {
     if let Some(n) = args.nodes {
         scenario.simulation.nodes = n;
     }
+    if let Some(n) = args.max_nodes {
+        scenario.simulation.max_nodes = Some(n);
+    }
     if let Some(seed) = args.seed {
         scenario.simulation.seed = seed;
     }

@@ -481,3 +481,30 @@ fn runaway_bounds_of_zero_are_refused() {
     ]);
     assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
+
+/// `--nodes 10000000` tried allocations of many GB (and `u64::MAX` nodes
+/// panicked): over the bound, the run is refused with exit 2.
+#[test]
+fn too_many_nodes_are_refused_before_allocating() {
+    for n in ["10000000", "18446744073709551615"] {
+        let out = trellis(&["sim", "examples/pingpong.olg", "-q", "--nodes", n]);
+        assert_eq!(out.status.code(), Some(2), "{n}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("more than the bound of 1000000 nodes"),
+            "{err}"
+        );
+        assert!(err.contains("--max-nodes"), "{err}");
+    }
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--nodes",
+        "3",
+        "--max-nodes",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bound of 2 nodes"));
+}
