@@ -509,6 +509,7 @@ impl Scenario {
                 ));
             }
         }
+        self.check_event_order()?;
         if let Some(c) = &self.churn {
             if c.median_session.is_nan() || c.median_session <= 0.0 {
                 return bad("churn.median_session must be positive".into());
@@ -568,6 +569,71 @@ impl Scenario {
             let ok = v == "sha1" || v == "random" || v == "first" || !v.is_empty();
             if !ok {
                 return bad(format!("params.{k} is empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Scenario {
+    /// Events that would be silently ignored: at or after the run's end, a
+    /// `heal` of a partition no earlier event creates, a `restart` of a
+    /// node that no earlier event crashes (and churn cannot have taken
+    /// down). Events run in time order, in file order at one time.
+    fn check_event_order(&self) -> Result<(), ScenarioError> {
+        let bad =
+            |e: &Event, m: String| Err(ScenarioError::Invalid(format!("event at {}s: {m}", e.at)));
+        let mut order: Vec<(usize, &Event)> = self.events.iter().enumerate().collect();
+        order.sort_by(|a, b| a.1.at.total_cmp(&b.1.at).then(a.0.cmp(&b.0)));
+        let duration = self.simulation.duration;
+        let churns = |i: usize| self.churn.as_ref().is_some_and(|c| !c.exempt.contains(&i));
+        let mut partitions: Vec<&str> = Vec::new();
+        // Nodes an earlier event may have crashed; `random` may be any.
+        let mut crashed: Vec<usize> = Vec::new();
+        let mut random_crash = false;
+        for (_, e) in order {
+            if e.at >= duration {
+                return bad(
+                    e,
+                    format!(
+                        "the run ends at {duration}s (simulation.duration), so it never happens"
+                    ),
+                );
+            }
+            match &e.action {
+                Action::Partition { name, .. } => partitions.push(name),
+                Action::Heal { name } if !partitions.contains(&name.as_str()) => {
+                    return bad(
+                        e,
+                        format!(
+                            "heal of partition {name:?}, which is not in place: no earlier partition \
+                             event creates it (or an earlier heal removed it)"
+                        ),
+                    );
+                }
+                Action::Crash {
+                    node: NodeRef::Index(i),
+                } => crashed.push(*i),
+                Action::Crash {
+                    node: NodeRef::Random,
+                } => random_crash = true,
+                Action::Restart {
+                    node: NodeRef::Index(i),
+                } if !random_crash && !crashed.contains(i) && !churns(*i) => {
+                    return bad(
+                        e,
+                        format!(
+                            "restart of node {i}, which is alive then: no earlier crash event takes \
+                             it down (since its last restart) and churn does not, so the restart \
+                             does nothing"
+                        ),
+                    );
+                }
+                Action::Heal { name } => partitions.retain(|p| p != name),
+                Action::Restart {
+                    node: NodeRef::Index(i),
+                } => crashed.retain(|c| c != i),
+                _ => {}
             }
         }
         Ok(())

@@ -126,3 +126,107 @@ fn node_count_is_bounded_unless_raised() {
     accepted("[simulation]\nnodes = 1000000\n");
     accepted("[simulation]\nnodes = 2000000\nmax_nodes = 2000000\n");
 }
+
+#[test]
+fn events_that_would_be_ignored_are_refused() {
+    let e =
+        refused("[simulation]\nduration = 10\n[[event]]\nat = 10\naction = \"crash\"\nnode = 1\n");
+    assert!(
+        e.contains("event at 10s") && e.contains("the run ends at 10s"),
+        "{e}"
+    );
+    let e = refused("[[event]]\nat = 5\naction = \"heal\"\nname = \"split\"\n");
+    assert!(e.contains("heal of partition \"split\""), "{e}");
+    // A heal before its partition, in time, is refused whatever the file order.
+    let e = refused(
+        "[[event]]\nat = 9\naction = \"partition\"\nname = \"s\"\ngroups = [[0], [1]]\n\
+         [[event]]\nat = 5\naction = \"heal\"\nname = \"s\"\n",
+    );
+    assert!(e.contains("heal of partition \"s\""), "{e}");
+    let e = refused(
+        "[[event]]\nat = 1\naction = \"partition\"\nname = \"s\"\ngroups = [[0], [1]]\n\
+         [[event]]\nat = 2\naction = \"heal\"\nname = \"s\"\n\
+         [[event]]\nat = 3\naction = \"heal\"\nname = \"s\"\n",
+    );
+    assert!(e.contains("event at 3s: heal"), "{e}");
+    let e = refused("[[event]]\nat = 5\naction = \"restart\"\nnode = 2\n");
+    assert!(e.contains("restart of node 2, which is alive"), "{e}");
+    let e = refused(
+        "[[event]]\nat = 1\naction = \"crash\"\nnode = 2\n\
+         [[event]]\nat = 2\naction = \"restart\"\nnode = 2\n\
+         [[event]]\nat = 3\naction = \"restart\"\nnode = 2\n",
+    );
+    assert!(e.contains("event at 3s: restart of node 2"), "{e}");
+
+    accepted(
+        "[[event]]\nat = 1\naction = \"partition\"\nname = \"s\"\ngroups = [[0], [1]]\n\
+         [[event]]\nat = 2\naction = \"heal\"\nname = \"s\"\n\
+         [[event]]\nat = 3\naction = \"crash\"\nnode = 2\n\
+         [[event]]\nat = 4\naction = \"restart\"\nnode = 2\n",
+    );
+    // A random crash may have taken the node down; churn may have.
+    accepted(
+        "[[event]]\nat = 3\naction = \"crash\"\nnode = \"random\"\n\
+         [[event]]\nat = 4\naction = \"restart\"\nnode = 2\n",
+    );
+    accepted(
+        "[churn]\nmedian_session = 10\n\
+         [[event]]\nat = 4\naction = \"restart\"\nnode = 2\n",
+    );
+    let e = refused(
+        "[churn]\nmedian_session = 10\nexempt = [2]\n\
+         [[event]]\nat = 4\naction = \"restart\"\nnode = 2\n",
+    );
+    assert!(e.contains("restart of node 2"), "{e}");
+}
+
+const PROGRAM: &str = r#"
+materialize(seen, infinity, infinity, keys(1,2)).
+s1 seen(@N, K) :- lookup(@N, K, R).
+"#;
+
+/// The error `Simulation::new` gives for `toml` with `PROGRAM`.
+fn refused_with_program(toml: &str) -> String {
+    let scenario: Scenario = toml::from_str(toml).expect("parses");
+    let parse = trellis_sim::parse_options(&scenario, &[]);
+    let plan = trellis_plan::load_str("test.olg", PROGRAM, &parse)
+        .unwrap_or_else(|d| panic!("{d:?}"))
+        .plan;
+    match trellis_sim::Simulation::new(plan, scenario, &trellis_sim::Options::default()) {
+        Ok(_) => panic!("accepted:\n{toml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn scenario_tuples_are_checked_against_the_program() {
+    let e = refused_with_program("[[workload]]\ntuple = 'lokup(@ADDR, 1, 2)'\nrate = 1\n");
+    assert!(
+        e.contains("scenario tuple `lokup(@ADDR, 1, 2)`: the program has no relation `lokup` (did you mean `lookup`?)"),
+        "{e}"
+    );
+    let e = refused_with_program("[[workload]]\ntuple = 'zzzzzzzz(@ADDR)'\nrate = 1\n");
+    assert!(
+        e.contains("no relation `zzzzzzzz`") && !e.contains("did you mean"),
+        "{e}"
+    );
+    let e = refused_with_program("[[workload]]\ntuple = 'lookup(@ADDR, 1)'\nper_node = 1\n");
+    assert!(
+        e.contains("`lookup` has 3 fields in the program, the tuple has 2"),
+        "{e}"
+    );
+    let e = refused_with_program(
+        "[[event]]\nat = 1\naction = \"inject\"\nnode = 0\ntuple = 'seen(@ADDR, 1, 2)'\n",
+    );
+    assert!(
+        e.contains("`seen` has 2 fields in the program, the tuple has 3"),
+        "{e}"
+    );
+    let e = refused_with_program(
+        "[[event]]\nat = 1\naction = \"inject\"\nnode = 0\ntuple = 'periodic(@ADDR, 1, 2, 0)'\n",
+    );
+    assert!(
+        e.contains("no relation `periodic`") || e.contains("cannot be injected"),
+        "{e}"
+    );
+}
