@@ -508,3 +508,49 @@ fn too_many_nodes_are_refused_before_allocating() {
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("bound of 2 nodes"));
 }
+
+/// An event at or after the scenario's own end is refused; `--for` cuts a
+/// run short on purpose, so the events after it are dropped with a note.
+#[test]
+fn events_after_the_end_are_refused_unless_for_cuts_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("late.toml");
+    std::fs::write(
+        &file,
+        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n\
+         [[event]]\nat = 5\naction = \"restart\"\nnode = 1\n",
+    )
+    .unwrap();
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--scenario",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("event at 5s: the run ends at 5s"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        &file,
+        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n",
+    )
+    .unwrap();
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--scenario",
+        file.to_str().unwrap(),
+        "--for",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("note: 1 scenario event at or after 1s (--for) will not run")
+    );
+}
