@@ -244,3 +244,43 @@ impl NetworkModel {
         Fate::Deliver(((ms.max(0.0) * 1e6) as Time).max(MIN_LATENCY), None)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The network model refuses non-finite or negative latency parameters
+    /// itself, whoever built the scenario (not only `Scenario::validate`).
+    #[test]
+    fn latency_parameters_are_finite_and_non_negative() {
+        let bad = [
+            Latency::Constant { ms: f64::INFINITY },
+            Latency::Constant { ms: f64::NAN },
+            Latency::Uniform {
+                min_ms: 1.0,
+                max_ms: f64::INFINITY,
+            },
+            Latency::Normal {
+                mean_ms: f64::NAN,
+                stddev_ms: 1.0,
+            },
+            Latency::Normal {
+                mean_ms: 50.0,
+                stddev_ms: -1.0,
+            },
+            Latency::Exponential {
+                mean_ms: f64::INFINITY,
+            },
+        ];
+        for l in bad {
+            assert!(Dist::new(&l).is_err(), "{l:?} accepted");
+        }
+        assert!(
+            Dist::new(&Latency::Normal {
+                mean_ms: 50.0,
+                stddev_ms: 0.0
+            })
+            .is_ok()
+        );
+    }
+}
