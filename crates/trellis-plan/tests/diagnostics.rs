@@ -393,6 +393,14 @@ fn periodic_with_period_zero_and_no_count() {
 }
 
 #[test]
+fn periodic_with_a_period_under_a_nanosecond() {
+    assert_snapshot!(error(
+        "periodic",
+        "r1 tick(@X, E) :- periodic(@X, E, 0.0000000001).\n"
+    ));
+}
+
+#[test]
 fn periodic_with_too_few_fields() {
     assert_snapshot!(error("periodic", "r1 tick(@X, E) :- periodic(@X, E).\n"));
 }

@@ -45,15 +45,24 @@ enum Dist {
 impl Dist {
     fn new(l: &Latency) -> Result<Dist, NetworkError> {
         let bad = |m: String| NetworkError::Distribution(m);
+        // Every parameter is finite and non-negative (a standard deviation
+        // included), whoever built the latency.
+        let ok = |v: &f64| v.is_finite() && *v >= 0.0;
         Ok(match l {
-            Latency::Constant { ms } if *ms >= 0.0 => Dist::Constant(*ms),
-            Latency::Uniform { min_ms, max_ms } if 0.0 <= *min_ms && min_ms <= max_ms => {
+            Latency::Normal { mean_ms, stddev_ms } if !ok(mean_ms) || !ok(stddev_ms) => {
+                return Err(bad(format!(
+                    "normal latency needs finite mean_ms and stddev_ms >= 0, \
+                     not mean_ms = {mean_ms}, stddev_ms = {stddev_ms}"
+                )));
+            }
+            Latency::Constant { ms } if ok(ms) => Dist::Constant(*ms),
+            Latency::Uniform { min_ms, max_ms } if ok(min_ms) && ok(max_ms) && min_ms <= max_ms => {
                 Dist::Uniform(*min_ms, *max_ms)
             }
             Latency::Normal { mean_ms, stddev_ms } => Dist::Normal(
                 Normal::new(*mean_ms, *stddev_ms).map_err(|e| bad(format!("normal: {e}")))?,
             ),
-            Latency::Exponential { mean_ms } if *mean_ms > 0.0 => Dist::Exponential(
+            Latency::Exponential { mean_ms } if ok(mean_ms) && *mean_ms > 0.0 => Dist::Exponential(
                 Exp::new(1.0 / mean_ms).map_err(|e| bad(format!("exponential: {e}")))?,
             ),
             Latency::Matrix { file } => Dist::Matrix(std::sync::Arc::new(load_matrix(file)?)),
@@ -233,5 +242,45 @@ impl NetworkModel {
         let link = self.links.get(&(from, to)).unwrap_or(&self.default);
         let ms = link.latency.sample_ms(from, to, rng);
         Fate::Deliver(((ms.max(0.0) * 1e6) as Time).max(MIN_LATENCY), None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The network model refuses non-finite or negative latency parameters
+    /// itself, whoever built the scenario (not only `Scenario::validate`).
+    #[test]
+    fn latency_parameters_are_finite_and_non_negative() {
+        let bad = [
+            Latency::Constant { ms: f64::INFINITY },
+            Latency::Constant { ms: f64::NAN },
+            Latency::Uniform {
+                min_ms: 1.0,
+                max_ms: f64::INFINITY,
+            },
+            Latency::Normal {
+                mean_ms: f64::NAN,
+                stddev_ms: 1.0,
+            },
+            Latency::Normal {
+                mean_ms: 50.0,
+                stddev_ms: -1.0,
+            },
+            Latency::Exponential {
+                mean_ms: f64::INFINITY,
+            },
+        ];
+        for l in bad {
+            assert!(Dist::new(&l).is_err(), "{l:?} accepted");
+        }
+        assert!(
+            Dist::new(&Latency::Normal {
+                mean_ms: 50.0,
+                stddev_ms: 0.0
+            })
+            .is_ok()
+        );
     }
 }

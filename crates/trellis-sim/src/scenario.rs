@@ -91,6 +91,10 @@ pub struct Simulation {
     pub max_ticks_per_instant: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_derivations_per_tick: Option<usize>,
+    /// The most nodes this scenario may run (default `DEFAULT_MAX_NODES`):
+    /// a bound on the simulation's memory, raised deliberately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<usize>,
 }
 
 fn default_nodes() -> usize {
@@ -113,6 +117,7 @@ impl Default for Simulation {
             start_interval: 0.0,
             max_ticks_per_instant: None,
             max_derivations_per_tick: None,
+            max_nodes: None,
         }
     }
 }
@@ -425,12 +430,38 @@ impl Scenario {
         if n == 0 {
             return bad("simulation.nodes must be at least 1".into());
         }
+        let max_nodes = self.simulation.max_nodes.unwrap_or(DEFAULT_MAX_NODES);
+        if n > max_nodes {
+            let gib = n as f64 * NODE_BYTES_ESTIMATE as f64 / (1u64 << 30) as f64;
+            return bad(format!(
+                "simulation.nodes = {n} is more than the bound of {max_nodes} nodes \
+                 (at least {NODE_BYTES_ESTIMATE} bytes a node before it runs, about {gib:.1} GiB); \
+                 raise simulation.max_nodes (or --max-nodes) if the machine has the memory"
+            ));
+        }
         if !self.simulation.address.contains("{i}") {
             return bad("simulation.address must contain {i}, e.g. \"node{i}:9000\"".into());
         }
-        if self.simulation.duration.is_nan() || self.simulation.duration < 0.0 {
-            return bad("simulation.duration must be a non-negative number of seconds".into());
+        // Every time, rate and count is finite and non-negative: NaN and
+        // negative values used to be accepted and hang or misorder a run.
+        let nonneg = |v: f64, what: &str| -> Result<(), ScenarioError> {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(ScenarioError::Invalid(format!(
+                    "{what} must be a finite number >= 0, not {v}"
+                )))
+            }
+        };
+        nonneg(self.simulation.duration, "simulation.duration")?;
+        nonneg(self.simulation.start_interval, "simulation.start_interval")?;
+        if self.simulation.max_ticks_per_instant == Some(0) {
+            return bad("simulation.max_ticks_per_instant must be at least 1".into());
         }
+        if self.simulation.max_derivations_per_tick == Some(0) {
+            return bad("simulation.max_derivations_per_tick must be at least 1".into());
+        }
+        check_latency(&self.network.latency, "network.latency")?;
         let prob = |p: f64, what: &str| -> Result<(), ScenarioError> {
             if (0.0..=1.0).contains(&p) {
                 Ok(())
@@ -451,8 +482,12 @@ impl Scenario {
             }
             prob(l.loss.unwrap_or(0.0), "network.link.loss")?;
             prob(l.duplicate.unwrap_or(0.0), "network.link.duplicate")?;
+            if let Some(lat) = &l.latency {
+                check_latency(lat, "network.link.latency")?;
+            }
         }
         for e in &self.events {
+            nonneg(e.at, "event at")?;
             let node = match &e.action {
                 Action::Inject { node, .. } | Action::Crash { node } | Action::Restart { node } => {
                     Some(node)
@@ -474,6 +509,7 @@ impl Scenario {
                 ));
             }
         }
+        self.check_event_order()?;
         if let Some(c) = &self.churn {
             if c.median_session.is_nan() || c.median_session <= 0.0 {
                 return bad("churn.median_session must be positive".into());
@@ -481,11 +517,16 @@ impl Scenario {
             if c.model == ChurnModel::Pareto && (c.shape.is_nan() || c.shape <= 0.0) {
                 return bad("churn.shape must be positive".into());
             }
+            nonneg(c.start, "churn.start")?;
+            nonneg(c.rejoin_after, "churn.rejoin_after")?;
         }
         if let Some(r) = &self.ring
-            && (r.check_every.is_nan() || r.check_every <= 0.0)
+            && !(r.check_every.is_finite() && r.check_every >= MIN_CHECK_EVERY)
         {
-            return bad("ring.check_every must be positive".into());
+            return bad(format!(
+                "ring.check_every must be at least {MIN_CHECK_EVERY} s (1 ms), not {}",
+                r.check_every
+            ));
         }
         if self.ring.is_none()
             && let Some(m) = self.measures.iter().find(|m| m.check.is_some())
@@ -505,6 +546,24 @@ impl Scenario {
                     w.tuple
                 ));
             }
+            let what = |f: &str| format!("workload {:?}: {f}", w.tuple);
+            if let Some(p) = w.per_node {
+                nonneg(p, &what("per_node"))?;
+            }
+            if let Some(r) = w.rate {
+                nonneg(r, &what("rate"))?;
+                if r > MAX_WORKLOAD_RATE {
+                    return bad(format!(
+                        "workload {:?}: rate must be at most {MAX_WORKLOAD_RATE} per second \
+                         (one tuple per microsecond), not {r}",
+                        w.tuple
+                    ));
+                }
+            }
+            nonneg(w.start, &what("start"))?;
+            if let Some(s) = w.stop {
+                nonneg(s, &what("stop"))?;
+            }
         }
         for (k, v) in &self.params {
             let ok = v == "sha1" || v == "random" || v == "first" || !v.is_empty();
@@ -514,6 +573,110 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+impl Scenario {
+    /// Events that would be silently ignored: at or after the run's end, a
+    /// `heal` of a partition no earlier event creates, a `restart` of a
+    /// node that no earlier event crashes (and churn cannot have taken
+    /// down). Events run in time order, in file order at one time.
+    fn check_event_order(&self) -> Result<(), ScenarioError> {
+        let bad =
+            |e: &Event, m: String| Err(ScenarioError::Invalid(format!("event at {}s: {m}", e.at)));
+        let mut order: Vec<(usize, &Event)> = self.events.iter().enumerate().collect();
+        order.sort_by(|a, b| a.1.at.total_cmp(&b.1.at).then(a.0.cmp(&b.0)));
+        let duration = self.simulation.duration;
+        let churns = |i: usize| self.churn.as_ref().is_some_and(|c| !c.exempt.contains(&i));
+        let mut partitions: Vec<&str> = Vec::new();
+        // Nodes an earlier event may have crashed; `random` may be any.
+        let mut crashed: Vec<usize> = Vec::new();
+        let mut random_crash = false;
+        for (_, e) in order {
+            if e.at >= duration {
+                return bad(
+                    e,
+                    format!(
+                        "the run ends at {duration}s (simulation.duration), so it never happens"
+                    ),
+                );
+            }
+            match &e.action {
+                Action::Partition { name, .. } => partitions.push(name),
+                Action::Heal { name } if !partitions.contains(&name.as_str()) => {
+                    return bad(
+                        e,
+                        format!(
+                            "heal of partition {name:?}, which is not in place: no earlier partition \
+                             event creates it (or an earlier heal removed it)"
+                        ),
+                    );
+                }
+                Action::Crash {
+                    node: NodeRef::Index(i),
+                } => crashed.push(*i),
+                Action::Crash {
+                    node: NodeRef::Random,
+                } => random_crash = true,
+                Action::Restart {
+                    node: NodeRef::Index(i),
+                } if !random_crash && !crashed.contains(i) && !churns(*i) => {
+                    return bad(
+                        e,
+                        format!(
+                            "restart of node {i}, which is alive then: no earlier crash event takes \
+                             it down (since its last restart) and churn does not, so the restart \
+                             does nothing"
+                        ),
+                    );
+                }
+                Action::Heal { name } => partitions.retain(|p| p != name),
+                Action::Restart {
+                    node: NodeRef::Index(i),
+                } => crashed.retain(|c| c != i),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most nodes a simulation runs unless `simulation.max_nodes` (or
+/// `trellis sim --max-nodes`) raises it: a simulation allocates per-node
+/// state up front, and 10^7 nodes tried single allocations of many GB.
+pub const DEFAULT_MAX_NODES: usize = 1_000_000;
+/// A lower estimate of one simulated node's memory at start, in bytes (its
+/// engine, tables and network state; measured at about 7.8 KB a node for
+/// examples/pingpong.olg), used in the message when `simulation.nodes` is
+/// over the bound.
+pub const NODE_BYTES_ESTIMATE: usize = 8 * 1024;
+
+/// The smallest `ring.check_every`, in seconds: checking the ring more
+/// often than every millisecond floods the run with checks.
+pub const MIN_CHECK_EVERY: f64 = 1e-3;
+/// The largest workload `rate`, in tuples per second: one tuple per
+/// microsecond of virtual time.
+pub const MAX_WORKLOAD_RATE: f64 = 1e6;
+
+/// Latency parameters are finite and non-negative (a standard deviation
+/// included).
+fn check_latency(l: &Latency, what: &str) -> Result<(), ScenarioError> {
+    let params: Vec<(&str, f64)> = match l {
+        Latency::Constant { ms } => vec![("ms", *ms)],
+        Latency::Uniform { min_ms, max_ms } => vec![("min_ms", *min_ms), ("max_ms", *max_ms)],
+        Latency::Normal { mean_ms, stddev_ms } => {
+            vec![("mean_ms", *mean_ms), ("stddev_ms", *stddev_ms)]
+        }
+        Latency::Exponential { mean_ms } => vec![("mean_ms", *mean_ms)],
+        Latency::Matrix { .. } => vec![],
+    };
+    for (name, v) in params {
+        if !(v.is_finite() && v >= 0.0) {
+            return Err(ScenarioError::Invalid(format!(
+                "{what}.{name} must be a finite number >= 0, not {v}"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The parse options a program needs to run in this scenario: its defines,

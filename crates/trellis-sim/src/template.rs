@@ -2,6 +2,7 @@
 //! once, before the run, with the one parser of ground tuples; the
 //! simulator fills in `ADDR`, `RANDID`, `SEQ` and `NOW` at each injection.
 
+use trellis_plan::{Plan, RelationKind};
 use trellis_syntax::{GroundError, GroundField, SourceMap, parse_ground};
 use trellis_value::Value;
 
@@ -69,5 +70,44 @@ impl Template {
             relation: tuple.relation,
             fields,
         })
+    }
+
+    /// Check the template against the program before the run: the
+    /// relation exists, can be injected and has as many fields. (Each
+    /// injection was otherwise refused and only counted.)
+    pub(crate) fn check(&self, text: &str, plan: &Plan) -> Result<(), SimError> {
+        let bad = |problem: String| SimError::Tuple {
+            tuple: text.to_string(),
+            problem,
+        };
+        let Some(id) = plan.lookup(&self.relation) else {
+            let closest = plan
+                .relations
+                .iter()
+                .filter(|r| r.kind != RelationKind::Periodic)
+                .map(|r| (strsim::levenshtein(&self.relation, &r.name), &r.name))
+                .min();
+            let hint = match closest {
+                Some((d, name)) if d <= 3 => format!(" (did you mean `{name}`?)"),
+                _ => String::new(),
+            };
+            return Err(bad(format!(
+                "the program has no relation `{}`{hint}",
+                self.relation
+            )));
+        };
+        let r = plan.relation(id);
+        if r.kind == RelationKind::Periodic {
+            return Err(bad("`periodic` tuples cannot be injected".into()));
+        }
+        if r.arity != self.fields.len() {
+            return Err(bad(format!(
+                "`{}` has {} fields in the program, the tuple has {}",
+                r.name,
+                r.arity,
+                self.fields.len()
+            )));
+        }
+        Ok(())
     }
 }

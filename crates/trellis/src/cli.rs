@@ -148,14 +148,28 @@ pub enum Clock {
 /// A node's runaway bounds (see the language reference, "runaway").
 #[derive(Debug, Args, Clone, Copy)]
 pub struct Limits {
-    /// Stop a cascade after this many ticks at one clock instant
-    /// [default: 10000].
-    #[arg(long, value_name = "N")]
+    /// Stop a cascade after this many ticks at one clock instant, at
+    /// least 1 [default: 10000].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<u32>)]
     pub max_ticks_per_instant: Option<u32>,
     /// Stop a tick after this many derivations (events, writes, sends,
-    /// aggregate inputs) [default: 1000000].
-    #[arg(long, value_name = "N")]
+    /// aggregate inputs), at least 1 [default: 1000000].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
     pub max_derivations_per_tick: Option<usize>,
+}
+
+/// A whole number of at least 1: a bound of 0 would stop every tick before
+/// it starts and, at 0 ticks per instant, loop forever piling up reports.
+fn at_least_one<T>(s: &str) -> Result<T, String>
+where
+    T: std::str::FromStr + PartialEq + From<u8>,
+    T::Err: std::fmt::Display,
+{
+    let n: T = s.parse().map_err(|e| format!("{e}"))?;
+    if n == T::from(0u8) {
+        return Err("must be at least 1".into());
+    }
+    Ok(n)
 }
 
 impl Limits {
@@ -208,6 +222,10 @@ pub struct SimArgs {
     /// Number of nodes (overrides the scenario).
     #[arg(long)]
     pub nodes: Option<usize>,
+    /// Allow more than 1000000 nodes, up to N (overrides the scenario's
+    /// `max_nodes`): a bound on the simulation's memory.
+    #[arg(long, value_name = "N")]
+    pub max_nodes: Option<usize>,
     /// Scenario file (TOML): network model, faults, churn, workloads,
     /// measurements.
     #[arg(long, value_name = "FILE")]

@@ -78,17 +78,34 @@ pub fn sim(args: &SimArgs) -> ExitCode {
     if let Some(n) = args.nodes {
         scenario.simulation.nodes = n;
     }
+    if let Some(n) = args.max_nodes {
+        scenario.simulation.max_nodes = Some(n);
+    }
     if let Some(seed) = args.seed {
         scenario.simulation.seed = seed;
-    }
-    if let Some(d) = args.duration {
-        scenario.simulation.duration = d;
     }
     if let Some(n) = args.limits.max_ticks_per_instant {
         scenario.simulation.max_ticks_per_instant = Some(n);
     }
     if let Some(n) = args.limits.max_derivations_per_tick {
         scenario.simulation.max_derivations_per_tick = Some(n);
+    }
+    if let Some(d) = args.duration {
+        // The scenario is checked as written (an event after its own end
+        // is a mistake); `--for` then cuts the run short on purpose, so the
+        // events it leaves out are dropped with a note, not refused.
+        if let Err(e) = scenario.validate() {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        scenario.simulation.duration = d;
+        let before = scenario.events.len();
+        scenario.events.retain(|e| e.at < d);
+        let dropped = before - scenario.events.len();
+        if dropped > 0 {
+            let s = if dropped == 1 { "" } else { "s" };
+            eprintln!("note: {dropped} scenario event{s} at or after {d}s (--for) will not run");
+        }
     }
     let defines: Vec<(String, String)> = args
         .program

@@ -481,3 +481,110 @@ fn cluster_keys_must_be_long_and_private() {
         }
     }
 }
+
+/// A runaway bound of 0 looped forever piling up reports; it is refused
+/// before anything runs, with exit 2 and the flag named.
+#[test]
+fn runaway_bounds_of_zero_are_refused() {
+    for flag in ["--max-ticks-per-instant", "--max-derivations-per-tick"] {
+        for command in [
+            vec!["sim", "examples/pingpong.olg"],
+            vec!["run", "examples/pingpong.olg"],
+        ] {
+            let mut args = command.clone();
+            args.extend([flag, "0"]);
+            let out = trellis(&args);
+            assert_eq!(out.status.code(), Some(2), "{args:?}");
+            let err = text(&out.stderr);
+            assert!(
+                err.contains(flag) && err.contains("at least 1"),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--for",
+        "1",
+        "--max-ticks-per-instant",
+        "1",
+        "--max-derivations-per-tick",
+        "1",
+    ]);
+    assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+/// `--nodes 10000000` tried allocations of many GB (and `u64::MAX` nodes
+/// panicked): over the bound, the run is refused with exit 2.
+#[test]
+fn too_many_nodes_are_refused_before_allocating() {
+    for n in ["10000000", "18446744073709551615"] {
+        let out = trellis(&["sim", "examples/pingpong.olg", "-q", "--nodes", n]);
+        assert_eq!(out.status.code(), Some(2), "{n}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains("more than the bound of 1000000 nodes"),
+            "{err}"
+        );
+        assert!(err.contains("--max-nodes"), "{err}");
+    }
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--nodes",
+        "3",
+        "--max-nodes",
+        "2",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bound of 2 nodes"));
+}
+
+/// An event at or after the scenario's own end is refused; `--for` cuts a
+/// run short on purpose, so the events after it are dropped with a note.
+#[test]
+fn events_after_the_end_are_refused_unless_for_cuts_the_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("late.toml");
+    std::fs::write(
+        &file,
+        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n\
+         [[event]]\nat = 5\naction = \"restart\"\nnode = 1\n",
+    )
+    .unwrap();
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--scenario",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("event at 5s: the run ends at 5s"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    std::fs::write(
+        &file,
+        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n",
+    )
+    .unwrap();
+    let out = trellis(&[
+        "sim",
+        "examples/pingpong.olg",
+        "-q",
+        "--scenario",
+        file.to_str().unwrap(),
+        "--for",
+        "1",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("note: 1 scenario event at or after 1s (--for) will not run")
+    );
+}

@@ -371,6 +371,16 @@ impl Compiler<'_> {
                 .push(fail("the period must be zero or positive", args[2].span));
             return None;
         }
+        // Timers count in nanoseconds: a positive period that rounds to 0 ns
+        // would fire forever at one instant and hang a virtual-clock run.
+        if seconds > 0.0 && (seconds * 1e9).round() == 0.0 {
+            self.errors.push(fail(
+                "the period is under a nanosecond, the clock's resolution (write 0 with a count \
+                 to fire at one instant)",
+                args[2].span,
+            ));
+            return None;
+        }
         let count_value = args.get(3).map(|c| (c.kind.clone(), c.span));
         let count = match &count_value {
             None => 0,

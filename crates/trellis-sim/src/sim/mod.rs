@@ -188,12 +188,18 @@ impl Simulation {
         let templates = scenario
             .workloads
             .iter()
-            .map(|w| Template::parse(&w.tuple, &scenario))
-            .collect::<Result<Vec<_>, _>>()?;
+            .map(|w| {
+                let t = Template::parse(&w.tuple, &scenario)?;
+                t.check(&w.tuple, &plan)?;
+                Ok(t)
+            })
+            .collect::<Result<Vec<_>, SimError>>()?;
         let mut event_templates = BTreeMap::new();
         for (i, e) in scenario.events.iter().enumerate() {
             if let Action::Inject { tuple, .. } = &e.action {
-                event_templates.insert(i, Template::parse(tuple, &scenario)?);
+                let t = Template::parse(tuple, &scenario)?;
+                t.check(tuple, &plan)?;
+                event_templates.insert(i, t);
             }
         }
         let end = to_time(scenario.simulation.duration);
