@@ -108,11 +108,6 @@ impl Outbound {
             .filter_map(|(t, used)| used.then_some(t))
     }
 
-    /// The transport a relation travels on.
-    pub fn transport_of(&self, relation: RelId) -> Transport {
-        self.route[relation.0 as usize]
-    }
-
     /// The frames (and refusals) for the sends that travel on `transport`.
     /// `sized` learns each packed tuple's size in its frame, in bytes.
     pub fn pack(

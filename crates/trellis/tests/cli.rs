@@ -21,6 +21,16 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// `trellis sim PROGRAM --scenario FILE EXTRA...`, FILE holding `scenario`.
+fn sim_with_scenario(program: &str, scenario: &str, extra: &[&str]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("scenario.toml");
+    std::fs::write(&file, scenario).unwrap();
+    let mut args = vec!["sim", program, "--scenario", file.to_str().unwrap()];
+    args.extend(extra);
+    trellis(&args)
+}
+
 #[test]
 fn check_exit_codes_and_diagnostics() {
     let ok = trellis(&["check", "examples/chord.olg"]);
@@ -243,24 +253,10 @@ fn sim_json_lines_carry_their_node() {
 
 #[test]
 fn bad_scenarios_are_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let sc = dir.path().join("bad.toml");
-    std::fs::write(&sc, "[network]\nloss = 2.0\n").unwrap();
-    let out = trellis(&[
-        "sim",
-        "examples/chord.olg",
-        "--scenario",
-        sc.to_str().unwrap(),
-    ]);
+    let out = sim_with_scenario("examples/chord.olg", "[network]\nloss = 2.0\n", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("network.loss must be between 0 and 1"));
-    std::fs::write(&sc, "[simulation]\nnodez = 3\n").unwrap();
-    let out = trellis(&[
-        "sim",
-        "examples/chord.olg",
-        "--scenario",
-        sc.to_str().unwrap(),
-    ]);
+    let out = sim_with_scenario("examples/chord.olg", "[simulation]\nnodez = 3\n", &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("unknown field `nodez`"),
@@ -547,21 +543,10 @@ fn too_many_nodes_are_refused_before_allocating() {
 /// run short on purpose, so the events after it are dropped with a note.
 #[test]
 fn events_after_the_end_are_refused_unless_for_cuts_the_run() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("late.toml");
-    std::fs::write(
-        &file,
-        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n\
-         [[event]]\nat = 5\naction = \"restart\"\nnode = 1\n",
-    )
-    .unwrap();
-    let out = trellis(&[
-        "sim",
-        "examples/pingpong.olg",
-        "-q",
-        "--scenario",
-        file.to_str().unwrap(),
-    ]);
+    let crash =
+        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n";
+    let late = format!("{crash}[[event]]\nat = 5\naction = \"restart\"\nnode = 1\n");
+    let out = sim_with_scenario("examples/pingpong.olg", &late, &["-q"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("event at 5s: the run ends at 5s"),
@@ -569,20 +554,7 @@ fn events_after_the_end_are_refused_unless_for_cuts_the_run() {
         text(&out.stderr)
     );
 
-    std::fs::write(
-        &file,
-        "[simulation]\nnodes = 2\nduration = 5\n[[event]]\nat = 3\naction = \"crash\"\nnode = 1\n",
-    )
-    .unwrap();
-    let out = trellis(&[
-        "sim",
-        "examples/pingpong.olg",
-        "-q",
-        "--scenario",
-        file.to_str().unwrap(),
-        "--for",
-        "1",
-    ]);
+    let out = sim_with_scenario("examples/pingpong.olg", crash, &["-q", "--for", "1"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("note: 1 scenario event at or after 1s (--for) will not run")
