@@ -68,9 +68,24 @@ pub enum RecordKind {
     Event,
     Send,
     Recv,
+    /// A row about to be written (P2's AddAction, `a`).
+    Add,
+    /// A delete about to be applied (P2's DeleteAction, `z`).
+    Remove,
 }
 
 impl RecordKind {
+    pub const ALL: [RecordKind; 8] = [
+        RecordKind::Insert,
+        RecordKind::Delete,
+        RecordKind::Refresh,
+        RecordKind::Event,
+        RecordKind::Send,
+        RecordKind::Recv,
+        RecordKind::Add,
+        RecordKind::Remove,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             RecordKind::Insert => "insert",
@@ -79,6 +94,22 @@ impl RecordKind {
             RecordKind::Event => "event",
             RecordKind::Send => "send",
             RecordKind::Recv => "recv",
+            RecordKind::Add => "add",
+            RecordKind::Remove => "remove",
+        }
+    }
+
+    /// Whether a watch with `modes` prints records of this kind.
+    pub fn watched_by(self, modes: &trellis_plan::WatchModes) -> bool {
+        match self {
+            RecordKind::Insert => modes.insert,
+            RecordKind::Refresh => modes.refresh,
+            RecordKind::Delete => modes.delete,
+            RecordKind::Event => modes.event,
+            RecordKind::Send => modes.send,
+            RecordKind::Recv => modes.receive,
+            RecordKind::Add => modes.add,
+            RecordKind::Remove => modes.remove,
         }
     }
 }

@@ -465,13 +465,7 @@ impl Node {
             .plan
             .relation(relation)
             .watch
-            .is_some_and(|w| match kind {
-                RecordKind::Insert | RecordKind::Refresh => w.insert,
-                RecordKind::Delete => w.delete,
-                RecordKind::Event => w.event,
-                RecordKind::Send => w.send,
-                RecordKind::Recv => w.receive,
-            });
+            .is_some_and(|w| kind.watched_by(&w));
         if watched {
             out.records.push(Record {
                 time: self.clock,
@@ -855,7 +849,11 @@ impl Node {
         out: &mut Output,
     ) {
         let i = rel.0 as usize;
-        let watched = self.plan.relation(rel).watch.is_some_and(|w| w.insert);
+        let watch = self.plan.relation(rel).watch;
+        if watch.is_some_and(|w| w.add) {
+            self.record(out, RecordKind::Add, rel, &Tuple::from(&*tuple));
+        }
+        let watched = watch.is_some_and(|w| w.insert || w.refresh);
         let record = watched.then(|| Tuple::from(&*tuple));
         let table = self.tables[i].as_mut().expect("a table");
         let outcome = table.insert(tuple, hash, now, stamp);
@@ -890,6 +888,9 @@ impl Node {
 
     fn delete_row(&mut self, rel: RelId, tuple: &[Value], out: &mut Output) {
         let i = rel.0 as usize;
+        if self.plan.relation(rel).watch.is_some_and(|w| w.remove) {
+            self.record(out, RecordKind::Remove, rel, &Tuple::from(tuple));
+        }
         if let Some(old) = self.tables[i].as_mut().expect("a table").delete_key(tuple) {
             self.stats.relations[i].deletes += 1;
             self.record(out, RecordKind::Delete, rel, &old);

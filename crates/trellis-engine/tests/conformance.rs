@@ -128,7 +128,7 @@ fn run(file: &Path, spec: &Spec, extra: &[&str]) -> Result<Run, String> {
     }
     if flag(&args, "--watch") == Some("all") {
         for r in &mut plan.relations {
-            r.watch = Some(WatchModes::ALL);
+            r.watch = Some(WatchModes::PLAIN);
         }
     }
     let plan = Arc::new(plan);
@@ -327,4 +327,5 @@ conformance! {
     syntax_forms,
     table_keys,
     values,
+    watch_letters,
 }

@@ -54,8 +54,8 @@ use trellis_wire::{Encoder, WireMessage};
 /// it with the `seq` table (one row per tuple of a batch, given as facts).
 const PROGRAM: &str = "
 materialize(seq, infinity, infinity, keys(1, 2)).
-watchmod(data, \"r\").
-watchmod(pong, \"r\").
+watchmod(data, \"c\").
+watchmod(pong, \"c\").
 t1 data(@D, B + I, P) :- gen(@X, D, B, P), seq(@X, I).
 l1 ping(@P, X, K) :- start(@X, P, K).
 l2 pong(@X, P, K) :- ping(@P, X, K).

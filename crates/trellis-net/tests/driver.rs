@@ -139,7 +139,7 @@ fn sends(plan: &Plan, stats: &Stats, relation: &str) -> u64 {
 
 #[test]
 fn udp_splits_a_large_batch_into_datagrams_and_delivers_it() {
-    let p = plan("t1 data(@D, I, P) :- gen(@X, D, I, P).\nwatchmod(data, \"r\").\n");
+    let p = plan("t1 data(@D, I, P) :- gen(@X, D, I, P).\nwatchmod(data, \"c\").\n");
     let (a, b) = ("127.0.0.1:25800", "127.0.0.1:25801");
     let wb = Watch::default();
     let rb = run_node(&p, b, Transport::Udp, wb.clone(), vec![]);
@@ -171,7 +171,7 @@ fn udp_splits_a_large_batch_into_datagrams_and_delivers_it() {
 fn tcp_reconnects_with_backoff_and_counts_what_it_lost() {
     let p = plan(
         "materialize(peer, infinity, 1, keys(1)).\n\
-         watchmod(beat, \"r\").\n\
+         watchmod(beat, \"c\").\n\
          b1 beat(@P, X, E) :- periodic(@X, E, 0.05), peer(@X, P).\n",
     );
     let (a, b) = ("127.0.0.1:25810", "127.0.0.1:25811");
@@ -271,8 +271,8 @@ fn an_unresolvable_destination_is_counted_not_fatal() {
 fn a_relation_declared_on_tcp_travels_on_tcp_in_a_udp_run() {
     let p = plan(
         "channel(big, tcp).\n\
-         watchmod(big, \"r\").\n\
-         watchmod(small, \"r\").\n\
+         watchmod(big, \"c\").\n\
+         watchmod(small, \"c\").\n\
          t1 big(@D, P) :- go(@X, D, P).\n\
          t2 small(@D, 1) :- go(@X, D, P).\n",
     );

@@ -314,6 +314,18 @@ pub enum PlanError {
         span: Span,
     },
 
+    #[error("watch letter `p` shows the firings of `periodic`; `{relation}` has none")]
+    #[diagnostic(
+        code(trellis::plan::watch_periodic_letter),
+        severity(Warning),
+        help("write `watchmod(periodic, \"p\")` to see timers fire; `e` shows `{relation}`'s events")
+    )]
+    WatchPeriodicLetter {
+        relation: String,
+        #[label("`p` here")]
+        span: Span,
+    },
+
     #[error("a channel for `{relation}`, which no rule or fact uses")]
     #[diagnostic(
         code(trellis::plan::channel_unknown),
@@ -368,6 +380,7 @@ impl PlanError {
             | DuplicateRuleName { span, .. }
             | NeverDerived { span, .. }
             | WatchUnknown { span, .. }
+            | WatchPeriodicLetter { span, .. }
             | ChannelUnknown { span, .. }
             | ChannelConflict { span, .. } => *span,
         }
@@ -379,6 +392,7 @@ impl PlanError {
             PlanError::DuplicateRuleName { .. }
                 | PlanError::NeverDerived { .. }
                 | PlanError::WatchUnknown { .. }
+                | PlanError::WatchPeriodicLetter { .. }
         )
     }
 }

@@ -91,26 +91,56 @@ pub struct TableSpec {
     pub key: Vec<usize>,
 }
 
-/// Which kinds of event a watch prints (`watchmod` letters).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which happenings a watch prints (`watchmod` letters, P2's meanings:
+/// docs/language.md, "Watches").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct WatchModes {
+    /// A row written to the table that was not there (`i`).
     pub insert: bool,
+    /// A row written again, unchanged (`r`).
+    pub refresh: bool,
+    /// A row gone: deleted, expired, evicted (`d`).
     pub delete: bool,
-    pub send: bool,
-    pub receive: bool,
+    /// An event in the tick (`e`; `p` for `periodic`).
     pub event: bool,
-    pub aggregate: bool,
+    pub send: bool,
+    /// A tuple received from another node or injected (`c`).
+    pub receive: bool,
+    /// A row about to be written, whatever comes of it (`a`).
+    pub add: bool,
+    /// A delete about to be applied, whether or not the row is there (`z`).
+    pub remove: bool,
 }
 
 impl WatchModes {
-    pub const ALL: WatchModes = WatchModes {
+    /// What `watch(name)`, `watchmod(name, "")` and `--watch` print: every
+    /// happening once, after it happened. The "about to" letters `a` and
+    /// `z` repeat inserts and deletes, so they are printed only when asked
+    /// for by letter.
+    pub const PLAIN: WatchModes = WatchModes {
         insert: true,
+        refresh: true,
         delete: true,
+        event: true,
         send: true,
         receive: true,
-        event: true,
-        aggregate: true,
+        add: false,
+        remove: false,
     };
+
+    /// Both watches' happenings.
+    pub fn union(self, other: WatchModes) -> WatchModes {
+        WatchModes {
+            insert: self.insert || other.insert,
+            refresh: self.refresh || other.refresh,
+            delete: self.delete || other.delete,
+            event: self.event || other.event,
+            send: self.send || other.send,
+            receive: self.receive || other.receive,
+            add: self.add || other.add,
+            remove: self.remove || other.remove,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -459,6 +459,15 @@ fn watch_of_an_unknown_relation() {
 }
 
 #[test]
+fn watch_letter_p_of_a_relation_without_firings() {
+    assert_snapshot!(warning(
+        "watch_periodic_letter",
+        "watchmod(ping, \"pe\").\n\
+         p1 ping(@X, E) :- periodic(@X, E, 1).\n"
+    ));
+}
+
+#[test]
 fn trace_of_an_unknown_relation() {
     assert_snapshot!(warning(
         "watch_unknown",

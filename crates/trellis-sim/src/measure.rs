@@ -89,13 +89,15 @@ pub struct Measurements {
     pub measures: Vec<MeasureState>,
 }
 
-fn kind_of(k: RecordKind) -> On {
+/// What a measurement can start or end on; deletes and the "about to"
+/// records (`a`, `z` watches) are none of it.
+fn kind_of(k: RecordKind) -> Option<On> {
     match k {
-        RecordKind::Insert | RecordKind::Refresh => On::Insert,
-        RecordKind::Delete => On::Insert,
-        RecordKind::Event => On::Event,
-        RecordKind::Send => On::Send,
-        RecordKind::Recv => On::Recv,
+        RecordKind::Insert | RecordKind::Refresh => Some(On::Insert),
+        RecordKind::Event => Some(On::Event),
+        RecordKind::Send => Some(On::Send),
+        RecordKind::Recv => Some(On::Recv),
+        RecordKind::Delete | RecordKind::Add | RecordKind::Remove => None,
     }
 }
 
@@ -154,10 +156,9 @@ impl Measurements {
     }
 
     pub fn observe(&mut self, r: &Record, now: Time, ring: Option<&RingState>) {
-        if r.kind == RecordKind::Delete {
-            return;
+        if let Some(kind) = kind_of(r.kind) {
+            self.happened(r.relation, kind, &r.tuple, now, ring);
         }
-        self.happened(r.relation, kind_of(r.kind), &r.tuple, now, ring);
     }
 
     pub fn observe_inject(&mut self, rel: RelId, tuple: &Tuple, now: Time) {

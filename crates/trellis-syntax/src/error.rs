@@ -545,12 +545,13 @@ pub enum SyntaxError {
         span: Span,
     },
 
-    #[error("unknown watchmod letter `{letter}`; known letters are i d s r c e a")]
+    #[error("unknown watchmod letter `{letter}`; known letters are i r d c p a z s b j h e")]
     #[diagnostic(
         code(trellis::syntax::unknown_watchmod_letter),
         severity(Warning),
         help(
-            "i insert, d delete, s send, r and c receive, e event derived, a aggregate result; \
+            "i inserted, r refreshed, d deleted, c received, p periodic fired, a about to insert, \
+             z about to delete, s sent, b before join, j after join, h head derived, e event; \
              the unknown letter is ignored"
         )
     )]

@@ -43,6 +43,16 @@ pub enum EvalError {
     },
     #[error("division by zero")]
     DivisionByZero,
+    /// 64-bit integer arithmetic past `i64`'s range: an error, as division
+    /// by zero is, rather than a silent wrap (IDs wrap on the ring).
+    #[error("integer overflow: {left} {op} {right} is outside the 64-bit range")]
+    IntegerOverflow {
+        op: &'static str,
+        left: i64,
+        right: i64,
+    },
+    #[error("integer overflow: -({operand}) is outside the 64-bit range")]
+    NegationOverflow { operand: i64 },
     #[error("shift by a negative amount ({amount})")]
     NegativeShift { amount: i64 },
     #[error("{function}: argument {position} must be {expected}, found {found}")]

@@ -130,7 +130,10 @@ pub fn unary(op: UnaryOp, a: &Value) -> Result<Value, EvalError> {
     match (op, a) {
         (UnaryOp::Not, a) => Ok(Value::Bool(!a.truthy()?)),
         (UnaryOp::Neg, Value::Null) => Ok(Value::Null),
-        (UnaryOp::Neg, Value::Int(x)) => Ok(Value::Int(x.wrapping_neg())),
+        (UnaryOp::Neg, Value::Int(x)) => x
+            .checked_neg()
+            .map(Value::Int)
+            .ok_or(EvalError::NegationOverflow { operand: *x }),
         (UnaryOp::Neg, Value::Float(x)) => Ok(Value::Float(-x)),
         (UnaryOp::Neg, Value::Id(x)) => Ok(Value::Id(x.wrapping_neg())),
         (UnaryOp::Neg, other) => Err(EvalError::UnaryType {
@@ -259,17 +262,23 @@ fn mismatch(op: BinaryOp, a: &Value, b: &Value) -> EvalError {
     }
 }
 
-/// Overflow wraps (docs/language.md §4) instead of dropping the
-/// derivation.
+/// Overflow is an error that drops the derivation, as division by zero is
+/// (docs/language.md §4): a counter that wrapped to a negative number would
+/// be a silent bug in a protocol. `MIN % -1` is 0, which is in range.
 fn int_arithmetic(op: BinaryOp, x: i64, y: i64) -> Result<i64, EvalError> {
-    match op {
-        BinaryOp::Add => Ok(x.wrapping_add(y)),
-        BinaryOp::Sub => Ok(x.wrapping_sub(y)),
-        BinaryOp::Mul => Ok(x.wrapping_mul(y)),
-        _ if y == 0 => Err(EvalError::DivisionByZero),
-        BinaryOp::Div => Ok(x.wrapping_div(y)),
-        _ => Ok(x.wrapping_rem(y)),
-    }
+    let result = match op {
+        BinaryOp::Add => x.checked_add(y),
+        BinaryOp::Sub => x.checked_sub(y),
+        BinaryOp::Mul => x.checked_mul(y),
+        _ if y == 0 => return Err(EvalError::DivisionByZero),
+        BinaryOp::Div => x.checked_div(y),
+        _ => Some(x.wrapping_rem(y)),
+    };
+    result.ok_or(EvalError::IntegerOverflow {
+        op: op.symbol(),
+        left: x,
+        right: y,
+    })
 }
 
 /// IEEE arithmetic: dividing by zero gives an infinity or NaN, not an error.
@@ -377,18 +386,38 @@ mod tests {
     }
 
     #[test]
-    fn int_arithmetic_wraps() {
+    fn int_arithmetic_overflow_is_an_error() {
         assert_eq!(ok(Add, int(2), int(3)), int(5));
         assert_eq!(ok(Sub, int(2), int(3)), int(-1));
         assert_eq!(ok(Mul, int(4), int(-3)), int(-12));
         assert_eq!(ok(Div, int(7), int(2)), int(3));
         assert_eq!(ok(Div, int(-7), int(2)), int(-3));
         assert_eq!(ok(Mod, int(-7), int(2)), int(-1));
-        assert_eq!(ok(Add, int(i64::MAX), int(1)), int(i64::MIN));
-        assert_eq!(ok(Sub, int(i64::MIN), int(1)), int(i64::MAX));
-        assert_eq!(ok(Mul, int(i64::MAX), int(2)), int(-2));
-        assert_eq!(ok(Div, int(i64::MIN), int(-1)), int(i64::MIN));
+        let overflow = |op: BinaryOp, left, right| EvalError::IntegerOverflow {
+            op: op.symbol(),
+            left,
+            right,
+        };
+        assert_eq!(
+            err(Add, int(i64::MAX), int(1)),
+            overflow(Add, i64::MAX, 1)
+        );
+        assert_eq!(
+            err(Sub, int(i64::MIN), int(1)),
+            overflow(Sub, i64::MIN, 1)
+        );
+        assert_eq!(
+            err(Mul, int(i64::MAX), int(2)),
+            overflow(Mul, i64::MAX, 2)
+        );
+        assert_eq!(
+            err(Div, int(i64::MIN), int(-1)),
+            overflow(Div, i64::MIN, -1)
+        );
         assert_eq!(ok(Mod, int(i64::MIN), int(-1)), int(0));
+        assert_eq!(ok(Add, int(i64::MAX - 1), int(1)), int(i64::MAX));
+        // IDs still wrap on the ring.
+        assert_eq!(ok(Add, Value::Id(Id::MAX), int(1)), Value::Id(Id::ZERO));
         assert_eq!(err(Div, int(1), int(0)), EvalError::DivisionByZero);
         assert_eq!(err(Mod, int(1), int(0)), EvalError::DivisionByZero);
     }
@@ -615,7 +644,11 @@ mod tests {
     #[test]
     fn negation() {
         assert_eq!(unary(UnaryOp::Neg, &int(3)), Ok(int(-3)));
-        assert_eq!(unary(UnaryOp::Neg, &int(i64::MIN)), Ok(int(i64::MIN)));
+        assert_eq!(
+            unary(UnaryOp::Neg, &int(i64::MIN)),
+            Err(EvalError::NegationOverflow { operand: i64::MIN })
+        );
+        assert_eq!(unary(UnaryOp::Neg, &int(i64::MAX)), Ok(int(-i64::MAX)));
         assert_eq!(unary(UnaryOp::Neg, &float(0.5)), Ok(float(-0.5)));
         for v in [s("a"), Value::Bool(true), list(&[])] {
             assert_eq!(

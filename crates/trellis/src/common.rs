@@ -115,14 +115,15 @@ pub fn add_watches(plan: &mut Plan, names: &[String]) -> Result<(), String> {
     for name in names {
         if name == "all" {
             for r in plan.relations.iter_mut() {
-                r.watch = Some(WatchModes::ALL);
+                r.watch = Some(r.watch.unwrap_or_default().union(WatchModes::PLAIN));
             }
             continue;
         }
         let id = plan
             .lookup(name)
             .ok_or_else(|| format!("--watch {name}: no such relation in the program"))?;
-        plan.relations[id.0 as usize].watch = Some(WatchModes::ALL);
+        let watch = &mut plan.relations[id.0 as usize].watch;
+        *watch = Some(watch.unwrap_or_default().union(WatchModes::PLAIN));
     }
     Ok(())
 }

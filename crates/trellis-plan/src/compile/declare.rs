@@ -202,16 +202,26 @@ impl Compiler<'_> {
             });
             return;
         };
+        let relation = &self.plan.relations[id.0 as usize];
         let modes = match &w.modes {
-            None => WatchModes::ALL,
-            Some((letters, _)) => WatchModes {
-                insert: letters.contains('i'),
-                delete: letters.contains('d'),
-                send: letters.contains('s'),
-                receive: letters.contains('r') || letters.contains('c'),
-                event: letters.contains('e'),
-                aggregate: letters.contains('a'),
-            },
+            None => WatchModes::PLAIN,
+            Some((letters, _)) if letters.is_empty() => WatchModes::PLAIN,
+            Some((letters, span)) => {
+                let table = matches!(relation.kind, RelationKind::Table(_));
+                let periodic = relation.kind == RelationKind::Periodic;
+                if letters.contains('p') && !periodic {
+                    self.warnings.push(PlanError::WatchPeriodicLetter {
+                        relation: w.relation.name.clone(),
+                        span: *span,
+                    });
+                }
+                watch_letters(letters, table, periodic)
+            }
+        };
+        // Watched twice (`watch` and `watchmod`): both print.
+        let modes = match self.plan.relations[id.0 as usize].watch {
+            Some(earlier) => earlier.union(modes),
+            None => modes,
         };
         self.plan.relations[id.0 as usize].watch = Some(modes);
     }
@@ -422,5 +432,25 @@ impl Compiler<'_> {
             });
         }
         Some(())
+    }
+}
+
+/// P2's `watchmod` letters (P2's user guide, "Watches"; its planner's
+/// `watched(name, letter)` taps) as Trellis happenings. `b`, `j` and `h` tap
+/// P2's dataflow around a rule's join; their counterparts here are the
+/// tuple entering the tick where rules join it (`b`) and the tuple a rule
+/// head derives (`j`, `h`): an event, or a write about to be applied.
+fn watch_letters(letters: &str, table: bool, periodic: bool) -> WatchModes {
+    let has = |c: char| letters.contains(c);
+    let head = has('h') || has('j');
+    WatchModes {
+        insert: has('i') || (has('b') && table),
+        refresh: has('r'),
+        delete: has('d'),
+        event: has('e') || (has('p') && periodic) || ((has('b') || head) && !table),
+        send: has('s'),
+        receive: has('c'),
+        add: has('a') || (head && table),
+        remove: has('z') || (head && table),
     }
 }

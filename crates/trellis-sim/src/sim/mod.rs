@@ -14,7 +14,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Pareto};
 use trellis_engine::{
-    Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record, RecordKind,
+    Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record,
     Time, Tuple,
 };
 use trellis_frames::{Outbound, Transport};
@@ -134,7 +134,8 @@ impl Simulation {
         let printed: Vec<Option<WatchModes>> = plan.relations.iter().map(|r| r.watch).collect();
         let measurements = Measurements::new(&scenario.measures, &plan)?;
         for rel in measurements.relations() {
-            plan.relations[rel.0 as usize].watch = Some(WatchModes::ALL);
+            let watch = &mut plan.relations[rel.0 as usize].watch;
+            *watch = Some(watch.unwrap_or_default().union(WatchModes::PLAIN));
         }
         let plan = Arc::new(plan);
         let net = NetworkModel::new(&scenario.network, n)?;
@@ -546,7 +547,7 @@ impl Simulation {
         self.trace.records(&out.records);
         for r in &out.records {
             self.measurements.observe(r, now, self.ring.as_ref());
-            if self.printed[r.relation.0 as usize].is_some_and(|w| mode_on(w, r.kind)) {
+            if self.printed[r.relation.0 as usize].is_some_and(|w| r.kind.watched_by(&w)) {
                 observer.record(&self.plan, &address, r);
             }
         }
@@ -573,15 +574,5 @@ impl Simulation {
         let inc = sn.incarnation;
         self.queue
             .push(next, i as u32, Class::Wake, i as u32, Payload::Wake(inc));
-    }
-}
-
-fn mode_on(w: WatchModes, kind: RecordKind) -> bool {
-    match kind {
-        RecordKind::Insert | RecordKind::Refresh => w.insert,
-        RecordKind::Delete => w.delete,
-        RecordKind::Event => w.event,
-        RecordKind::Send => w.send,
-        RecordKind::Recv => w.receive,
     }
 }
