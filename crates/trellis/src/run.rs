@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::io::Write as _;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rand::SeedableRng;
@@ -21,7 +22,7 @@ use trellis_syntax::ParseOptions;
 use crate::cli::{Clock, RunArgs, TransportArg};
 use crate::common::{CLUSTER_PARENT, add_watches, load, parse_fact, parse_options, read_key};
 use crate::output;
-use crate::signals::StopSignals;
+use crate::signals::{StopRequest, StopSignals, stop_requests};
 
 pub fn run(args: &RunArgs) -> ExitCode {
     let transport = match (args.net.transport, args.clock) {
@@ -73,8 +74,55 @@ pub fn run(args: &RunArgs) -> ExitCode {
     }
 }
 
+/// What ended a lone node's run, for its summary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LocalStop {
+    /// `--for` ran out.
+    Duration,
+    /// No timer, delivery or input left.
+    Idle,
+    Signal(StopRequest),
+}
+
+impl LocalStop {
+    fn as_str(self) -> &'static str {
+        match self {
+            LocalStop::Duration => "duration",
+            LocalStop::Idle => "idle",
+            LocalStop::Signal(r) => r.as_str(),
+        }
+    }
+}
+
+/// A timer that fires forever, described for a message: the run on the
+/// virtual clock would jump from firing to firing without end.
+fn endless_timer(plan: &Plan) -> Option<String> {
+    plan.timers
+        .iter()
+        .find(|t| t.count == 0)
+        .map(|t| format!("`periodic` every {}s without a count", t.period.literal()))
+}
+
 /// A single node with local delivery (`--transport none`).
 fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Node) -> ExitCode {
+    if args.clock == Clock::Virtual
+        && args.duration.is_none()
+        && let Some(timer) = endless_timer(plan)
+    {
+        eprintln!(
+            "error: --clock virtual stops when nothing is left to do, and this program's timer \
+             ({timer}) never stops: give --for SECONDS"
+        );
+        return ExitCode::from(2);
+    }
+    // Before anything can take time, so no stop request is missed.
+    let stops = match stop_requests() {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("error: cannot watch for Ctrl-C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let wall_origin = Instant::now();
     let origin: Time = match args.clock {
         Clock::Wall => SystemTime::now()
@@ -111,32 +159,42 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
         undeliverable: BTreeSet::new(),
         dropped_sends: 0,
     };
-    match args.clock {
-        Clock::Virtual => match deadline {
-            Some(d) => harness.run_until(d, &mut printer),
-            // Until nothing is left to do.
-            None => {
-                while let Some(t) = harness.next_time() {
-                    harness.run_instant(t, &mut printer);
-                }
+    let stopped = match args.clock {
+        Clock::Virtual => loop {
+            if let Ok(request) = stops.try_recv() {
+                break LocalStop::Signal(request);
             }
+            match (harness.next_time(), deadline) {
+                (Some(t), Some(d)) if t > d => {}
+                (Some(t), _) => {
+                    harness.run_instant(t, &mut printer);
+                    continue;
+                }
+                (None, None) => break LocalStop::Idle,
+                (None, Some(_)) => {}
+            }
+            // The virtual clock jumps to the end of `--for`.
+            harness.run_until(deadline.expect("matched above"), &mut printer);
+            break LocalStop::Duration;
         },
         Clock::Wall => loop {
             let now = origin + wall_origin.elapsed().as_nanos() as Time;
             if deadline.is_some_and(|d| now > d) {
-                break;
+                break LocalStop::Duration;
             }
             harness.run_instant(now, &mut printer);
             let Some(next) = harness.next_time() else {
-                break;
+                break LocalStop::Idle;
             };
             let target = deadline.map_or(next, |d| next.min(d));
             let now = origin + wall_origin.elapsed().as_nanos() as Time;
-            if target > now {
-                std::thread::sleep(Duration::from_nanos(target - now));
+            // Sleeps until the next wake-up, or until a stop request.
+            match stops.recv_timeout(Duration::from_nanos(target.saturating_sub(now))) {
+                Ok(request) => break LocalStop::Signal(request),
+                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
             }
         },
-    }
+    };
     let dropped_sends = printer.dropped_sends;
     let node = harness.node(n);
     let end = match args.clock {
@@ -144,7 +202,10 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
         Clock::Wall => origin + wall_origin.elapsed().as_nanos() as Time,
     };
     let elapsed = output::seconds(end, origin);
-    let mut extra = serde_json::json!({ "undelivered_sends": dropped_sends });
+    let mut extra = serde_json::json!({
+        "undelivered_sends": dropped_sends,
+        "stopped_by": stopped.as_str(),
+    });
     if args.net.tables {
         extra["tables"] = tables_json(node);
     }
@@ -164,6 +225,7 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
         if args.net.tables {
             eprint!("{}", tables_text(node));
         }
+        eprintln!("  stopped by: {}", stopped.as_str());
     }
     ExitCode::SUCCESS
 }

@@ -57,3 +57,29 @@ impl StopSignals {
         }
     }
 }
+
+/// Stop requests for a driver that runs without tokio (`trellis run
+/// --transport none`, `trellis sim`): the handlers are registered before
+/// this returns, and a thread of their own hands each request over.
+pub fn stop_requests() -> std::io::Result<std::sync::mpsc::Receiver<StopRequest>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let mut signals = {
+        let _inside = runtime.enter();
+        StopSignals::register()
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("stop-signals".into())
+        .spawn(move || {
+            runtime.block_on(async {
+                loop {
+                    if tx.send(signals.next().await).is_err() {
+                        break;
+                    }
+                }
+            })
+        })?;
+    Ok(rx)
+}

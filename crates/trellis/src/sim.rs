@@ -2,6 +2,7 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
+use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -12,12 +13,15 @@ use trellis_sim::{NANOS, Observer, Options, Report, Scenario, SimError, Simulati
 use crate::cli::SimArgs;
 use crate::common::{add_watches, load};
 use crate::output;
+use crate::signals::{StopRequest, stop_requests};
 
 /// Prints watch records and problems, and draws the progress bar.
 struct Printer {
     json: bool,
     quiet: bool,
     bar: Option<ProgressBar>,
+    stops: Receiver<StopRequest>,
+    stopped: Option<StopRequest>,
 }
 
 impl Printer {
@@ -61,6 +65,13 @@ impl Observer for Printer {
             )
         };
         self.emit(line, self.json);
+    }
+
+    fn stop_requested(&mut self) -> bool {
+        if let Ok(request) = self.stops.try_recv() {
+            self.stopped = Some(request);
+        }
+        self.stopped.is_some()
     }
 }
 
@@ -127,6 +138,14 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         shuffle_storage: false,
         checkpoint_every: args.checkpoints,
     };
+    // Before the run can take time, so no Ctrl-C is missed.
+    let stops = match stop_requests() {
+        Ok(rx) => rx,
+        Err(e) => {
+            eprintln!("error: cannot watch for Ctrl-C: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut sim = match Simulation::new(plan, scenario.clone(), &sim_options) {
         Ok(s) => s,
         Err(e) => {
@@ -168,9 +187,12 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         json: args.json,
         quiet: args.quiet,
         bar,
+        stops,
+        stopped: None,
     };
     let started = Instant::now();
     sim.run(&mut printer);
+    let stopped_by = printer.stopped.map_or("duration", StopRequest::as_str);
     if let Some(bar) = &printer.bar {
         bar.finish_and_clear();
     }
@@ -178,10 +200,13 @@ pub fn sim(args: &SimArgs) -> ExitCode {
     if args.json {
         output::stdout(format_args!(
             "{}\n",
-            serde_json::json!({ "summary": report.json })
+            serde_json::json!({ "summary": report.json, "stopped_by": stopped_by })
         ));
     } else {
-        output::stdout(format_args!("{}", report.text()));
+        output::stdout(format_args!(
+            "{}  stopped by: {stopped_by}\n",
+            report.text()
+        ));
     }
     if let Some(dir) = &args.out {
         let run_toml = format!(

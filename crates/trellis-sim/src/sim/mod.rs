@@ -50,6 +50,11 @@ pub trait Observer {
     fn progress(&mut self, _now: Time, _end: Time) {}
     /// A trace-hash checkpoint.
     fn checkpoint(&mut self, _now: Time, _hash: u64) {}
+    /// Asked before each queue entry: true ends the run there (Ctrl-C),
+    /// the clock left where it is.
+    fn stop_requested(&mut self) -> bool {
+        false
+    }
 }
 
 /// An observer that sees nothing.
@@ -370,16 +375,25 @@ impl Simulation {
         self.ring.as_ref()
     }
 
-    /// Run until the scenario's duration.
-    pub fn run(&mut self, observer: &mut dyn Observer) {
+    /// Run until the scenario's duration (or the observer's stop);
+    /// whether it got there.
+    pub fn run(&mut self, observer: &mut dyn Observer) -> bool {
         let end = self.end;
-        self.run_until(end, observer);
+        self.run_until(end, observer)
     }
 
-    /// Run every entry due up to and including `until`.
-    pub fn run_until(&mut self, until: Time, observer: &mut dyn Observer) {
+    /// Run every entry due up to and including `until`, unless the
+    /// observer asks to stop first; whether the run reached `until`.
+    pub fn run_until(&mut self, until: Time, observer: &mut dyn Observer) -> bool {
         let mut next_progress = self.now;
-        while let Some((key, payload)) = self.queue.pop_due(until) {
+        loop {
+            if observer.stop_requested() {
+                observer.progress(self.now, self.end);
+                return false;
+            }
+            let Some((key, payload)) = self.queue.pop_due(until) else {
+                break;
+            };
             self.now = key.time;
             if self.now >= next_progress {
                 observer.progress(self.now, self.end);
@@ -390,6 +404,7 @@ impl Simulation {
         }
         self.now = self.now.max(until);
         observer.progress(self.now, self.end);
+        true
     }
 
     fn handle(&mut self, key: Key, payload: Payload, observer: &mut dyn Observer) {
