@@ -179,7 +179,8 @@ impl<'s> Compiler<'s> {
                 Statement::Materialize(_)
                 | Statement::Watch(_)
                 | Statement::Trace(_)
-                | Statement::Channel(_) => {}
+                | Statement::Channel(_)
+                | Statement::External(_) => {}
             }
         }
         self.check_tables(program);
@@ -187,6 +188,7 @@ impl<'s> Compiler<'s> {
             match st {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
+                Statement::External(e) => self.external(e),
                 Statement::Trace(t) => {
                     if let Some(id) = self.plan.lookup(&t.relation.name) {
                         self.plan.relations[id.0 as usize].trace = true;

@@ -318,11 +318,25 @@ pub enum PlanError {
     #[diagnostic(
         code(trellis::plan::watch_periodic_letter),
         severity(Warning),
-        help("write `watchmod(periodic, \"p\")` to see timers fire; `e` shows `{relation}`'s events")
+        help(
+            "write `watchmod(periodic, \"p\")` to see timers fire; `e` shows `{relation}`'s events"
+        )
     )]
     WatchPeriodicLetter {
         relation: String,
         #[label("`p` here")]
+        span: Span,
+    },
+
+    #[error("`{relation}` is declared external but no rule or fact uses it")]
+    #[diagnostic(
+        code(trellis::plan::external_unknown),
+        severity(Warning),
+        help("check the spelling of the relation name")
+    )]
+    ExternalUnknown {
+        relation: String,
+        #[label("no such relation")]
         span: Span,
     },
 
@@ -381,6 +395,7 @@ impl PlanError {
             | NeverDerived { span, .. }
             | WatchUnknown { span, .. }
             | WatchPeriodicLetter { span, .. }
+            | ExternalUnknown { span, .. }
             | ChannelUnknown { span, .. }
             | ChannelConflict { span, .. } => *span,
         }
@@ -393,6 +408,7 @@ impl PlanError {
                 | PlanError::NeverDerived { .. }
                 | PlanError::WatchUnknown { .. }
                 | PlanError::WatchPeriodicLetter { .. }
+                | PlanError::ExternalUnknown { .. }
         )
     }
 }

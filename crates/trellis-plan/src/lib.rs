@@ -4,6 +4,7 @@
 //! indexes their joins need. The [`Plan`] is data: the engine interprets it,
 //! and `explain`/`graph` print it.
 
+mod allow;
 mod compile;
 mod error;
 mod explain;
@@ -11,6 +12,7 @@ mod load;
 mod plan;
 mod stratify;
 
+pub use allow::{ALL_WARNINGS, UnknownWarningKind, WARNING_KINDS, warning_kind};
 pub use compile::{CompileFailure, Compiled, LOCAL_ADDRESS, PERIODIC, compile};
 pub use error::PlanError;
 pub use explain::{GraphFormat, explain, expr_to_string, graph};

@@ -450,6 +450,31 @@ fn relation_never_derived() {
 }
 
 #[test]
+fn a_relation_declared_external_is_not_reported() {
+    let program = "external(lookup).\n\
+                   materialize(succ, 30, infinity, keys(1, 2)).\n\
+                   l1 lookupResult(@R, K, S) :- lookup(@X, K, R), succ(@X, S).\n";
+    let Ok(loaded) = load_str("test.olg", program, &options()) else {
+        panic!("{program:?} failed")
+    };
+    assert_eq!(
+        render_all(&loaded.warnings, Style::Plain),
+        "",
+        "only `never_derived` could fire, and `external` silences it"
+    );
+}
+
+#[test]
+fn external_of_an_unknown_relation() {
+    assert_snapshot!(warning(
+        "external_unknown",
+        "external(lokup).\n\
+         l1 out(@X, K) :- lookup(@X, K).\n\
+         external(lookup).\n"
+    ));
+}
+
+#[test]
 fn watch_of_an_unknown_relation() {
     assert_snapshot!(warning(
         "watch_unknown",

@@ -21,6 +21,7 @@ pub enum Statement {
     Watch(Watch),
     Trace(Trace),
     Channel(ChannelDecl),
+    External(External),
     Fact(Fact),
     Rule(Rule),
 }
@@ -112,6 +113,15 @@ impl std::fmt::Display for Channel {
 /// `trace(name)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Trace {
+    pub relation: Ident,
+    pub span: Span,
+}
+
+/// `external(name)`: tuples of `name` come from outside the program
+/// (`--fact`, `trellis inject`, a scenario), so no rule deriving it is
+/// expected. Optional: it only silences the `never_derived` warning.
+#[derive(Debug, Clone, PartialEq)]
+pub struct External {
     pub relation: Ident,
     pub span: Span,
 }

@@ -7,9 +7,9 @@ use std::path::Path;
 use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
-    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, Fact, Ident,
-    KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Statement, Trace,
-    Watch,
+    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, External, Fact,
+    Ident, KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Statement,
+    Trace, Watch,
 };
 use crate::error::SyntaxError;
 use crate::lexer::{Punct, Token, TokenKind};
@@ -356,6 +356,14 @@ impl Parser<'_> {
                 "watch" | "watchmod" => return self.watch(),
                 "trace" => return self.trace(),
                 "channel" => return self.channel(),
+                // Only as `external(name)`: a relation may be called
+                // `external` in a P2 program.
+                "external"
+                    if matches!(self.peek_at(2).kind, TokenKind::Name(_))
+                        && self.peek_at(3).is(Punct::RParen) =>
+                {
+                    return self.external();
+                }
                 _ => {}
             }
         }
@@ -649,6 +657,19 @@ impl Parser<'_> {
         self.expect(Punct::RParen)?;
         let end = self.end_statement("`.`")?;
         Ok(Statement::Trace(Trace {
+            relation,
+            span: start.to(end),
+        }))
+    }
+
+    /// `external(name).`
+    fn external(&mut self) -> PResult<Statement> {
+        let start = self.bump().span;
+        self.bump();
+        let relation = self.relation_name()?;
+        self.expect(Punct::RParen)?;
+        let end = self.end_statement("`.`")?;
+        Ok(Statement::External(External {
             relation,
             span: start.to(end),
         }))
@@ -1286,6 +1307,23 @@ mod tests {
             panic!()
         };
         assert_eq!(t.relation.name, "lookupResults");
+    }
+
+    #[test]
+    fn external_declarations() {
+        let Statement::External(e) = one("external(lookup).") else {
+            panic!("an external declaration")
+        };
+        assert_eq!(e.relation.name, "lookup");
+        // A relation called `external` is still a relation.
+        assert!(matches!(
+            one("external(LOCALADDRESS, 1)."),
+            Statement::Fact(_)
+        ));
+        assert!(matches!(
+            one("r1 external(@N, X) :- go(@N, X)."),
+            Statement::Rule(_)
+        ));
     }
 
     #[test]

@@ -398,18 +398,9 @@ mod tests {
             left,
             right,
         };
-        assert_eq!(
-            err(Add, int(i64::MAX), int(1)),
-            overflow(Add, i64::MAX, 1)
-        );
-        assert_eq!(
-            err(Sub, int(i64::MIN), int(1)),
-            overflow(Sub, i64::MIN, 1)
-        );
-        assert_eq!(
-            err(Mul, int(i64::MAX), int(2)),
-            overflow(Mul, i64::MAX, 2)
-        );
+        assert_eq!(err(Add, int(i64::MAX), int(1)), overflow(Add, i64::MAX, 1));
+        assert_eq!(err(Sub, int(i64::MIN), int(1)), overflow(Sub, i64::MIN, 1));
+        assert_eq!(err(Mul, int(i64::MAX), int(2)), overflow(Mul, i64::MAX, 2));
         assert_eq!(
             err(Div, int(i64::MIN), int(-1)),
             overflow(Div, i64::MIN, -1)

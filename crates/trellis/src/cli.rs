@@ -84,6 +84,14 @@ pub struct ProgramArgs {
     /// as 1 (as cc does). A name the program never uses is warned about.
     #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     pub defines: Vec<Define>,
+    /// Silence a kind of warning about the program (repeatable), e.g.
+    /// `-A never_derived`; `-A warnings` silences them all.
+    #[arg(short = 'A', long = "allow", value_name = "KIND", value_parser = allow_kind)]
+    pub allow: Vec<String>,
+}
+
+fn allow_kind(s: &str) -> Result<String, String> {
+    trellis_plan::warning_kind(s).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Clone)]

@@ -49,6 +49,10 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         args.transport.as_str().into(),
         "--seed".into(),
         args.seed.wrapping_add(index as u64).to_string(),
+        // The cluster printed the program's warnings once, before the nodes
+        // started.
+        "-A".into(),
+        trellis_plan::ALL_WARNINGS.into(),
     ];
     let defined = |name: &str| args.program.defines.iter().any(|d| d.name == name);
     for d in &args.program.defines {
@@ -428,6 +432,8 @@ mod tests {
         let id = Value::Id(trellis_value::sha1_id("127.0.0.1:12002")).literal();
         assert_eq!(value_of(&argv, "NODEID"), Some(id.as_str()));
         assert!(text.contains("--for 5") && text.ends_with("--json"));
+        // The cluster prints the program's warnings once, not once per node.
+        assert!(text.contains("-A warnings"));
     }
 
     #[test]

@@ -49,11 +49,13 @@ pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::
         return Err(ExitCode::from(2));
     }
     match trellis_plan::load_file(&args.file, options) {
-        Ok(loaded) => {
+        Ok(mut loaded) => {
+            loaded.warnings.allow(&args.allow);
             eprint!("{}", render_all(&loaded.warnings, style()));
             Ok(loaded.plan)
         }
-        Err(diagnostics) => {
+        Err(mut diagnostics) => {
+            diagnostics.allow(&args.allow);
             eprint!("{}", render_all(&diagnostics, style()));
             Err(ExitCode::FAILURE)
         }

@@ -88,9 +88,8 @@ fn interrupted(args: &[&str], signal: Signal) -> (String, String) {
         }
         lines.join("\n")
     });
-    let err_reader = std::thread::spawn(move || {
-        std::io::read_to_string(stderr).unwrap_or_default()
-    });
+    let err_reader =
+        std::thread::spawn(move || std::io::read_to_string(stderr).unwrap_or_default());
     let ready = ready_rx.recv_timeout(Duration::from_secs(60));
     kill(Pid::from_raw(child.id() as i32), signal).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -129,7 +128,10 @@ fn an_interrupted_run_prints_its_summary() {
     let summary: serde_json::Value = serde_json::from_str(summary).unwrap();
     assert_eq!(summary["summary"]["stopped_by"], "terminate", "{summary}");
     // The simulator, interrupted mid-run, reports how far it got.
-    let (out, _) = interrupted(&["sim", &endless, "--nodes", "3", "--for", "1e12"], Signal::SIGINT);
+    let (out, _) = interrupted(
+        &["sim", &endless, "--nodes", "3", "--for", "1e12"],
+        Signal::SIGINT,
+    );
     assert!(out.contains("simulated "), "{out}");
     assert!(out.contains("stopped by: interrupt"), "{out}");
 }

@@ -256,6 +256,18 @@ impl Compiler<'_> {
         }
     }
 
+    /// `external(name)`: `name` is injected from outside, so it is not
+    /// reported as never derived.
+    pub(super) fn external(&mut self, e: &ast::External) {
+        match self.plan.lookup(&e.relation.name) {
+            Some(id) => self.derived[id.0 as usize] = true,
+            None => self.warnings.push(PlanError::ExternalUnknown {
+                relation: e.relation.name.clone(),
+                span: e.relation.span,
+            }),
+        }
+    }
+
     pub(super) fn never_derived(&mut self, program: &ast::Program) {
         let mut reported = BTreeSet::new();
         for st in &program.statements {
@@ -279,7 +291,8 @@ impl Compiler<'_> {
                 self.warnings.push(PlanError::NeverDerived {
                     relation: a.relation.name.clone(),
                     hint: format!(
-                        "check the spelling; if `{}` comes from outside, inject it with `--fact` or `trellis inject`",
+                        "check the spelling; if `{0}` comes from outside (`--fact`, `trellis inject`), \
+                         declare it with `external({0}).`",
                         a.relation.name
                     ),
                     span: a.relation.span,

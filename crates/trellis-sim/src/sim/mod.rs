@@ -14,8 +14,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Pareto};
 use trellis_engine::{
-    Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record,
-    Time, Tuple,
+    Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record, Time, Tuple,
 };
 use trellis_frames::{Outbound, Transport};
 use trellis_plan::{Plan, WatchModes};
