@@ -20,7 +20,7 @@ pub use network::{MIN_LATENCY, NetworkError};
 pub use report::{Report, engine_stats_json, line_chart, peak_memory_kib, write_outputs};
 pub use ring::RingState;
 pub use scenario::*;
-pub use sim::{NANOS, Observer, Options, Quiet, Simulation};
+pub use sim::{Fault, NANOS, Observer, Options, Quiet, Simulation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {

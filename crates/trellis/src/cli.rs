@@ -6,6 +6,8 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trellis_net::Transport;
 
+use crate::watch_filter::WatchFilterArgs;
+
 /// Trellis runs distributed systems written as OverLog rules.
 ///
 /// Write a protocol as a few dozen rules with location specifiers
@@ -211,6 +213,8 @@ pub struct RunArgs {
     /// Watch more relations than the program does (repeatable), or `all`.
     #[arg(long = "watch", value_name = "RELATION")]
     pub watch: Vec<String>,
+    #[command(flatten)]
+    pub watch_filter: WatchFilterArgs,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -247,6 +251,12 @@ pub struct SimArgs {
     /// Watch more relations than the program does (repeatable), or `all`.
     #[arg(long = "watch", value_name = "RELATION")]
     pub watch: Vec<String>,
+    /// Print only this node's watch lines (repeatable): its address, e.g.
+    /// `node3:9000`.
+    #[arg(long = "watch-node", value_name = "ADDRESS")]
+    pub watch_nodes: Vec<String>,
+    #[command(flatten)]
+    pub watch_filter: WatchFilterArgs,
     /// One JSON object per line instead of text.
     #[arg(long)]
     pub json: bool,
@@ -382,6 +392,8 @@ pub struct ClusterArgs {
     /// Watch more relations than the program does (repeatable), or `all`.
     #[arg(long = "watch", value_name = "RELATION")]
     pub watch: Vec<String>,
+    #[command(flatten)]
+    pub watch_filter: WatchFilterArgs,
     /// One JSON object per line: the nodes' own lines with an `index`
     /// field added, and the cluster's reports (`"cluster": ...`).
     #[arg(long)]

@@ -15,6 +15,7 @@ use trellis_engine::{NodeParams, ParamSource, Placement};
 use crate::cli::{ClusterArgs, NodeIdMode};
 use crate::common::{CLUSTER_PARENT, load, parse_options, read_key};
 use crate::signals::StopSignals;
+use crate::watch_filter::WatchFilter;
 
 /// How long nodes get to stop after SIGTERM before they are killed.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -83,6 +84,7 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push("--watch".into());
         argv.push(w.clone());
     }
+    argv.extend(WatchFilter::args(&args.watch_filter));
     if args.json {
         argv.push("--json".into());
     }

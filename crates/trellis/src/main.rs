@@ -12,6 +12,7 @@ mod output;
 mod run;
 mod signals;
 mod sim;
+mod watch_filter;
 
 use std::process::ExitCode;
 

@@ -4,6 +4,7 @@
 use serde_json::json;
 use trellis_engine::{Problem, Record, Stats, Time, Tuple};
 use trellis_plan::Plan;
+use trellis_sim::Fault;
 use trellis_value::Value;
 
 /// Write to stdout, ignoring errors: a closed stdout (`trellis sim ... |
@@ -67,6 +68,48 @@ pub fn record_line(plan: &Plan, node: &str, origin: Time, r: &Record, as_json: b
             r.kind.as_str(),
             tuple_text(plan, r.relation, &r.tuple)
         )
+    }
+}
+
+/// A fault in the simulator's watch stream.
+pub fn fault_line(time: Time, fault: &Fault, as_json: bool) -> String {
+    let at = seconds(time, 0);
+    if as_json {
+        let mut line = json!({"time": at, "fault": fault.kind()});
+        match fault {
+            Fault::Crash { node } => line["node"] = json!(node),
+            Fault::Restart { node, incarnation } => {
+                line["node"] = json!(node);
+                line["incarnation"] = json!(incarnation);
+            }
+            Fault::Partition {
+                name,
+                groups,
+                oneway,
+            } => {
+                line["name"] = json!(name);
+                line["groups"] = json!(groups);
+                line["oneway"] = json!(oneway);
+            }
+            Fault::Heal { name } => line["name"] = json!(name),
+        }
+        return line.to_string();
+    }
+    match fault {
+        Fault::Crash { node } => format!("{at:>9.3}s {node} crash"),
+        Fault::Restart { node, incarnation } => {
+            format!("{at:>9.3}s {node} restart (incarnation {incarnation})")
+        }
+        Fault::Partition {
+            name,
+            groups,
+            oneway,
+        } => {
+            let groups: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
+            let between = if *oneway { " -> " } else { " | " };
+            format!("{at:>9.3}s partition `{name}`: {}", groups.join(between))
+        }
+        Fault::Heal { name } => format!("{at:>9.3}s heal `{name}`"),
     }
 }
 

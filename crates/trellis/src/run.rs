@@ -23,6 +23,7 @@ use crate::cli::{Clock, RunArgs, TransportArg};
 use crate::common::{CLUSTER_PARENT, add_watches, load, parse_fact, parse_options, read_key};
 use crate::output;
 use crate::signals::{StopRequest, StopSignals, stop_requests};
+use crate::watch_filter::WatchFilter;
 
 pub fn run(args: &RunArgs) -> ExitCode {
     let transport = match (args.net.transport, args.clock) {
@@ -41,6 +42,13 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --cluster-key and --bind need a network transport (udp or tcp)");
         return ExitCode::from(2);
     }
+    let filter = match WatchFilter::new(&args.watch_filter, Vec::new()) {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let options = parse_options(&args.program);
     let mut plan = match load(&args.program, &options) {
         Ok(plan) => plan,
@@ -69,8 +77,8 @@ pub fn run(args: &RunArgs) -> ExitCode {
         }
     };
     match transport {
-        None => run_local(args, &options, &plan, node),
-        Some(transport) => run_network(args, &options, &plan, node, transport),
+        None => run_local(args, &options, &plan, node, filter),
+        Some(transport) => run_network(args, &options, &plan, node, transport, filter),
     }
 }
 
@@ -104,7 +112,13 @@ fn endless_timer(plan: &Plan) -> Option<String> {
 }
 
 /// A single node with local delivery (`--transport none`).
-fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Node) -> ExitCode {
+fn run_local(
+    args: &RunArgs,
+    options: &ParseOptions,
+    plan: &Arc<Plan>,
+    node: Node,
+    filter: WatchFilter,
+) -> ExitCode {
     if args.clock == Clock::Virtual
         && args.duration.is_none()
         && let Some(timer) = endless_timer(plan)
@@ -156,6 +170,7 @@ fn run_local(args: &RunArgs, options: &ParseOptions, plan: &Arc<Plan>, node: Nod
         addr: &args.addr,
         origin,
         json: args.json,
+        filter,
         undeliverable: BTreeSet::new(),
         dropped_sends: 0,
     };
@@ -236,13 +251,21 @@ struct LocalPrinter<'a> {
     addr: &'a str,
     origin: Time,
     json: bool,
+    filter: WatchFilter,
     undeliverable: BTreeSet<Arc<str>>,
     dropped_sends: u64,
 }
 
 impl HarnessObserver for LocalPrinter<'_> {
     fn output(&mut self, _node: &Node, out: &Output) {
-        print_output(self.plan, self.addr, self.origin, out, self.json);
+        print_output(
+            self.plan,
+            self.addr,
+            self.origin,
+            out,
+            self.json,
+            &self.filter,
+        );
     }
 
     fn undeliverable(&mut self, _node: &Node, send: Outgoing<'_>) {
@@ -258,9 +281,19 @@ impl HarnessObserver for LocalPrinter<'_> {
 
 /// Watch records and problems, as text or JSON lines. Records go to
 /// stdout; problems to stderr as text, to stdout as JSON.
-fn print_output(plan: &Plan, addr: &str, origin: Time, out: &Output, json: bool) {
+fn print_output(
+    plan: &Plan,
+    addr: &str,
+    origin: Time,
+    out: &Output,
+    json: bool,
+    filter: &WatchFilter,
+) {
     let mut stdout = std::io::stdout().lock();
     for r in &out.records {
+        if !filter.shows(None, r.kind.as_str(), r.time.saturating_sub(origin)) {
+            continue;
+        }
         // A closed stdout (`| head`) must not stop the node.
         let _ = writeln!(
             stdout,
@@ -284,11 +317,19 @@ struct Printer {
     origin: Time,
     clock: WallClock,
     json: bool,
+    filter: WatchFilter,
 }
 
 impl Observer for Printer {
     fn output(&mut self, node: &Node, out: &Output) {
-        print_output(node.plan(), &self.addr, self.origin, out, self.json);
+        print_output(
+            node.plan(),
+            &self.addr,
+            self.origin,
+            out,
+            self.json,
+            &self.filter,
+        );
     }
 
     fn warning(&mut self, _node: &Node, warning: &Warning) {
@@ -328,6 +369,7 @@ fn run_network(
     plan: &Arc<Plan>,
     mut node: Node,
     transport: Transport,
+    filter: WatchFilter,
 ) -> ExitCode {
     if let Some(s) = args.duration
         && !(s.is_finite() && s >= 0.0)
@@ -450,6 +492,7 @@ fn run_network(
             origin,
             clock,
             json: args.json,
+            filter,
         };
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
         let duration = args.duration;

@@ -8,12 +8,13 @@ use std::time::Instant;
 use indicatif::{ProgressBar, ProgressStyle};
 use trellis_engine::{Problem, Record, Time};
 use trellis_plan::Plan;
-use trellis_sim::{NANOS, Observer, Options, Report, Scenario, SimError, Simulation};
+use trellis_sim::{Fault, NANOS, Observer, Options, Report, Scenario, SimError, Simulation};
 
 use crate::cli::SimArgs;
 use crate::common::{add_watches, load};
 use crate::output;
 use crate::signals::{StopRequest, stop_requests};
+use crate::watch_filter::WatchFilter;
 
 /// Prints watch records and problems, and draws the progress bar.
 struct Printer {
@@ -22,6 +23,7 @@ struct Printer {
     bar: Option<ProgressBar>,
     stops: Receiver<StopRequest>,
     stopped: Option<StopRequest>,
+    filter: WatchFilter,
 }
 
 impl Printer {
@@ -37,8 +39,14 @@ impl Printer {
 
 impl Observer for Printer {
     fn record(&mut self, plan: &Plan, node: &str, r: &Record) {
-        if !self.quiet {
+        if !self.quiet && self.filter.shows(Some(node), r.kind.as_str(), r.time) {
             self.emit(output::record_line(plan, node, 0, r, self.json), true);
+        }
+    }
+
+    fn fault(&mut self, now: Time, fault: &Fault) {
+        if !self.quiet && self.filter.shows(fault.node(), fault.kind(), now) {
+            self.emit(output::fault_line(now, fault, self.json), true);
         }
     }
 
@@ -153,6 +161,23 @@ pub fn sim(args: &SimArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let addresses: Vec<String> = (0..scenario.simulation.nodes)
+        .map(|i| sim.address(i).to_string())
+        .collect();
+    if let Some(unknown) = args.watch_nodes.iter().find(|n| !addresses.contains(n)) {
+        eprintln!(
+            "error: --watch-node {unknown}: no such node (addresses look like {})",
+            addresses.first().map_or("", String::as_str)
+        );
+        return ExitCode::from(2);
+    }
+    let filter = match WatchFilter::new(&args.watch_filter, args.watch_nodes.clone()) {
+        Ok(f) => f,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let header = format!(
         "simulating {program}: {} nodes, {} virtual seconds, seed {}{}",
@@ -189,6 +214,7 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         bar,
         stops,
         stopped: None,
+        filter,
     };
     let started = Instant::now();
     sim.run(&mut printer);

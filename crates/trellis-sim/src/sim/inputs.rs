@@ -7,7 +7,7 @@ use trellis_value::{Id, Value};
 
 use super::queue::{Class, Payload};
 use super::trace::Happening;
-use super::{NANOS, Observer, Simulation, to_time};
+use super::{Fault, NANOS, Observer, Simulation, to_time};
 use crate::scenario::{Action, NodeRef};
 use crate::template::{Template, TemplateField};
 
@@ -42,7 +42,7 @@ impl Simulation {
             }
             Action::Crash { node } => {
                 if let Some(n) = self.resolve(&node) {
-                    self.crash(n);
+                    self.crash(n, observer);
                 }
             }
             Action::Restart { node } => {
@@ -54,9 +54,22 @@ impl Simulation {
                 name,
                 groups,
                 oneway,
-            } => self.net.partition(&name, &groups, oneway),
+            } => {
+                self.net.partition(&name, &groups, oneway);
+                let groups = groups
+                    .iter()
+                    .map(|g| g.iter().map(|&i| self.address(i)).collect())
+                    .collect();
+                let fault = Fault::Partition {
+                    name: &name,
+                    groups,
+                    oneway,
+                };
+                observer.fault(self.now, &fault);
+            }
             Action::Heal { name } => {
                 self.net.heal(&name);
+                observer.fault(self.now, &Fault::Heal { name: &name });
             }
         }
     }

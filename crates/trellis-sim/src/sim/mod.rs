@@ -40,8 +40,52 @@ fn to_time(seconds: f64) -> Time {
     (seconds.max(0.0) * NANOS) as Time
 }
 
+/// A fault as it happens: the watch stream shows these among the records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault<'a> {
+    /// A node stopped (a scenario crash, or churn ending its session).
+    Crash {
+        node: &'a str,
+    },
+    /// A crashed node started again, with empty tables.
+    Restart {
+        node: &'a str,
+        incarnation: u32,
+    },
+    /// Frames between the groups' nodes are cut from now on.
+    Partition {
+        name: &'a str,
+        groups: Vec<Vec<&'a str>>,
+        oneway: bool,
+    },
+    Heal {
+        name: &'a str,
+    },
+}
+
+impl Fault<'_> {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Crash { .. } => "crash",
+            Fault::Restart { .. } => "restart",
+            Fault::Partition { .. } => "partition",
+            Fault::Heal { .. } => "heal",
+        }
+    }
+
+    /// The node it happened to, for a node's fault.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Fault::Crash { node } | Fault::Restart { node, .. } => Some(node),
+            Fault::Partition { .. } | Fault::Heal { .. } => None,
+        }
+    }
+}
+
 /// Sees what happens, as it happens (the CLI prints and draws progress).
 pub trait Observer {
+    /// A crash, restart, partition or heal, at the simulation's time.
+    fn fault(&mut self, _now: Time, _fault: &Fault) {}
     /// A watch record of a relation the program watches.
     fn record(&mut self, _plan: &Plan, _node: &str, _record: &Record) {}
     fn problem(&mut self, _plan: &Plan, _node: &str, _problem: &Problem) {}
@@ -428,7 +472,7 @@ impl Simulation {
             Payload::SessionEnd => {
                 let i = key.target as usize;
                 if self.nodes[self.slot[i]].node.is_some() {
-                    self.crash(i);
+                    self.crash(i, observer);
                     let after = to_time(self.scenario.churn.as_ref().expect("churn").rejoin_after);
                     self.queue.push(
                         self.now + after,
@@ -520,12 +564,19 @@ impl Simulation {
         }
         if sn.incarnation > 1 {
             self.stats.restarts += 1;
+            observer.fault(
+                self.now,
+                &Fault::Restart {
+                    node: &sn.address,
+                    incarnation: sn.incarnation,
+                },
+            );
         }
         self.trace.happening(Happening::Start, i, self.now);
         self.step(i, observer);
     }
 
-    fn crash(&mut self, i: usize) {
+    fn crash(&mut self, i: usize, observer: &mut dyn Observer) {
         let s = self.slot[i];
         let sn = &mut self.nodes[s];
         let Some(node) = sn.node.take() else {
@@ -544,6 +595,8 @@ impl Simulation {
             ring.leave(&self.nodes[s].params);
         }
         self.trace.happening(Happening::Crash, i, self.now);
+        let node = &self.nodes[s].address;
+        observer.fault(self.now, &Fault::Crash { node });
     }
 
     /// Run a node's due ticks, route its output, and queue its next wake-up.
