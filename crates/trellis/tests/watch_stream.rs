@@ -91,7 +91,10 @@ fn the_stream_narrows_by_node_kind_and_time() {
     assert!(node0.contains("node0:9000 tick"), "{node0}");
     assert!(!node0.contains("node1:9000 tick"), "{node0}");
     assert!(!node0.contains("crash"), "node 1's crash: {node0}");
-    assert!(node0.contains("partition `split`"), "the network's: {node0}");
+    assert!(
+        node0.contains("partition `split`"),
+        "the network's: {node0}"
+    );
 
     // Inserts without the refreshes that follow them.
     let inserts = sim(&["--watch-kind", "insert"]);
@@ -110,7 +113,9 @@ fn the_stream_narrows_by_node_kind_and_time() {
         .collect();
     assert!(!times.is_empty());
     assert!(
-        times.iter().all(|t| *t == "3.000s" || *t == "3.500s" || *t == "4.000s"),
+        times
+            .iter()
+            .all(|t| *t == "3.000s" || *t == "3.500s" || *t == "4.000s"),
         "{window}"
     );
 }
@@ -159,5 +164,8 @@ fn a_lone_run_filters_by_kind_and_time() {
     let stdout = watch_lines(&text(&out.stdout));
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 3, "refreshes at 3, 4 and 5 s: {stdout}");
-    assert!(lines.iter().all(|l| l.contains("refresh seen(")), "{stdout}");
+    assert!(
+        lines.iter().all(|l| l.contains("refresh seen(")),
+        "{stdout}"
+    );
 }

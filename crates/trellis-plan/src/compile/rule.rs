@@ -6,7 +6,8 @@
 //! selections, assignments and `notin` checks placed as soon as their
 //! variables are bound.
 
-use std::collections::BTreeSet;
+use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
 
 use trellis_syntax::Span;
 use trellis_syntax::ast::{self, ExprKind};
@@ -22,6 +23,8 @@ pub(super) struct RuleBuilder<'c, 's> {
     pub(super) c: &'c mut Compiler<'s>,
     ir: &'c RuleIr,
     vars: Vec<String>,
+    /// Where each name is in `vars`.
+    var_ids: HashMap<String, VarId>,
 }
 
 impl<'c, 's> RuleBuilder<'c, 's> {
@@ -30,15 +33,18 @@ impl<'c, 's> RuleBuilder<'c, 's> {
             c,
             ir,
             vars: Vec::new(),
+            var_ids: HashMap::new(),
         }
     }
 
     fn var(&mut self, name: &str) -> VarId {
-        if let Some(i) = self.vars.iter().position(|v| v == name) {
-            return i as VarId;
+        if let Some(&id) = self.var_ids.get(name) {
+            return id;
         }
+        let id = self.vars.len() as VarId;
         self.vars.push(name.to_string());
-        self.vars.len() as VarId - 1
+        self.var_ids.insert(name.to_string(), id);
+        id
     }
 
     pub(super) fn build(mut self) -> Result<RulePlan, PlanError> {
@@ -331,7 +337,9 @@ impl<'c, 's> RuleBuilder<'c, 's> {
 
     /// A strand: scan atom `first`, then join the rest greedily (most bound
     /// columns first), placing conditions and assignments as soon as their
-    /// variables are bound, and `notin` checks once theirs are.
+    /// variables are bound, and `notin` checks once theirs are. Linear in
+    /// the rule's size but for a logarithm (a rule of a thousand atoms has
+    /// a thousand strands: docs/language.md §3, planning time).
     fn strand(
         &mut self,
         trigger: Option<usize>,
@@ -341,21 +349,27 @@ impl<'c, 's> RuleBuilder<'c, 's> {
     ) -> Result<Strand, PlanError> {
         let ir = self.ir;
         let mut steps = Vec::new();
-        let mut bound: BTreeSet<String> = BTreeSet::new();
+        let mut bound = Bound::new(ir);
         let mut done_atoms = vec![false; ir.atoms.len()];
-        let mut done_conds = vec![false; ir.conds.len()];
         let mut marked = mark_group.is_none();
+        // Still to place, in body order.
+        let mut conds: Vec<usize> = (0..ir.conds.len()).collect();
+        let mut notins: Vec<usize> = (0..ir.atoms.len())
+            .filter(|&i| ir.atoms[i].negated)
+            .collect();
+        let mut positive_left = ir.atoms.len() - notins.len();
 
-        let pattern = |bound: &BTreeSet<String>, args: &[ast::Expr], b: &mut Self| {
-            let mut seen = bound.clone();
+        let pattern = |bound: &Bound, args: &[ast::Expr], b: &mut Self| {
+            let mut seen_here: Vec<&str> = Vec::new();
             args.iter()
                 .map(|arg| match &arg.kind {
                     ExprKind::Var(v) => {
                         let id = b.var(v);
-                        if seen.insert(v.clone()) {
-                            Field::Bind(id)
-                        } else {
+                        if bound.contains(v) || seen_here.contains(&v.as_str()) {
                             Field::Check(id)
+                        } else {
+                            seen_here.push(v);
+                            Field::Bind(id)
                         }
                     }
                     ExprKind::Literal(c) => Field::Const(c.clone()),
@@ -376,8 +390,9 @@ impl<'c, 's> RuleBuilder<'c, 's> {
             },
             pattern: pat,
         });
-        bound.extend(atom_vars(&a.args).map(String::from));
+        bound.join(first, &a.args);
         done_atoms[first] = true;
+        positive_left -= 1;
 
         loop {
             // Conditions and assignments whose inputs are bound, in body order.
@@ -397,22 +412,22 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 // Selections first: they prune before assignments compute.
                 // A random draw waits for every join, so each derivation
                 // draws its own (not one draw shared by all).
-                let all_joined = (0..ir.atoms.len()).all(|i| done_atoms[i] || ir.atoms[i].negated);
-                let ready = |c: &CondIr, bound: &BTreeSet<String>| {
+                let all_joined = positive_left == 0;
+                let ready = |c: &CondIr, bound: &Bound| {
                     c.vars().iter().all(|(v, _)| bound.contains(v))
                         && (all_joined || !c.draws_random())
                 };
-                let filters_ready = ir.conds.iter().enumerate().any(|(i, c)| {
-                    !done_conds[i] && matches!(c, CondIr::Filter(_)) && ready(c, &bound)
+                let filters_ready = conds.iter().any(|&i| {
+                    let c = &ir.conds[i];
+                    matches!(c, CondIr::Filter(_)) && ready(c, &bound)
                 });
-                for (i, c) in ir.conds.iter().enumerate() {
-                    if done_conds[i] || !ready(c, &bound) {
+                let mut placed = Vec::new();
+                for &i in &conds {
+                    let c = &ir.conds[i];
+                    if !ready(c, &bound) || (filters_ready && matches!(c, CondIr::Assign(..))) {
                         continue;
                     }
-                    if filters_ready && matches!(c, CondIr::Assign(..)) {
-                        continue;
-                    }
-                    done_conds[i] = true;
+                    placed.push(i);
                     progress = true;
                     match c {
                         CondIr::Filter(e) => {
@@ -423,18 +438,19 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                             let e = self.expr(e)?;
                             let id = self.var(&var.name);
                             steps.push(Step::Assign(id, e));
-                            bound.insert(var.name.clone());
+                            bound.bind(&var.name);
                         }
                     }
                 }
-                for (i, a) in ir.atoms.iter().enumerate() {
-                    if done_atoms[i] || !a.negated {
-                        continue;
-                    }
+                conds.retain(|i| !placed.contains(i));
+                let mut checked = Vec::new();
+                for &i in &notins {
+                    let a = &ir.atoms[i];
                     if !atom_vars(&a.args).all(|v| bound.contains(v)) {
                         continue;
                     }
                     done_atoms[i] = true;
+                    checked.push(i);
                     progress = true;
                     let pat = pattern(&bound, &a.args, self);
                     let (index, key) = self.index_for(a.relation, &pat);
@@ -445,24 +461,10 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                         pattern: pat,
                     });
                 }
+                notins.retain(|i| !checked.contains(i));
             }
             // The next positive atom: the one with the most bound columns.
-            let next = (0..ir.atoms.len())
-                .filter(|&i| !done_atoms[i] && !ir.atoms[i].negated)
-                .max_by_key(|&i| {
-                    let n = ir.atoms[i]
-                        .args
-                        .iter()
-                        .skip(1)
-                        .filter(|arg| match &arg.kind {
-                            ExprKind::Var(v) => bound.contains(v),
-                            ExprKind::Literal(_) | ExprKind::NodeParam(_) => true,
-                            _ => false,
-                        })
-                        .count();
-                    (n, std::cmp::Reverse(i))
-                });
-            let Some(i) = next else { break };
+            let Some(i) = bound.best_next() else { break };
             // The empty-group rule is about groups the triggering event
             // binds by itself: once another atom is joined, it is too late.
             marked = true;
@@ -476,11 +478,83 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 rows: rows(i),
                 pattern: pat,
             });
-            bound.extend(atom_vars(&a.args).map(String::from));
+            bound.join(i, &a.args);
             done_atoms[i] = true;
+            positive_left -= 1;
         }
-        debug_assert!(done_conds.iter().all(|d| *d), "safety was checked");
+        debug_assert!(conds.is_empty(), "safety was checked");
         Ok(Strand { trigger, steps })
+    }
+}
+
+/// The variables a strand has bound so far, and for every positive atom
+/// not yet joined how many of its columns (after the location) are bound or
+/// constant, kept up to date as variables are bound, so the next join is
+/// found without rescanning the body.
+struct Bound<'r> {
+    vars: BTreeSet<&'r str>,
+    /// Per variable, the unjoined positive atoms that use it after their
+    /// location column, once per use.
+    uses: HashMap<&'r str, Vec<usize>>,
+    score: Vec<usize>,
+    /// Unjoined positive atoms by (score, earliest first).
+    waiting: BTreeSet<(usize, Reverse<usize>)>,
+}
+
+impl<'r> Bound<'r> {
+    fn new(ir: &'r RuleIr) -> Bound<'r> {
+        let mut uses: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut score = vec![0; ir.atoms.len()];
+        let mut waiting = BTreeSet::new();
+        for (i, a) in ir.atoms.iter().enumerate() {
+            if a.negated {
+                continue;
+            }
+            for arg in a.args.iter().skip(1) {
+                match &arg.kind {
+                    ExprKind::Var(v) => uses.entry(v.as_str()).or_default().push(i),
+                    ExprKind::Literal(_) | ExprKind::NodeParam(_) => score[i] += 1,
+                    _ => {}
+                }
+            }
+            waiting.insert((score[i], Reverse(i)));
+        }
+        Bound {
+            vars: BTreeSet::new(),
+            uses,
+            score,
+            waiting,
+        }
+    }
+
+    fn contains(&self, v: &str) -> bool {
+        self.vars.contains(v)
+    }
+
+    fn bind(&mut self, v: &'r str) {
+        if !self.vars.insert(v) {
+            return;
+        }
+        for &i in self.uses.get(v).into_iter().flatten() {
+            if self.waiting.remove(&(self.score[i], Reverse(i))) {
+                self.score[i] += 1;
+                self.waiting.insert((self.score[i], Reverse(i)));
+            } else {
+                self.score[i] += 1;
+            }
+        }
+    }
+
+    /// Atom `i` is joined (or scanned): its variables are bound.
+    fn join(&mut self, i: usize, args: &'r [ast::Expr]) {
+        self.waiting.remove(&(self.score[i], Reverse(i)));
+        for v in atom_vars(args) {
+            self.bind(v);
+        }
+    }
+
+    fn best_next(&self) -> Option<usize> {
+        self.waiting.last().map(|(_, Reverse(i))| *i)
     }
 }
 
