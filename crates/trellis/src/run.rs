@@ -204,9 +204,12 @@ fn run_local(
             let target = deadline.map_or(next, |d| next.min(d));
             let now = origin + wall_origin.elapsed().as_nanos() as Time;
             // Sleeps until the next wake-up, or until a stop request.
-            match stops.recv_timeout(Duration::from_nanos(target.saturating_sub(now))) {
+            let wait = Duration::from_nanos(target.saturating_sub(now));
+            match stops.recv_timeout(wait) {
                 Ok(request) => break LocalStop::Signal(request),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
+                Err(RecvTimeoutError::Timeout) => {}
+                // The signal thread never ends while `stops` lives.
+                Err(RecvTimeoutError::Disconnected) => std::thread::sleep(wait),
             }
         },
     };

@@ -117,6 +117,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 self.var(&var.name);
             }
         }
+        let uses = JoinUses::new(ir, |name| self.var(name));
 
         let head = self.head(&bound)?;
         let group_vars = self.group_vars(&head);
@@ -140,7 +141,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 .or_else(|| (0..ir.atoms.len()).find(|&i| !ir.atoms[i].negated))
                 .expect("a positive atom exists");
             let mark = is_event(&rel_kinds[drive]).then_some(&group_vars);
-            strands.push(self.strand(None, drive, |_| Rows::All, mark)?);
+            strands.push(self.strand(&uses, None, drive, |_| Rows::All, mark)?);
         } else {
             for t in 0..ir.atoms.len() {
                 let a = &ir.atoms[t];
@@ -156,7 +157,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                         Rows::All
                     }
                 };
-                strands.push(self.strand(Some(t), t, rows, None)?);
+                strands.push(self.strand(&uses, Some(t), t, rows, None)?);
             }
         }
 
@@ -342,6 +343,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
     /// a thousand strands: docs/language.md §3, planning time).
     fn strand(
         &mut self,
+        uses: &JoinUses,
         trigger: Option<usize>,
         first: usize,
         rows: impl Fn(usize) -> Rows,
@@ -349,8 +351,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
     ) -> Result<Strand, PlanError> {
         let ir = self.ir;
         let mut steps = Vec::new();
-        let mut bound = Bound::new(ir);
-        let mut done_atoms = vec![false; ir.atoms.len()];
+        let mut bound = Bound::new(uses, ir);
         let mut marked = mark_group.is_none();
         // Still to place, in body order.
         let mut conds: Vec<usize> = (0..ir.conds.len()).collect();
@@ -360,15 +361,15 @@ impl<'c, 's> RuleBuilder<'c, 's> {
         let mut positive_left = ir.atoms.len() - notins.len();
 
         let pattern = |bound: &Bound, args: &[ast::Expr], b: &mut Self| {
-            let mut seen_here: Vec<&str> = Vec::new();
+            let mut seen_here: Vec<VarId> = Vec::new();
             args.iter()
                 .map(|arg| match &arg.kind {
                     ExprKind::Var(v) => {
                         let id = b.var(v);
-                        if bound.contains(v) || seen_here.contains(&v.as_str()) {
+                        if bound.contains(id) || seen_here.contains(&id) {
                             Field::Check(id)
                         } else {
-                            seen_here.push(v);
+                            seen_here.push(id);
                             Field::Bind(id)
                         }
                     }
@@ -390,8 +391,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
             },
             pattern: pat,
         });
-        bound.join(first, &a.args);
-        done_atoms[first] = true;
+        bound.join(first);
         positive_left -= 1;
 
         loop {
@@ -401,10 +401,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 progress = false;
                 if !marked {
                     let group = mark_group.expect("checked by `marked`");
-                    if group
-                        .iter()
-                        .all(|v| bound.contains(&self.vars[*v as usize]))
-                    {
+                    if group.iter().all(|v| bound.contains(*v)) {
                         steps.push(Step::MarkGroup);
                         marked = true;
                     }
@@ -413,18 +410,17 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 // A random draw waits for every join, so each derivation
                 // draws its own (not one draw shared by all).
                 let all_joined = positive_left == 0;
-                let ready = |c: &CondIr, bound: &Bound| {
-                    c.vars().iter().all(|(v, _)| bound.contains(v))
-                        && (all_joined || !c.draws_random())
+                let ready = |i: usize, bound: &Bound| {
+                    uses.cond_vars[i].iter().all(|v| bound.contains(*v))
+                        && (all_joined || !uses.cond_draws_random[i])
                 };
-                let filters_ready = conds.iter().any(|&i| {
-                    let c = &ir.conds[i];
-                    matches!(c, CondIr::Filter(_)) && ready(c, &bound)
-                });
+                let filters_ready = conds
+                    .iter()
+                    .any(|&i| matches!(ir.conds[i], CondIr::Filter(_)) && ready(i, &bound));
                 let mut placed = Vec::new();
                 for &i in &conds {
                     let c = &ir.conds[i];
-                    if !ready(c, &bound) || (filters_ready && matches!(c, CondIr::Assign(..))) {
+                    if !ready(i, &bound) || (filters_ready && matches!(c, CondIr::Assign(..))) {
                         continue;
                     }
                     placed.push(i);
@@ -438,20 +434,19 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                             let e = self.expr(e)?;
                             let id = self.var(&var.name);
                             steps.push(Step::Assign(id, e));
-                            bound.bind(&var.name);
+                            bound.bind(id);
                         }
                     }
                 }
                 conds.retain(|i| !placed.contains(i));
                 let mut checked = Vec::new();
                 for &i in &notins {
-                    let a = &ir.atoms[i];
-                    if !atom_vars(&a.args).all(|v| bound.contains(v)) {
+                    if !uses.atom_vars[i].iter().all(|v| bound.contains(*v)) {
                         continue;
                     }
-                    done_atoms[i] = true;
                     checked.push(i);
                     progress = true;
+                    let a = &ir.atoms[i];
                     let pat = pattern(&bound, &a.args, self);
                     let (index, key) = self.index_for(a.relation, &pat);
                     steps.push(Step::NotIn {
@@ -478,8 +473,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 rows: rows(i),
                 pattern: pat,
             });
-            bound.join(i, &a.args);
-            done_atoms[i] = true;
+            bound.join(i);
             positive_left -= 1;
         }
         debug_assert!(conds.is_empty(), "safety was checked");
@@ -487,68 +481,116 @@ impl<'c, 's> RuleBuilder<'c, 's> {
     }
 }
 
-/// The variables a strand has bound so far, and for every positive atom
-/// not yet joined how many of its columns (after the location) are bound or
-/// constant, kept up to date as variables are bound, so the next join is
-/// found without rescanning the body.
-struct Bound<'r> {
-    vars: BTreeSet<&'r str>,
-    /// Per variable, the unjoined positive atoms that use it after their
-    /// location column, once per use.
-    uses: HashMap<&'r str, Vec<usize>>,
-    score: Vec<usize>,
-    /// Unjoined positive atoms by (score, earliest first).
-    waiting: BTreeSet<(usize, Reverse<usize>)>,
+/// What a rule's strands need to order their joins, worked out once per
+/// rule (a rule of a thousand table atoms has a thousand strands).
+struct JoinUses {
+    /// Per variable, the positive atoms that use it after their location
+    /// column, once per use.
+    by_var: Vec<Vec<usize>>,
+    /// Per atom, its constant columns after the location.
+    constants: Vec<usize>,
+    /// Per atom, its variables.
+    atom_vars: Vec<Vec<VarId>>,
+    /// Per condition, its variables, and whether it draws a random number.
+    cond_vars: Vec<Vec<VarId>>,
+    cond_draws_random: Vec<bool>,
 }
 
-impl<'r> Bound<'r> {
-    fn new(ir: &'r RuleIr) -> Bound<'r> {
-        let mut uses: HashMap<&str, Vec<usize>> = HashMap::new();
-        let mut score = vec![0; ir.atoms.len()];
-        let mut waiting = BTreeSet::new();
+impl JoinUses {
+    fn new(ir: &RuleIr, mut var: impl FnMut(&str) -> VarId) -> JoinUses {
+        let mut by_var: Vec<Vec<usize>> = Vec::new();
+        let mut constants = vec![0; ir.atoms.len()];
         for (i, a) in ir.atoms.iter().enumerate() {
             if a.negated {
                 continue;
             }
             for arg in a.args.iter().skip(1) {
                 match &arg.kind {
-                    ExprKind::Var(v) => uses.entry(v.as_str()).or_default().push(i),
-                    ExprKind::Literal(_) | ExprKind::NodeParam(_) => score[i] += 1,
+                    ExprKind::Var(v) => {
+                        let id = var(v) as usize;
+                        if by_var.len() <= id {
+                            by_var.resize(id + 1, Vec::new());
+                        }
+                        by_var[id].push(i);
+                    }
+                    ExprKind::Literal(_) | ExprKind::NodeParam(_) => constants[i] += 1,
                     _ => {}
                 }
             }
-            waiting.insert((score[i], Reverse(i)));
         }
+        let atom_vars = ir
+            .atoms
+            .iter()
+            .map(|a| atom_vars(&a.args).map(&mut var).collect())
+            .collect();
+        let cond_vars = ir
+            .conds
+            .iter()
+            .map(|c| c.vars().iter().map(|(v, _)| var(v)).collect())
+            .collect();
+        let cond_draws_random = ir.conds.iter().map(CondIr::draws_random).collect();
+        JoinUses {
+            by_var,
+            constants,
+            atom_vars,
+            cond_vars,
+            cond_draws_random,
+        }
+    }
+}
+
+/// The variables a strand has bound so far, and for every positive atom
+/// not yet joined how many of its columns (after the location) are bound or
+/// constant, kept up to date as variables are bound, so the next join is
+/// found without rescanning the body.
+struct Bound<'u> {
+    uses: &'u JoinUses,
+    vars: Vec<bool>,
+    score: Vec<usize>,
+    /// Unjoined positive atoms by (score, earliest first).
+    waiting: BTreeSet<(usize, Reverse<usize>)>,
+}
+
+impl<'u> Bound<'u> {
+    fn new(uses: &'u JoinUses, ir: &RuleIr) -> Bound<'u> {
+        let score = uses.constants.clone();
+        let waiting = (0..ir.atoms.len())
+            .filter(|&i| !ir.atoms[i].negated)
+            .map(|i| (score[i], Reverse(i)))
+            .collect();
         Bound {
-            vars: BTreeSet::new(),
             uses,
+            vars: Vec::new(),
             score,
             waiting,
         }
     }
 
-    fn contains(&self, v: &str) -> bool {
-        self.vars.contains(v)
+    fn contains(&self, v: VarId) -> bool {
+        self.vars.get(v as usize).copied().unwrap_or(false)
     }
 
-    fn bind(&mut self, v: &'r str) {
-        if !self.vars.insert(v) {
+    fn bind(&mut self, v: VarId) {
+        let v = v as usize;
+        if self.vars.len() <= v {
+            self.vars.resize(v + 1, false);
+        }
+        if std::mem::replace(&mut self.vars[v], true) {
             return;
         }
-        for &i in self.uses.get(v).into_iter().flatten() {
-            if self.waiting.remove(&(self.score[i], Reverse(i))) {
-                self.score[i] += 1;
+        for &i in self.uses.by_var.get(v).into_iter().flatten() {
+            let waiting = self.waiting.remove(&(self.score[i], Reverse(i)));
+            self.score[i] += 1;
+            if waiting {
                 self.waiting.insert((self.score[i], Reverse(i)));
-            } else {
-                self.score[i] += 1;
             }
         }
     }
 
     /// Atom `i` is joined (or scanned): its variables are bound.
-    fn join(&mut self, i: usize, args: &'r [ast::Expr]) {
+    fn join(&mut self, i: usize) {
         self.waiting.remove(&(self.score[i], Reverse(i)));
-        for v in atom_vars(args) {
+        for &v in &self.uses.atom_vars[i] {
             self.bind(v);
         }
     }
