@@ -1,7 +1,8 @@
 //! A long rule plans in time about quadratic in its length, which is the
 //! size of its plan (one strand per table atom, each joining all the
-//! others). Planning was cubic: 1,200 atoms took 12 s in a release build
-//! (BENCHMARKS.md, "Planning long rules").
+//! others). Planning was cubic: a 400-atom chain took 29 s in a release
+//! build, 1,200 atoms now take 0.6 s (BENCHMARKS.md, "Planning long
+//! rules").
 
 use std::sync::mpsc;
 use std::time::Duration;
@@ -38,8 +39,8 @@ fn a_rule_of_1200_atoms_plans_within_a_generous_bound() {
             .collect();
         let _ = tx.send(strands);
     });
-    // About 1 s in a release build and 15 s in a debug one; the cubic
-    // planner took over an hour in a debug build.
+    // 0.6 s in a release build and 20 to 40 s in a debug one on a busy
+    // machine; the cubic planner took hours.
     let strands = rx
         .recv_timeout(Duration::from_secs(300))
         .expect("planned within 5 minutes");
