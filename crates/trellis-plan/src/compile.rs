@@ -188,14 +188,13 @@ impl<'s> Compiler<'s> {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
                 Statement::Trace(t) => {
-                    if let Some(id) = self.plan.lookup(&t.relation.name) {
-                        self.plan.relations[id.0 as usize].trace = true;
+                    let relation = t.relation.name.clone();
+                    let span = t.relation.span;
+                    self.warnings.push(if self.plan.lookup(&relation).is_some() {
+                        PlanError::TraceUnsupported { relation, span }
                     } else {
-                        self.warnings.push(PlanError::WatchUnknown {
-                            relation: t.relation.name.clone(),
-                            span: t.relation.span,
-                        });
-                    }
+                        PlanError::WatchUnknown { relation, span }
+                    });
                 }
                 _ => {}
             }
