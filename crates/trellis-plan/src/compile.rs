@@ -190,11 +190,12 @@ impl<'s> Compiler<'s> {
                 Statement::Trace(t) => {
                     let relation = t.relation.name.clone();
                     let span = t.relation.span;
-                    self.warnings.push(if self.plan.lookup(&relation).is_some() {
-                        PlanError::TraceUnsupported { relation, span }
-                    } else {
-                        PlanError::WatchUnknown { relation, span }
-                    });
+                    self.warnings
+                        .push(if self.plan.lookup(&relation).is_some() {
+                            PlanError::TraceUnsupported { relation, span }
+                        } else {
+                            PlanError::WatchUnknown { relation, span }
+                        });
                 }
                 _ => {}
             }

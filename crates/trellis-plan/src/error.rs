@@ -318,7 +318,9 @@ pub enum PlanError {
     #[diagnostic(
         code(trellis::plan::trace_unsupported),
         severity(Warning),
-        help("provenance is not implemented yet; the statement is accepted so P2 programs check, and has no effect")
+        help(
+            "provenance is not implemented yet; the statement is accepted so P2 programs check, and has no effect"
+        )
     )]
     TraceUnsupported {
         relation: String,

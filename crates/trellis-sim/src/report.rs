@@ -365,10 +365,7 @@ impl Report {
             if let (Some(mean), Some(p50), Some(p99)) =
                 (l["mean"].as_f64(), l["p50"].as_f64(), l["p99"].as_f64())
             {
-                let _ = write!(
-                    s,
-                    "; latency mean {mean:.1} ms, p50 {p50:.1}, p99 {p99:.1}"
-                );
+                let _ = write!(s, "; latency mean {mean:.1} ms, p50 {p50:.1}, p99 {p99:.1}");
             }
             if let Some(f) = m["correct_fraction"].as_f64() {
                 let _ = write!(

@@ -34,8 +34,27 @@ q1 answer(@R, K, N) :- ask(@N, K, R).
 
 fn value() -> impl Strategy<Value = String> {
     prop::sample::select(vec![
-        "0", "1", "2", "-1", "0.5", "-0.5", "1e-12", "1e9", "1e300", "nan", "inf", "-inf", "3",
-        "40", "100000000", "18446744073709551615", "\"x\"", "true", "[]", "[0]", "[[0, 1], [2]]",
+        "0",
+        "1",
+        "2",
+        "-1",
+        "0.5",
+        "-0.5",
+        "1e-12",
+        "1e9",
+        "1e300",
+        "nan",
+        "inf",
+        "-inf",
+        "3",
+        "40",
+        "100000000",
+        "18446744073709551615",
+        "\"x\"",
+        "true",
+        "[]",
+        "[0]",
+        "[[0, 1], [2]]",
         "{}",
     ])
     .prop_map(str::to_string)
@@ -136,28 +155,54 @@ fn line(careful: bool) -> BoxedStrategy<String> {
 }
 
 /// Each section with the keys and lines it must hold, and those it may.
-type Shape = (&'static str, &'static [&'static str], &'static [&'static str]);
+type Shape = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
 const SHAPES: [Shape; 9] = [
     (
         "[simulation]",
         &[],
-        &["nodes", "duration", "seed", "start_interval", "max_ticks_per_instant", "address = \"n{i}:1\""],
+        &[
+            "nodes",
+            "duration",
+            "seed",
+            "start_interval",
+            "max_ticks_per_instant",
+            "address = \"n{i}:1\"",
+        ],
     ),
     (
         "[network]",
         &[],
-        &["loss", "duplicate", "latency = { kind = \"exponential\", mean_ms = 30 }"],
+        &[
+            "loss",
+            "duplicate",
+            "latency = { kind = \"exponential\", mean_ms = 30 }",
+        ],
     ),
     (
         "[churn]",
         &["median_session"],
-        &["shape", "start", "rejoin_after", "exempt = [0]", "model = \"pareto\""],
+        &[
+            "shape",
+            "start",
+            "rejoin_after",
+            "exempt = [0]",
+            "model = \"pareto\"",
+        ],
     ),
     ("[[event]]", &["at", "node", "action = \"crash\""], &[]),
     ("[[event]]", &["at", "node", "action = \"restart\""], &[]),
     (
         "[[event]]",
-        &["at", "action = \"partition\"", "name = \"p\"", "groups = [[0, 1], [2]]"],
+        &[
+            "at",
+            "action = \"partition\"",
+            "name = \"p\"",
+            "groups = [[0, 1], [2]]",
+        ],
         &["oneway"],
     ),
     (
@@ -167,7 +212,11 @@ const SHAPES: [Shape; 9] = [
     ),
     (
         "[[measure]]",
-        &["name = \"q\"", "start = { relation = \"ask\", key = 2, on = \"inject\" }", "end = { relation = \"answer\", key = 2 }"],
+        &[
+            "name = \"q\"",
+            "start = { relation = \"ask\", key = 2, on = \"inject\" }",
+            "end = { relation = \"answer\", key = 2 }",
+        ],
         &[],
     ),
     (
@@ -273,7 +322,10 @@ fn generated_scenarios_reach_the_run() {
     let strategy = scenario();
     let (mut parsed, mut accepted) = (0, 0);
     for _ in 0..300 {
-        let toml = strategy.new_tree(&mut runner).expect("a scenario").current();
+        let toml = strategy
+            .new_tree(&mut runner)
+            .expect("a scenario")
+            .current();
         let Ok(scenario) = toml::from_str::<Scenario>(&toml) else {
             continue;
         };
@@ -281,5 +333,8 @@ fn generated_scenarios_reach_the_run() {
         accepted += usize::from(scenario.validate().is_ok());
     }
     assert!(parsed >= 100, "only {parsed} of 300 scenarios parsed");
-    assert!(accepted >= 60, "only {accepted} of 300 scenarios were accepted");
+    assert!(
+        accepted >= 60,
+        "only {accepted} of 300 scenarios were accepted"
+    );
 }
