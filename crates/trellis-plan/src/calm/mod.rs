@@ -51,15 +51,14 @@ pub enum NonMonotone {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointOfOrder {
     pub rule: RuleId,
-    /// The rule's non-monotone operations on `input` (at least one).
-    pub reasons: Vec<NonMonotone>,
-    /// The input whose arrival order matters.
-    pub input: RelId,
-    /// How asynchrony reaches `input`: relations from where it enters (a
-    /// relation sent between nodes, or an external input) to `input`, each
-    /// with the rule that derives it from the one before (`None` for the
-    /// first).
-    pub path: Vec<(Option<RuleId>, RelId)>,
+    /// The rule's non-monotone operations fed by the network, each with the
+    /// input whose arrival order matters to it (at least one).
+    pub reasons: Vec<(NonMonotone, RelId)>,
+    /// How asynchrony reaches each of those inputs: relations from where it
+    /// enters (a relation sent between nodes, or an external input) to the
+    /// input, each with the rule that derives it from the one before
+    /// (`None` for the first).
+    pub paths: Vec<Vec<(Option<RuleId>, RelId)>>,
     /// A rule triggered by a timer that re-derives the soft state involved,
     /// which makes an expiry, eviction or stale read heal itself.
     pub refreshed_by: Option<RuleId>,
@@ -103,7 +102,8 @@ pub struct Calm {
     /// Per rule: why it is not monotone (empty: monotone).
     pub rules: Vec<Vec<NonMonotone>>,
     pub points: Vec<PointOfOrder>,
-    /// Output relations (watched, or read by no rule) and their labels.
+    /// Output relations (watched, sent between nodes, or read by no rule)
+    /// and their labels.
     pub outputs: Vec<(RelId, Label)>,
 }
 
@@ -182,31 +182,32 @@ pub fn analyze(plan: &Plan) -> Calm {
         outputs: Vec::new(),
     };
     for rule in &plan.rules {
-        // One point per input: its operations together.
-        let first = calm.points.len();
+        // One point per rule: its operations fed by the network together.
+        let mut point = PointOfOrder {
+            rule: rule.id,
+            reasons: Vec::new(),
+            paths: Vec::new(),
+            refreshed_by: None,
+        };
+        let mut inputs_seen = Vec::new();
         for reason in &calm.rules[rule.id.0 as usize] {
-            for input in inputs(rule, reason) {
-                if calm.tainted[input.0 as usize].is_none() {
-                    continue;
-                }
-                let refreshed_by = refreshed(plan, &refreshers, reason);
-                match calm.points[first..].iter_mut().find(|p| p.input == input) {
-                    Some(point) => {
-                        point.reasons.push(reason.clone());
-                        point.refreshed_by = point.refreshed_by.or(refreshed_by);
-                    }
-                    None => {
-                        let path = calm.path_to(input);
-                        calm.points.push(PointOfOrder {
-                            rule: rule.id,
-                            reasons: vec![reason.clone()],
-                            input,
-                            path,
-                            refreshed_by,
-                        });
-                    }
-                }
+            let Some(input) = inputs(rule, reason)
+                .into_iter()
+                .find(|i| calm.tainted[i.0 as usize].is_some())
+            else {
+                continue;
+            };
+            point.reasons.push((reason.clone(), input));
+            point.refreshed_by = point
+                .refreshed_by
+                .or_else(|| refreshed(plan, &refreshers, reason));
+            if !inputs_seen.contains(&input) {
+                inputs_seen.push(input);
+                point.paths.push(calm.path_to(input));
             }
+        }
+        if !point.reasons.is_empty() {
+            calm.points.push(point);
         }
     }
     calm.outputs = outputs(plan, &calm, &read);
@@ -443,13 +444,14 @@ fn refreshed(plan: &Plan, driven: &[Option<RuleId>], reason: &NonMonotone) -> Op
         .map(|r| r.id)
 }
 
-/// Outputs: watched relations and relations no rule reads; each labelled by
-/// what feeds it.
+/// Outputs: relations watched, sent between nodes or read by no rule; each
+/// labelled by what feeds it.
 fn outputs(plan: &Plan, calm: &Calm, read: &[bool]) -> Vec<(RelId, Label)> {
     let mut out = Vec::new();
     for (i, rel) in plan.relations.iter().enumerate() {
         let derived = plan.rules.iter().any(|r| r.head.relation.0 as usize == i);
-        if rel.generated || !derived || (read[i] && rel.watch.is_none()) {
+        let output = rel.watch.is_some() || !read[i] || calm.sent[i];
+        if rel.generated || !derived || !output {
             continue;
         }
         let feeding = upstream_rules(plan, RelId(i as u32));

@@ -71,16 +71,21 @@ fn aggregate(f: AggregateFn) -> &'static str {
 }
 
 /// What could go wrong, in one sentence.
-fn consequence(plan: &Plan, point: &PointOfOrder, reason: &NonMonotone) -> String {
+fn consequence(
+    plan: &Plan,
+    point: &PointOfOrder,
+    (reason, input): &(NonMonotone, RelId),
+) -> String {
     let rule = rule_name(plan, point.rule);
     let head = rel(plan, plan.rule(point.rule).head.relation);
-    let input = rel(plan, point.input);
+    let input_id = *input;
+    let input = rel(plan, input_id);
     match reason {
         NonMonotone::Negation { relation } => format!(
             "`{rule}` derives `{head}` only if no matching `{}` is there when it runs; a `{input}` that arrives later does not take it back",
             rel(plan, *relation)
         ),
-        NonMonotone::Aggregate { function } if !is_table(plan, point.input) => format!(
+        NonMonotone::Aggregate { function } if !is_table(plan, input_id) => format!(
             "the {} that `{rule}` computes over one tick's `{input}` events depends on which of them arrive in the same tick",
             aggregate(*function)
         ),
@@ -122,8 +127,8 @@ fn consequence(plan: &Plan, point: &PointOfOrder, reason: &NonMonotone) -> Strin
 }
 
 /// What would fix it.
-fn remedy(plan: &Plan, point: &PointOfOrder, reason: &NonMonotone) -> String {
-    let input = rel(plan, point.input);
+fn remedy(plan: &Plan, _: &PointOfOrder, (reason, input): &(NonMonotone, RelId)) -> String {
+    let input = rel(plan, *input);
     match reason {
         NonMonotone::Negation { .. }
         | NonMonotone::Aggregate { .. }
@@ -162,7 +167,7 @@ fn benign(plan: &Plan, point: &PointOfOrder) -> Option<String> {
 fn each(
     plan: &Plan,
     point: &PointOfOrder,
-    say: fn(&Plan, &PointOfOrder, &NonMonotone) -> String,
+    say: fn(&Plan, &PointOfOrder, &(NonMonotone, RelId)) -> String,
 ) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for reason in &point.reasons {
@@ -176,25 +181,34 @@ fn each(
 
 /// The operations, in a few words.
 fn operations(plan: &Plan, point: &PointOfOrder) -> String {
-    let ops: Vec<String> = point.reasons.iter().map(|r| operation(plan, r)).collect();
+    let mut ops: Vec<String> = Vec::new();
+    for (reason, _) in &point.reasons {
+        let op = operation(plan, reason);
+        if !ops.contains(&op) {
+            ops.push(op);
+        }
+    }
     ops.join("; ")
 }
 
-/// How asynchrony reaches the point: `a` (sent) → `b` (`r3`) → here.
-fn path(plan: &Plan, point: &PointOfOrder) -> String {
-    let mut parts = Vec::new();
-    for (rule, r) in &point.path {
-        match rule {
-            None => parts.push(format!("`{}` (sent between nodes)", rel(plan, *r))),
-            Some(rule) => parts.push(format!(
-                "`{}` (by `{}`)",
-                rel(plan, *r),
-                rule_name(plan, *rule)
-            )),
-        }
-    }
-    parts.push("here".into());
-    parts.join(" → ")
+/// How asynchrony reaches the point: `a` (sent) → `b` (`r3`) → here, one
+/// path per input.
+fn paths(plan: &Plan, point: &PointOfOrder) -> Vec<String> {
+    point
+        .paths
+        .iter()
+        .map(|path| {
+            let mut parts = Vec::new();
+            for (rule, r) in path {
+                parts.push(match rule {
+                    None => format!("`{}` (sent between nodes)", rel(plan, *r)),
+                    Some(rule) => format!("`{}` (by `{}`)", rel(plan, *r), rule_name(plan, *rule)),
+                });
+            }
+            parts.push("here".into());
+            parts.join(" → ")
+        })
+        .collect()
 }
 
 /// `explain --calm`: relations sent between nodes, every rule's monotonicity,
@@ -255,7 +269,9 @@ pub fn explain_calm(plan: &Plan, calm: &Calm, locate: &dyn Fn(Span) -> String) -
             locate(plan.rule(point.rule).span),
             operations(plan, point)
         );
-        let _ = writeln!(w, "     asynchrony: {}", path(plan, point));
+        for p in paths(plan, point) {
+            let _ = writeln!(w, "     asynchrony: {p}");
+        }
         for s in each(plan, point, consequence) {
             let _ = writeln!(w, "     what can go wrong: {s}");
         }
@@ -266,7 +282,10 @@ pub fn explain_calm(plan: &Plan, calm: &Calm, locate: &dyn Fn(Span) -> String) -
             let _ = writeln!(w, "     benign: {why}");
         }
     }
-    let _ = writeln!(w, "\nOutputs (watched, or read by no rule):");
+    let _ = writeln!(
+        w,
+        "\nOutputs (watched, sent between nodes, or read by no rule):"
+    );
     if calm.outputs.is_empty() {
         let _ = writeln!(w, "  none");
     }
@@ -422,7 +441,7 @@ pub fn warnings(plan: &Plan, calm: &Calm) -> Vec<PointOfOrderWarning> {
         .map(|point| {
             let mut help = format!(
                 "asynchrony: {}; fix: {}",
-                path(plan, point),
+                paths(plan, point).join("; "),
                 each(plan, point, remedy).join("; or ")
             );
             if let Some(why) = benign(plan, point) {
