@@ -325,6 +325,7 @@ conformance! {
     s59_runaway,
     s59_runaway_sends,
     syntax_forms,
+    summary_events,
     table_keys,
     values,
     watch_letters,

@@ -340,6 +340,20 @@ pub enum PlanError {
         span: Span,
     },
 
+    #[error("`trace({relation})` records nothing yet")]
+    #[diagnostic(
+        code(trellis::plan::trace_unsupported),
+        severity(Warning),
+        help(
+            "provenance is not implemented yet; the statement is accepted so P2 programs check, and has no effect"
+        )
+    )]
+    TraceUnsupported {
+        relation: String,
+        #[label("no provenance is recorded for this relation")]
+        span: Span,
+    },
+
     #[error("a channel for `{relation}`, which no rule or fact uses")]
     #[diagnostic(
         code(trellis::plan::channel_unknown),
@@ -396,6 +410,7 @@ impl PlanError {
             | WatchUnknown { span, .. }
             | WatchPeriodicLetter { span, .. }
             | ExternalUnknown { span, .. }
+            | TraceUnsupported { span, .. }
             | ChannelUnknown { span, .. }
             | ChannelConflict { span, .. } => *span,
         }
@@ -409,6 +424,7 @@ impl PlanError {
                 | PlanError::WatchUnknown { .. }
                 | PlanError::WatchPeriodicLetter { .. }
                 | PlanError::ExternalUnknown { .. }
+                | PlanError::TraceUnsupported { .. }
         )
     }
 }

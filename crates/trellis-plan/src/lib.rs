@@ -5,6 +5,7 @@
 //! and `explain`/`graph` print it.
 
 mod allow;
+pub mod calm;
 mod compile;
 mod error;
 mod explain;

@@ -20,7 +20,7 @@ pub use network::{MIN_LATENCY, NetworkError};
 pub use report::{Report, engine_stats_json, line_chart, peak_memory_kib, write_outputs};
 pub use ring::RingState;
 pub use scenario::*;
-pub use sim::{Fault, NANOS, Observer, Options, Quiet, Simulation};
+pub use sim::{NANOS, Observer, Options, Quiet, Simulation};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SimError {
@@ -85,6 +85,37 @@ pub struct Stats {
     /// Messages and bytes per virtual second.
     pub per_second: Vec<(u64, u64)>,
     pub checkpoints: Vec<(trellis_engine::Time, u64)>,
+    /// Crashes, restarts, partitions and heals, in order, for the plots.
+    pub faults: Vec<(trellis_engine::Time, Fault)>,
+}
+
+/// A fault the scenario or churn caused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    Crash(usize),
+    Restart(usize),
+    Partition(String),
+    Heal(String),
+}
+
+impl Fault {
+    /// What kind of fault: a plot's legend entry.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Crash(_) => "crash",
+            Fault::Restart(_) => "restart",
+            Fault::Partition(_) => "partition",
+            Fault::Heal(_) => "heal",
+        }
+    }
+
+    /// The node it happened to (its scenario index), for a node's fault.
+    pub fn node(&self) -> Option<usize> {
+        match self {
+            Fault::Crash(i) | Fault::Restart(i) => Some(*i),
+            Fault::Partition(_) | Fault::Heal(_) => None,
+        }
+    }
 }
 
 impl Stats {

@@ -40,6 +40,14 @@ pub fn parse_options(args: &ProgramArgs) -> ParseOptions {
 /// does not compile, 2 when its file cannot be read (an I/O error, not a
 /// diagnostic about the program).
 pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::Plan, ExitCode> {
+    load_program(args, options).map(|loaded| loaded.plan)
+}
+
+/// [`load`], keeping the sources (for diagnostics about the plan).
+pub fn load_program(
+    args: &ProgramArgs,
+    options: &ParseOptions,
+) -> Result<trellis_plan::Loaded, ExitCode> {
     if let Err(e) = std::fs::read(&args.file) {
         eprintln!(
             "error: cannot read {}: {}",
@@ -52,7 +60,7 @@ pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::
         Ok(mut loaded) => {
             loaded.warnings.allow(&args.allow);
             eprint!("{}", render_all(&loaded.warnings, style()));
-            Ok(loaded.plan)
+            Ok(loaded)
         }
         Err(mut diagnostics) => {
             diagnostics.allow(&args.allow);

@@ -71,45 +71,29 @@ pub fn record_line(plan: &Plan, node: &str, origin: Time, r: &Record, as_json: b
     }
 }
 
-/// A fault in the simulator's watch stream.
-pub fn fault_line(time: Time, fault: &Fault, as_json: bool) -> String {
+/// A fault in the simulator's watch stream; `address` names a node by its
+/// scenario index.
+pub fn fault_line<'a>(
+    time: Time,
+    fault: &'a Fault,
+    address: impl Fn(usize) -> &'a str,
+    as_json: bool,
+) -> String {
     let at = seconds(time, 0);
-    if as_json {
-        let mut line = json!({"time": at, "fault": fault.kind()});
-        match fault {
-            Fault::Crash { node } => line["node"] = json!(node),
-            Fault::Restart { node, incarnation } => {
-                line["node"] = json!(node);
-                line["incarnation"] = json!(incarnation);
-            }
-            Fault::Partition {
-                name,
-                groups,
-                oneway,
-            } => {
-                line["name"] = json!(name);
-                line["groups"] = json!(groups);
-                line["oneway"] = json!(oneway);
-            }
-            Fault::Heal { name } => line["name"] = json!(name),
+    let kind = fault.kind();
+    match (fault, as_json) {
+        (Fault::Crash(i) | Fault::Restart(i), true) => {
+            json!({"time": at, "fault": kind, "node": address(*i)}).to_string()
         }
-        return line.to_string();
-    }
-    match fault {
-        Fault::Crash { node } => format!("{at:>9.3}s {node} crash"),
-        Fault::Restart { node, incarnation } => {
-            format!("{at:>9.3}s {node} restart (incarnation {incarnation})")
+        (Fault::Partition(name) | Fault::Heal(name), true) => {
+            json!({"time": at, "fault": kind, "name": name}).to_string()
         }
-        Fault::Partition {
-            name,
-            groups,
-            oneway,
-        } => {
-            let groups: Vec<String> = groups.iter().map(|g| g.join(" ")).collect();
-            let between = if *oneway { " -> " } else { " | " };
-            format!("{at:>9.3}s partition `{name}`: {}", groups.join(between))
+        (Fault::Crash(i) | Fault::Restart(i), false) => {
+            format!("{at:>9.3}s {} {kind}", address(*i))
         }
-        Fault::Heal { name } => format!("{at:>9.3}s heal `{name}`"),
+        (Fault::Partition(name) | Fault::Heal(name), false) => {
+            format!("{at:>9.3}s {kind} `{name}`")
+        }
     }
 }
 

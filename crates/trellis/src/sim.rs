@@ -24,6 +24,8 @@ struct Printer {
     stops: Receiver<StopRequest>,
     stopped: Option<StopRequest>,
     filter: WatchFilter,
+    /// Every node's address, by scenario index.
+    addresses: Vec<String>,
 }
 
 impl Printer {
@@ -45,8 +47,11 @@ impl Observer for Printer {
     }
 
     fn fault(&mut self, now: Time, fault: &Fault) {
-        if !self.quiet && self.filter.shows(fault.node(), fault.kind(), now) {
-            self.emit(output::fault_line(now, fault, self.json), true);
+        let node = fault.node().map(|i| self.addresses[i].as_str());
+        if !self.quiet && self.filter.shows(node, fault.kind(), now) {
+            let address = |i: usize| self.addresses[i].as_str();
+            let line = output::fault_line(now, fault, address, self.json);
+            self.emit(line, true);
         }
     }
 
@@ -215,6 +220,7 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         stops,
         stopped: None,
         filter,
+        addresses,
     };
     let started = Instant::now();
     sim.run(&mut printer);

@@ -7,7 +7,8 @@ use trellis_value::{Id, Value};
 
 use super::queue::{Class, Payload};
 use super::trace::Happening;
-use super::{Fault, NANOS, Observer, Simulation, to_time};
+use super::{NANOS, Observer, Simulation, to_time};
+use crate::Fault;
 use crate::scenario::{Action, NodeRef};
 use crate::template::{Template, TemplateField};
 
@@ -56,20 +57,11 @@ impl Simulation {
                 oneway,
             } => {
                 self.net.partition(&name, &groups, oneway);
-                let groups = groups
-                    .iter()
-                    .map(|g| g.iter().map(|&i| self.address(i)).collect())
-                    .collect();
-                let fault = Fault::Partition {
-                    name: &name,
-                    groups,
-                    oneway,
-                };
-                observer.fault(self.now, &fault);
+                self.fault(Fault::Partition(name), observer);
             }
             Action::Heal { name } => {
                 self.net.heal(&name);
-                observer.fault(self.now, &Fault::Heal { name: &name });
+                self.fault(Fault::Heal(name), observer);
             }
         }
     }

@@ -30,7 +30,7 @@ use crate::network::NetworkModel;
 use crate::ring::RingState;
 use crate::scenario::{Action, ChurnModel, Scenario};
 use crate::template::Template;
-use crate::{SimError, Stats};
+use crate::{Fault, SimError, Stats};
 use queue::{Class, Key, Payload, Queue};
 use trace::{Happening, Trace, seed_for};
 
@@ -40,51 +40,10 @@ fn to_time(seconds: f64) -> Time {
     (seconds.max(0.0) * NANOS) as Time
 }
 
-/// A fault as it happens: the watch stream shows these among the records.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Fault<'a> {
-    /// A node stopped (a scenario crash, or churn ending its session).
-    Crash {
-        node: &'a str,
-    },
-    /// A crashed node started again, with empty tables.
-    Restart {
-        node: &'a str,
-        incarnation: u32,
-    },
-    /// Frames between the groups' nodes are cut from now on.
-    Partition {
-        name: &'a str,
-        groups: Vec<Vec<&'a str>>,
-        oneway: bool,
-    },
-    Heal {
-        name: &'a str,
-    },
-}
-
-impl Fault<'_> {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Fault::Crash { .. } => "crash",
-            Fault::Restart { .. } => "restart",
-            Fault::Partition { .. } => "partition",
-            Fault::Heal { .. } => "heal",
-        }
-    }
-
-    /// The node it happened to, for a node's fault.
-    pub fn node(&self) -> Option<&str> {
-        match self {
-            Fault::Crash { node } | Fault::Restart { node, .. } => Some(node),
-            Fault::Partition { .. } | Fault::Heal { .. } => None,
-        }
-    }
-}
-
 /// Sees what happens, as it happens (the CLI prints and draws progress).
 pub trait Observer {
-    /// A crash, restart, partition or heal, at the simulation's time.
+    /// A crash, restart, partition or heal, as it happens (a node is
+    /// named by its scenario index: `Simulation::address`).
     fn fault(&mut self, _now: Time, _fault: &Fault) {}
     /// A watch record of a relation the program watches.
     fn record(&mut self, _plan: &Plan, _node: &str, _record: &Record) {}
@@ -398,6 +357,11 @@ impl Simulation {
         self.nodes[self.slot[index]].node.as_ref()
     }
 
+    /// Frames sent but not yet delivered or dropped.
+    pub fn frames_in_flight(&self) -> u64 {
+        self.queue.frames_in_flight()
+    }
+
     pub fn trace_hash(&self) -> u64 {
         self.trace.value()
     }
@@ -564,13 +528,7 @@ impl Simulation {
         }
         if sn.incarnation > 1 {
             self.stats.restarts += 1;
-            observer.fault(
-                self.now,
-                &Fault::Restart {
-                    node: &sn.address,
-                    incarnation: sn.incarnation,
-                },
-            );
+            self.fault(Fault::Restart(i), observer);
         }
         self.trace.happening(Happening::Start, i, self.now);
         self.step(i, observer);
@@ -591,12 +549,17 @@ impl Simulation {
             self.nodes[ms].live_pos = Some(pos);
         }
         self.stats.crashes += 1;
+        self.fault(Fault::Crash(i), observer);
         if let Some(ring) = &mut self.ring {
             ring.leave(&self.nodes[s].params);
         }
         self.trace.happening(Happening::Crash, i, self.now);
-        let node = &self.nodes[s].address;
-        observer.fault(self.now, &Fault::Crash { node });
+    }
+
+    /// A fault happened now: kept for the plots, shown to the observer.
+    fn fault(&mut self, fault: Fault, observer: &mut dyn Observer) {
+        observer.fault(self.now, &fault);
+        self.stats.faults.push((self.now, fault));
     }
 
     /// Run a node's due ticks, route its output, and queue its next wake-up.
