@@ -347,7 +347,7 @@ fn a_tuple_too_large_for_a_datagram_is_refused_and_counted() {
         &prog,
         "materialize(peer, infinity, 1, keys(1)).\n\
          peer(LOCALADDRESS, PEER).\n\
-         watchmod(huge, \"r\").\n\
+         watchmod(huge, \"c\").\n\
          g0 grow(@X, \"x\", 0) :- periodic(@X, E, 0, 1).\n\
          g1 grow(@X, S, N) :- grow(@X, S0, N0), N0 < 17, S := S0 + S0, N := N0 + 1.\n\
          g2 huge(@P, X, S) :- grow(@X, S, N), N == 17, peer(@X, P), P != X.\n\
