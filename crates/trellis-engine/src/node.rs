@@ -364,7 +364,7 @@ impl Node {
         let r = self.plan.relation(rel);
         let refused = if r.kind == RelationKind::Periodic {
             Some(InputError::Periodic)
-        } else if r.arity != tuple.len() {
+        } else if !r.fits(tuple.len()) {
             Some(InputError::Arity {
                 relation: r.name.to_string(),
                 expected: r.arity,
@@ -563,7 +563,8 @@ impl Node {
             if let Some(left) = &mut state.left {
                 *left -= 1;
             }
-            let e = Value::Int(self.env.rng.random::<i64>());
+            // Never negative, as in P2: programs compute keys as `E % n`.
+            let e = Value::Int(self.env.rng.random::<i64>() & i64::MAX);
             let tuple = Tuple::from(vec![
                 Value::Str(self.address.clone()),
                 e,

@@ -298,8 +298,10 @@ conformance! {
     macros_include,
     macros_localaddress,
     notin,
+    notin_wildcard,
     p2_atomicity,
     periodic,
+    periodic_nonnegative,
     runtime_errors,
     s51_inputs,
     s52_strata,
@@ -327,4 +329,5 @@ conformance! {
     syntax_forms,
     table_keys,
     values,
+    watch_unread_receive,
 }

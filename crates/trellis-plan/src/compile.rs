@@ -250,6 +250,7 @@ impl<'s> Compiler<'s> {
                 BodyElem::Condition(e) => conds.push(CondIr::Filter(e.clone())),
             }
         }
+        self.notin_wildcards(&mut atoms, &conds);
         if rule.head.relation.name == PERIODIC {
             self.errors.push(PlanError::BuiltinRelation {
                 relation: PERIODIC.into(),
@@ -280,6 +281,38 @@ impl<'s> Compiler<'s> {
         }
         for stage in self.localize(name, rule, atoms, conds) {
             self.build_rule(stage);
+        }
+    }
+
+    /// P2 reads a variable that appears only inside `notin` (bound by no
+    /// positive atom and no assignment anywhere in the rule) as a wildcard:
+    /// it is left out of the lookup key and matches anything. It becomes
+    /// `_`, with a warning that suggests writing so. (Not the location: a
+    /// `notin` at an unbound location stays an error.)
+    fn notin_wildcards(&mut self, atoms: &mut [AtomIr], conds: &[CondIr]) {
+        let bound: BTreeSet<String> = atoms
+            .iter()
+            .filter(|a| !a.negated)
+            .flat_map(|a| atom_vars(&a.args).map(String::from))
+            .chain(conds.iter().filter_map(|c| match c {
+                CondIr::Assign(var, _) => Some(var.name.clone()),
+                CondIr::Filter(_) => None,
+            }))
+            .collect();
+        for arg in atoms
+            .iter_mut()
+            .filter(|a| a.negated)
+            .flat_map(|a| a.args.iter_mut().skip(1))
+        {
+            if let ExprKind::Var(v) = &arg.kind
+                && !bound.contains(v)
+            {
+                self.warnings.push(PlanError::NotInWildcard {
+                    var: v.clone(),
+                    span: arg.span,
+                });
+                arg.kind = ExprKind::Wildcard;
+            }
         }
     }
 

@@ -34,6 +34,7 @@ impl Compiler<'_> {
             trace: false,
             channel: None,
             generated,
+            watch_only: false,
             indexes: Vec::new(),
             stratum: 0,
             span,
@@ -195,12 +196,24 @@ impl Compiler<'_> {
     }
 
     pub(super) fn watch(&mut self, w: &ast::Watch) {
-        let Some(id) = self.plan.lookup(&w.relation.name) else {
-            self.warnings.push(PlanError::WatchUnknown {
-                relation: w.relation.name.clone(),
-                span: w.relation.span,
-            });
-            return;
+        let id = match self.plan.lookup(&w.relation.name) {
+            Some(id) => id,
+            None => {
+                // P2 keeps what arrives of it, for the watch to print.
+                self.warnings.push(PlanError::WatchUnknown {
+                    relation: w.relation.name.clone(),
+                    span: w.relation.span,
+                });
+                let id = self.add_relation(
+                    &w.relation.name,
+                    0,
+                    RelationKind::Event,
+                    false,
+                    Some(w.relation.span),
+                );
+                self.plan.relations[id.0 as usize].watch_only = true;
+                id
+            }
         };
         let modes = match &w.modes {
             None => WatchModes::ALL,
