@@ -387,7 +387,7 @@ impl Node {
     }
 
     /// When the node next has work: now (inputs or deltas waiting), the next
-    /// timer, or never.
+    /// timer or row expiry, or never.
     pub fn next_wakeup(&self) -> Option<Time> {
         if !self.started {
             return None;
@@ -395,10 +395,22 @@ impl Node {
         if !self.inbox.is_empty() || self.deltas_pending {
             return Some(self.clock);
         }
-        self.timers
+        let timer = self
+            .timers
             .iter()
             .filter(|t| t.left != Some(0))
             .map(|t| t.next)
+            .min();
+        timer.into_iter().chain(self.next_expiry()).min()
+    }
+
+    /// When a row next expires: its tick removes it and reports it then,
+    /// for watchers and table dumps (rules never see expired rows anyway).
+    fn next_expiry(&self) -> Option<Time> {
+        self.tables
+            .iter()
+            .flatten()
+            .filter_map(Table::next_expiry)
             .min()
     }
 
@@ -414,7 +426,11 @@ impl Node {
             .timers
             .iter()
             .any(|t| t.left != Some(0) && t.next <= now);
-        if self.inbox.is_empty() && !self.deltas_pending && !timer_due {
+        if self.inbox.is_empty()
+            && !self.deltas_pending
+            && !timer_due
+            && self.next_expiry().is_none_or(|t| t > now)
+        {
             return false;
         }
         if self.last_tick_time == Some(now) {

@@ -559,6 +559,16 @@ impl Table {
         }
     }
 
+    /// When the next row expires: the first current entry of the refresh
+    /// order (stale entries before it were refreshed, replaced or removed).
+    pub fn next_expiry(&self) -> Option<Time> {
+        self.spec.lifetime_nanos?;
+        self.order
+            .iter()
+            .find(|&&(seq, slot)| self.current(slot, seq))
+            .map(|&(_, slot)| self.timing[slot as usize].expires)
+    }
+
     /// Evict the least recently inserted or refreshed rows above `max_size`.
     pub fn evict(&mut self, removed: &mut Vec<Tuple>) {
         let Some(max) = self.spec.max_size else {
@@ -685,5 +695,32 @@ mod tests {
         let rows: Vec<Vec<Value>> = t.rows().map(|r| r.fields.to_vec()).collect();
         assert_eq!(rows, [row(1, 3), row(5, 5)]);
         assert_eq!(t.deltas(3).count(), 1);
+    }
+
+    #[test]
+    fn next_expiry_skips_refreshed_rows() {
+        let mut t = Table::new(
+            TableSpec {
+                lifetime_nanos: Some(10),
+                ..spec(&[0, 1])
+            },
+            3,
+            &[],
+        );
+        assert_eq!(t.next_expiry(), None);
+        insert(&mut t, &row(1, 1), 0, 1);
+        insert(&mut t, &row(2, 2), 3, 1);
+        assert_eq!(t.next_expiry(), Some(10));
+        // Refreshed: its first entry in the order is stale.
+        insert(&mut t, &row(1, 1), 5, 2);
+        assert_eq!(t.next_expiry(), Some(13));
+        t.delete_key(&row(2, 2));
+        assert_eq!(t.next_expiry(), Some(15));
+        let mut removed = Vec::new();
+        t.expire(15, &mut removed);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(t.next_expiry(), None);
+        let forever = Table::new(spec(&[0, 1]), 3, &[]);
+        assert_eq!(forever.next_expiry(), None);
     }
 }

@@ -312,6 +312,7 @@ conformance! {
     s54_aggregate_whole_join,
     s54_empty_group,
     s55_expiry_then_reinsert,
+    s55_expiry_wakes_the_node,
     s55_key_conflict,
     s55_key_conflict_order,
     s55_key_conflict_repeat_wins,
