@@ -511,6 +511,12 @@ impl Table {
         }
     }
 
+    /// The row with `tuple`'s key.
+    pub fn get_key(&self, tuple: &[Value]) -> Option<&[Value]> {
+        let slot = self.find_key(tuple, self.key_hash(tuple))?;
+        Some(self.fields(slot))
+    }
+
     /// Remove the row with `tuple`'s key; returns it.
     pub fn delete_key(&mut self, tuple: &[Value]) -> Option<Tuple> {
         let slot = self.find_key(tuple, self.key_hash(tuple))?;

@@ -77,6 +77,9 @@ struct RuleIr {
     conds: Vec<CondIr>,
     head: ast::Atom,
     delete: bool,
+    /// A localization stage that ships into a generated table: a removed
+    /// row of a table it reads ships a delete of what the row made.
+    retract: bool,
 }
 
 #[derive(Clone)]
@@ -139,6 +142,11 @@ struct Compiler<'s> {
     derived: Vec<bool>,
     rule_names: BTreeSet<String>,
     timers: BTreeMap<(String, String), usize>,
+    /// Key columns (0-based) as `materialize` declares them, before uses fix
+    /// the arity (empty: every field), for localization.
+    declared_keys: BTreeMap<RelId, Vec<usize>>,
+    /// Variables localization has made up so far.
+    fresh_vars: usize,
 }
 
 impl<'s> Compiler<'s> {
@@ -160,6 +168,8 @@ impl<'s> Compiler<'s> {
             derived: Vec::new(),
             rule_names: BTreeSet::new(),
             timers: BTreeMap::new(),
+            declared_keys: BTreeMap::new(),
+            fresh_vars: 0,
         };
         c.add_relation(PERIODIC, 4, RelationKind::Periodic, false, None);
         c

@@ -259,6 +259,12 @@ pub fn explain(plan: &Plan) -> String {
                 "    localized: a stage of rule `{origin}`, which reads several nodes"
             );
         }
+        if rule.retract {
+            let _ = writeln!(
+                w,
+                "    a deleted or evicted row of its tables runs its strand again, sending deletes"
+            );
+        }
         for strand in &rule.strands {
             match strand.trigger {
                 Some(t) => {

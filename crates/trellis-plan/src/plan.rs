@@ -155,6 +155,11 @@ pub struct RulePlan {
     pub strands: Vec<Strand>,
     pub head: Head,
     pub span: Span,
+    /// A localization stage that ships into a generated table
+    /// (docs/language.md §5.7): when a row of a table its body reads is
+    /// deleted or evicted, its strands run over that row once more and ship
+    /// deletes of what it made.
+    pub retract: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -172,6 +172,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
             strands,
             head,
             span: ir.span,
+            retract: ir.retract,
         })
     }
 
