@@ -262,7 +262,7 @@ pub fn explain(plan: &Plan) -> String {
         if rule.retract {
             let _ = writeln!(
                 w,
-                "    a deleted or evicted row of its tables runs its strand again, sending deletes"
+                "    a deleted, evicted or replaced row of its tables runs its strand again, sending deletes"
             );
         }
         for strand in &rule.strands {
