@@ -8,9 +8,7 @@ use hashbrown::HashTable;
 
 use rand::RngExt;
 use rustc_hash::FxBuildHasher;
-use trellis_plan::{
-    Field, LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand,
-};
+use trellis_plan::{Field, LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
 use trellis_value::Value;
 
 use crate::eval::{
@@ -886,12 +884,13 @@ impl Node {
         let record = watched.then(|| Tuple::from(&*tuple));
         let table = self.tables[i].as_mut().expect("a table");
         // What a replaced row made is retracted: see `retract`.
-        let replacing = match self.retractors[i].is_empty() {
-            true => None,
-            false => table
+        let replacing = if self.retractors[i].is_empty() {
+            None
+        } else {
+            table
                 .get_key(tuple)
                 .filter(|row| *row != &*tuple)
-                .map(|row| (Tuple::from(row), Tuple::from(&*tuple))),
+                .map(|row| (Tuple::from(row), Tuple::from(&*tuple)))
         };
         let outcome = table.insert(tuple, hash, now, stamp);
         let mut evicted = Vec::new();
@@ -955,7 +954,13 @@ impl Node {
     /// made (docs/language.md §5.7), sent with the tick's sends. A stage
     /// that reads nothing the replacement changed is skipped: the
     /// replacement ships the same rows again.
-    fn retract(&mut self, rel: RelId, row: &[Value], replacement: Option<&[Value]>, out: &mut Output) {
+    fn retract(
+        &mut self,
+        rel: RelId,
+        row: &[Value],
+        replacement: Option<&[Value]>,
+        out: &mut Output,
+    ) {
         let retractors = &self.retractors[rel.0 as usize];
         if retractors.is_empty() {
             return;
@@ -1108,11 +1113,14 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
 /// Do two rows look the same to a scan pattern: equal in every column it
 /// tests or binds into a register something reads?
 fn reads_same(pattern: &[Field], read: &[bool], a: &[Value], b: &[Value]) -> bool {
-    pattern.iter().zip(a.iter().zip(b)).all(|(f, (a, b))| match f {
-        Field::Any => true,
-        Field::Bind(r) if !read[*r as usize] => true,
-        _ => a == b,
-    })
+    pattern
+        .iter()
+        .zip(a.iter().zip(b))
+        .all(|(f, (a, b))| match f {
+            Field::Any => true,
+            Field::Bind(r) if !read[*r as usize] => true,
+            _ => a == b,
+        })
 }
 
 fn rule_has_news(ctx: &Ctx, rule: &trellis_plan::RulePlan) -> bool {

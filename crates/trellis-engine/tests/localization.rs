@@ -33,9 +33,12 @@ fn plan() -> Arc<Plan> {
     for rule in RULES {
         assert!(EXAMPLE.contains(rule), "the example has `{rule}`");
     }
-    let loaded =
-        trellis_plan::load_str("reachability.olg", &RULES.join("\n"), &ParseOptions::default())
-            .expect("the rules compile");
+    let loaded = trellis_plan::load_str(
+        "reachability.olg",
+        &RULES.join("\n"),
+        &ParseOptions::default(),
+    )
+    .expect("the rules compile");
     Arc::new(loaded.plan)
 }
 
@@ -104,20 +107,26 @@ fn check(plan: &Arc<Plan>, what: &str, nodes: usize, edges: &Edges) {
     // At once, then half first and the rest once that has settled: new
     // links re-fire the rule at the first location, and the reach rows
     // they make re-fire it at the second.
-    let (first, second): (Edges, Edges) = edges.iter().enumerate().fold(
-        Default::default(),
-        |(mut a, mut b), (i, e)| {
-            if i % 2 == 0 { a.insert(*e) } else { b.insert(*e) };
-            (a, b)
-        },
-    );
+    let (first, second): (Edges, Edges) =
+        edges
+            .iter()
+            .enumerate()
+            .fold(Default::default(), |(mut a, mut b), (i, e)| {
+                if i % 2 == 0 {
+                    a.insert(*e)
+                } else {
+                    b.insert(*e)
+                };
+                (a, b)
+            });
     for (batches, latency) in [
         (vec![edges.clone()], 0),
         (vec![first, second], NANOS_PER_SECOND / 100),
     ] {
         let got = run(plan, nodes, &batches, latency);
         assert_eq!(
-            got, expected,
+            got,
+            expected,
             "{what}: {nodes} nodes, links {edges:?} in {} batch(es)",
             batches.len()
         );

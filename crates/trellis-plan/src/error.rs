@@ -318,7 +318,9 @@ pub enum PlanError {
     #[diagnostic(
         code(trellis::plan::watch_unknown),
         severity(Warning),
-        help("check the spelling of the relation name; a `watch` prints what arrives of it, as in P2")
+        help(
+            "check the spelling of the relation name; a `watch` prints what arrives of it, as in P2"
+        )
     )]
     WatchUnknown {
         relation: String,

@@ -335,7 +335,12 @@ fn reachability_reaches_every_node_of_the_ring_many_hops_away() {
     loop {
         let grown: BTreeSet<(usize, usize)> = links
             .iter()
-            .flat_map(|&(x, y)| closure.iter().filter(move |c| c.0 == y).map(move |c| (x, c.1)))
+            .flat_map(|&(x, y)| {
+                closure
+                    .iter()
+                    .filter(move |c| c.0 == y)
+                    .map(move |c| (x, c.1))
+            })
             .chain(closure.iter().copied())
             .collect();
         if grown == closure {

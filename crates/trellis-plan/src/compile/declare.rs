@@ -144,7 +144,9 @@ impl Compiler<'_> {
         self.plan.relations[id.0 as usize].span = Some(m.name.span);
         self.derived[id.0 as usize] = true;
         let key = m.keys.iter().flatten();
-        let key = key.filter(|k| k.position >= 1).map(|k| k.position as usize - 1);
+        let key = key
+            .filter(|k| k.position >= 1)
+            .map(|k| k.position as usize - 1);
         self.declared_keys.insert(id, key.collect());
     }
 

@@ -248,7 +248,9 @@ impl Compiler<'_> {
                 let key = table.as_ref().map(|(key, _)| key);
                 let carried: Vec<&String> = bound_so_far
                     .iter()
-                    .filter(|v| used_from[k + 1].contains(*v) || key.is_some_and(|k| k.contains(*v)))
+                    .filter(|v| {
+                        used_from[k + 1].contains(*v) || key.is_some_and(|k| k.contains(*v))
+                    })
                     .collect();
                 let mut args = vec![ast::Expr {
                     kind: loc_expr,
@@ -274,8 +276,7 @@ impl Compiler<'_> {
                     }),
                     None => RelationKind::Event,
                 };
-                let rel =
-                    self.add_relation(&shipped_name, args.len(), kind, true, Some(rule.span));
+                let rel = self.add_relation(&shipped_name, args.len(), kind, true, Some(rule.span));
                 shipped = Some(Shipped {
                     atom: AtomIr {
                         relation: rel,
@@ -340,7 +341,10 @@ impl Compiler<'_> {
         let columns: Vec<usize> = if declared.is_empty() {
             (0..atom.args.len()).collect()
         } else {
-            declared.into_iter().filter(|&c| c < atom.args.len()).collect()
+            declared
+                .into_iter()
+                .filter(|&c| c < atom.args.len())
+                .collect()
         };
         let mut vars = BTreeSet::new();
         for c in columns {
