@@ -324,6 +324,7 @@ conformance! {
     s56_sent_delete,
     s56_sent_once,
     s57_localization,
+    s57_localization_keys,
     s57_localization_soft_state,
     s57_localization_tables,
     s58_determinism,
