@@ -108,6 +108,9 @@ pub(crate) struct Sink<'a> {
     pub budget: usize,
     /// The budget ran out: strands stop where they are.
     pub exhausted: bool,
+    /// Heads are deletes: a removed row's strands ship deletes of what it
+    /// made (`RulePlan::retract`).
+    pub retracting: bool,
 }
 
 impl<'a> Sink<'a> {
@@ -126,6 +129,7 @@ impl<'a> Sink<'a> {
             scratch: Vec::new(),
             budget: usize::MAX,
             exhausted: false,
+            retracting: false,
         }
     }
 }
@@ -680,8 +684,8 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
                 ),
                 "periodic is never a head"
             );
-            sink.sends
-                .push(head.relation, &mut sink.scratch, head.delete);
+            let delete = head.delete || sink.retracting;
+            sink.sends.push(head.relation, &mut sink.scratch, delete);
         }
     }
     sink.firings[rule.id.0 as usize] += 1;

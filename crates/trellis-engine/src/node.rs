@@ -8,7 +8,7 @@ use hashbrown::HashTable;
 
 use rand::RngExt;
 use rustc_hash::FxBuildHasher;
-use trellis_plan::{LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
+use trellis_plan::{Field, LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
 use trellis_value::Value;
 
 use crate::eval::{
@@ -185,6 +185,9 @@ pub struct Node {
     read: Vec<Vec<bool>>,
     /// Per relation: whether some rule's body reads it.
     read_by_rules: Vec<bool>,
+    /// Per table: the strands of localization stages that ship its rows
+    /// into a generated table, run again when a row is removed.
+    retractors: Vec<Vec<(RuleId, usize)>>,
 }
 
 impl Node {
@@ -215,10 +218,14 @@ impl Node {
             .collect();
         let events = plan.relations.iter().map(|_| EventSet::default()).collect();
         let mut triggers = vec![Vec::new(); plan.relations.len()];
+        let mut retractors = vec![Vec::new(); plan.relations.len()];
         for rule in &plan.rules {
             for (i, strand) in rule.strands.iter().enumerate() {
                 if let Some(t) = strand.trigger {
                     triggers[rule.body[t].relation.0 as usize].push((rule.id, i));
+                    if rule.retract {
+                        retractors[rule.body[t].relation.0 as usize].push((rule.id, i));
+                    }
                 }
             }
         }
@@ -250,6 +257,7 @@ impl Node {
             distinct_sends: HashTable::new(),
             triggers,
             read_by_rules,
+            retractors,
         })
     }
 
@@ -364,7 +372,7 @@ impl Node {
         let r = self.plan.relation(rel);
         let refused = if r.kind == RelationKind::Periodic {
             Some(InputError::Periodic)
-        } else if r.arity != tuple.len() {
+        } else if !r.fits(tuple.len()) {
             Some(InputError::Arity {
                 relation: r.name.to_string(),
                 expected: r.arity,
@@ -387,7 +395,7 @@ impl Node {
     }
 
     /// When the node next has work: now (inputs or deltas waiting), the next
-    /// timer, or never.
+    /// timer or row expiry, or never.
     pub fn next_wakeup(&self) -> Option<Time> {
         if !self.started {
             return None;
@@ -395,10 +403,22 @@ impl Node {
         if !self.inbox.is_empty() || self.deltas_pending {
             return Some(self.clock);
         }
-        self.timers
+        let timer = self
+            .timers
             .iter()
             .filter(|t| t.left != Some(0))
             .map(|t| t.next)
+            .min();
+        timer.into_iter().chain(self.next_expiry()).min()
+    }
+
+    /// When a row next expires: its tick removes it and reports it then,
+    /// for watchers and table dumps (rules never see expired rows anyway).
+    fn next_expiry(&self) -> Option<Time> {
+        self.tables
+            .iter()
+            .flatten()
+            .filter_map(Table::next_expiry)
             .min()
     }
 
@@ -414,7 +434,11 @@ impl Node {
             .timers
             .iter()
             .any(|t| t.left != Some(0) && t.next <= now);
-        if self.inbox.is_empty() && !self.deltas_pending && !timer_due {
+        if self.inbox.is_empty()
+            && !self.deltas_pending
+            && !timer_due
+            && self.next_expiry().is_none_or(|t| t > now)
+        {
             return false;
         }
         if self.last_tick_time == Some(now) {
@@ -557,7 +581,8 @@ impl Node {
             if let Some(left) = &mut state.left {
                 *left -= 1;
             }
-            let e = Value::Int(self.env.rng.random::<i64>());
+            // Never negative, as in P2: programs compute keys as `E % n`.
+            let e = Value::Int(self.env.rng.random::<i64>() & i64::MAX);
             let tuple = Tuple::from(vec![
                 Value::Str(self.address.clone()),
                 e,
@@ -857,6 +882,15 @@ impl Node {
         let watched = watch.is_some_and(|w| w.insert || w.refresh);
         let record = watched.then(|| Tuple::from(&*tuple));
         let table = self.tables[i].as_mut().expect("a table");
+        // What a replaced row made is retracted: see `retract`.
+        let replacing = if self.retractors[i].is_empty() {
+            None
+        } else {
+            table
+                .get_key(tuple)
+                .filter(|row| *row != &*tuple)
+                .map(|row| (Tuple::from(row), Tuple::from(&*tuple)))
+        };
         let outcome = table.insert(tuple, hash, now, stamp);
         let mut evicted = Vec::new();
         table.evict(&mut evicted);
@@ -884,17 +918,97 @@ impl Node {
         for t in evicted {
             self.stats.relations[i].evictions += 1;
             self.record(out, RecordKind::Delete, rel, &t);
+            self.retract(rel, &t, None, out);
+        }
+        if let Some((old, new)) = replacing {
+            self.retract(rel, &old, Some(&new), out);
         }
     }
 
     fn delete_row(&mut self, rel: RelId, tuple: &[Value], out: &mut Output) {
         let i = rel.0 as usize;
+        if !self.retractors[i].is_empty() {
+            // While the row is still there: a stage that joins the table
+            // with itself finds the pairs it made.
+            let table = self.tables[i].as_ref().expect("a table");
+            if let Some(row) = table.get_key(tuple).map(Tuple::from) {
+                self.retract(rel, &row, None, out);
+            }
+        }
+        // A retraction removes the shipped row only if it is still the one
+        // it retracts: a later replacement may have overtaken it.
+        if self.plan.relation(rel).generated
+            && self.tables[i].as_ref().expect("a table").get_key(tuple) != Some(tuple)
+        {
+            return;
+        }
         if self.plan.relation(rel).watch.is_some_and(|w| w.remove) {
             self.record(out, RecordKind::Remove, rel, &Tuple::from(tuple));
         }
-        if let Some(old) = self.tables[i].as_mut().expect("a table").delete_key(tuple) {
+        let table = self.tables[i].as_mut().expect("a table");
+        if let Some(old) = table.delete_key(tuple) {
             self.stats.relations[i].deletes += 1;
             self.record(out, RecordKind::Delete, rel, &old);
+        }
+    }
+
+    /// A row of `rel` is leaving (deleted, evicted, or replaced by
+    /// `replacement`): the localization stages that shipped it into a
+    /// generated table run over it once more and ship deletes of what it
+    /// made (docs/language.md §5.7), sent with the tick's sends. A stage
+    /// that reads nothing the replacement changed is skipped: the
+    /// replacement ships the same rows again.
+    fn retract(
+        &mut self,
+        rel: RelId,
+        row: &[Value],
+        replacement: Option<&[Value]>,
+        out: &mut Output,
+    ) {
+        let retractors = &self.retractors[rel.0 as usize];
+        if retractors.is_empty() {
+            return;
+        }
+        let plan = &self.plan;
+        let rounds = Rounds::new();
+        let ctx = Ctx {
+            plan,
+            tables: &self.tables,
+            events: &self.events,
+            params: &self.params,
+            read: &self.read,
+            tick: self.tick,
+            window: rounds.window(),
+        };
+        let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
+        sink.retracting = true;
+        self.derived.lend(&mut sink);
+        for &(rid, strand) in retractors {
+            let rule = plan.rule(rid);
+            let Some((Step::Scan { pattern, .. }, rest)) = rule.strands[strand].steps.split_first()
+            else {
+                unreachable!("a strand starts with a scan");
+            };
+            let read = &ctx.read[rid.0 as usize];
+            if replacement.is_some_and(|new| reads_same(pattern, read, row, new)) {
+                continue;
+            }
+            let mut regs = std::mem::take(&mut sink.registers);
+            regs.clear();
+            regs.resize(rule.var_names.len(), Value::Null);
+            if matches(pattern, row, &mut regs, ctx.params, read) {
+                exec(&ctx, &mut sink, rule, rest, &mut regs, true);
+            }
+            sink.registers = regs;
+        }
+        for (rule, error) in self.derived.take_back(sink) {
+            self.stats.rule_errors[rule as usize] += 1;
+            out.problems.push(Problem::Eval {
+                time: self.clock,
+                tick: self.tick,
+                rule: RuleId(rule),
+                error,
+            });
         }
     }
 }
@@ -998,6 +1112,19 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
         }
     }
     sink.registers = regs;
+}
+
+/// Do two rows look the same to a scan pattern: equal in every column it
+/// tests or binds into a register something reads?
+fn reads_same(pattern: &[Field], read: &[bool], a: &[Value], b: &[Value]) -> bool {
+    pattern
+        .iter()
+        .zip(a.iter().zip(b))
+        .all(|(f, (a, b))| match f {
+            Field::Any => true,
+            Field::Bind(r) if !read[*r as usize] => true,
+            _ => a == b,
+        })
 }
 
 fn rule_has_news(ctx: &Ctx, rule: &trellis_plan::RulePlan) -> bool {

@@ -511,6 +511,12 @@ impl Table {
         }
     }
 
+    /// The row with `tuple`'s key.
+    pub fn get_key(&self, tuple: &[Value]) -> Option<&[Value]> {
+        let slot = self.find_key(tuple, self.key_hash(tuple))?;
+        Some(self.fields(slot))
+    }
+
     /// Remove the row with `tuple`'s key; returns it.
     pub fn delete_key(&mut self, tuple: &[Value]) -> Option<Tuple> {
         let slot = self.find_key(tuple, self.key_hash(tuple))?;
@@ -557,6 +563,16 @@ impl Table {
                 self.order.pop_front();
             }
         }
+    }
+
+    /// When the next row expires: the first current entry of the refresh
+    /// order (stale entries before it were refreshed, replaced or removed).
+    pub fn next_expiry(&self) -> Option<Time> {
+        self.spec.lifetime_nanos?;
+        self.order
+            .iter()
+            .find(|&&(seq, slot)| self.current(slot, seq))
+            .map(|&(_, slot)| self.timing[slot as usize].expires)
     }
 
     /// Evict the least recently inserted or refreshed rows above `max_size`.
@@ -685,5 +701,32 @@ mod tests {
         let rows: Vec<Vec<Value>> = t.rows().map(|r| r.fields.to_vec()).collect();
         assert_eq!(rows, [row(1, 3), row(5, 5)]);
         assert_eq!(t.deltas(3).count(), 1);
+    }
+
+    #[test]
+    fn next_expiry_skips_refreshed_rows() {
+        let mut t = Table::new(
+            TableSpec {
+                lifetime_nanos: Some(10),
+                ..spec(&[0, 1])
+            },
+            3,
+            &[],
+        );
+        assert_eq!(t.next_expiry(), None);
+        insert(&mut t, &row(1, 1), 0, 1);
+        insert(&mut t, &row(2, 2), 3, 1);
+        assert_eq!(t.next_expiry(), Some(10));
+        // Refreshed: its first entry in the order is stale.
+        insert(&mut t, &row(1, 1), 5, 2);
+        assert_eq!(t.next_expiry(), Some(13));
+        t.delete_key(&row(2, 2));
+        assert_eq!(t.next_expiry(), Some(15));
+        let mut removed = Vec::new();
+        t.expire(15, &mut removed);
+        assert_eq!(removed.len(), 1);
+        assert_eq!(t.next_expiry(), None);
+        let forever = Table::new(spec(&[0, 1]), 3, &[]);
+        assert_eq!(forever.next_expiry(), None);
     }
 }

@@ -87,3 +87,27 @@ fn a_lost_send_never_arrives() {
         0
     );
 }
+
+#[test]
+fn an_expired_row_leaves_a_table_dump_when_it_expires() {
+    // A row with a 5 s lifetime and nothing else to do until 20 s: the node
+    // wakes at 5 s, so a dump at 5.5 s no longer shows it.
+    let program = "materialize(soft, 5, infinity, keys(1, 2)).\n\
+                   soft(LOCALADDRESS, 1).\n\
+                   r1 t(@N) :- periodic(@N, E, 20, 1).\n";
+    let plan = Arc::new(
+        trellis_plan::load_str("t.olg", program, &ParseOptions::default())
+            .expect("compiles")
+            .plan,
+    );
+    let mut h = Harness::new(0);
+    let n = h.add(Node::new(plan, NodeConfig::new("a", 0)).expect("a node"));
+    h.run_until(4 * NANOS_PER_SECOND, &mut Seen::default());
+    assert_eq!(h.node(n).table("soft").expect("a table").len(), 1);
+    assert_eq!(h.node(n).next_wakeup(), Some(5 * NANOS_PER_SECOND));
+    h.run_until(
+        5 * NANOS_PER_SECOND + NANOS_PER_SECOND / 2,
+        &mut Seen::default(),
+    );
+    assert_eq!(h.node(n).table("soft").expect("a table"), []);
+}

@@ -5,7 +5,7 @@
 use crate::load::Diagnostics;
 
 /// Every warning a program can get, by kind.
-pub const WARNING_KINDS: [&str; 10] = [
+pub const WARNING_KINDS: [&str; 11] = [
     "extra_directive_tokens",
     "unused_define",
     "macro_redefined",
@@ -15,6 +15,7 @@ pub const WARNING_KINDS: [&str; 10] = [
     "watch_unknown",
     "watch_periodic_letter",
     "external_unknown",
+    "notin_wildcard",
     "trace_unsupported",
 ];
 

@@ -77,6 +77,9 @@ struct RuleIr {
     conds: Vec<CondIr>,
     head: ast::Atom,
     delete: bool,
+    /// A localization stage that ships into a generated table: a removed
+    /// row of a table it reads ships a delete of what the row made.
+    retract: bool,
 }
 
 #[derive(Clone)]
@@ -139,6 +142,11 @@ struct Compiler<'s> {
     derived: Vec<bool>,
     rule_names: BTreeSet<String>,
     timers: BTreeMap<(String, String), usize>,
+    /// Key columns (0-based) as `materialize` declares them, before uses fix
+    /// the arity (empty: every field), for localization.
+    declared_keys: BTreeMap<RelId, Vec<usize>>,
+    /// Variables localization has made up so far.
+    fresh_vars: usize,
 }
 
 impl<'s> Compiler<'s> {
@@ -160,6 +168,8 @@ impl<'s> Compiler<'s> {
             derived: Vec::new(),
             rule_names: BTreeSet::new(),
             timers: BTreeMap::new(),
+            declared_keys: BTreeMap::new(),
+            fresh_vars: 0,
         };
         c.add_relation(PERIODIC, 4, RelationKind::Periodic, false, None);
         c
@@ -252,6 +262,7 @@ impl<'s> Compiler<'s> {
                 BodyElem::Condition(e) => conds.push(CondIr::Filter(e.clone())),
             }
         }
+        self.notin_wildcards(&mut atoms, &conds);
         if rule.head.relation.name == PERIODIC {
             self.errors.push(PlanError::BuiltinRelation {
                 relation: PERIODIC.into(),
@@ -282,6 +293,38 @@ impl<'s> Compiler<'s> {
         }
         for stage in self.localize(name, rule, atoms, conds) {
             self.build_rule(stage);
+        }
+    }
+
+    /// P2 reads a variable that appears only inside `notin` (bound by no
+    /// positive atom and no assignment anywhere in the rule) as a wildcard:
+    /// it is left out of the lookup key and matches anything. It becomes
+    /// `_`, with a warning that suggests writing so. (Not the location: a
+    /// `notin` at an unbound location stays an error.)
+    fn notin_wildcards(&mut self, atoms: &mut [AtomIr], conds: &[CondIr]) {
+        let bound: BTreeSet<String> = atoms
+            .iter()
+            .filter(|a| !a.negated)
+            .flat_map(|a| atom_vars(&a.args).map(String::from))
+            .chain(conds.iter().filter_map(|c| match c {
+                CondIr::Assign(var, _) => Some(var.name.clone()),
+                CondIr::Filter(_) => None,
+            }))
+            .collect();
+        for arg in atoms
+            .iter_mut()
+            .filter(|a| a.negated)
+            .flat_map(|a| a.args.iter_mut().skip(1))
+        {
+            if let ExprKind::Var(v) = &arg.kind
+                && !bound.contains(v)
+            {
+                self.warnings.push(PlanError::NotInWildcard {
+                    var: v.clone(),
+                    span: arg.span,
+                });
+                arg.kind = ExprKind::Wildcard;
+            }
         }
     }
 

@@ -61,6 +61,18 @@ pub enum PlanError {
         span: Span,
     },
 
+    #[error("variable `{var}` appears only inside `notin`: it matches any value, as in P2")]
+    #[diagnostic(
+        code(trellis::plan::notin_wildcard),
+        severity(Warning),
+        help("write `_` to say that any value will do, or bind `{var}` in a positive predicate")
+    )]
+    NotInWildcard {
+        var: String,
+        #[label("matches anything")]
+        span: Span,
+    },
+
     #[error("`{var}` is already bound; `:=` cannot assign it again")]
     #[diagnostic(
         code(trellis::plan::reassigned),
@@ -302,15 +314,17 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("`{relation}` is watched but never used")]
+    #[error("`{relation}` is watched but no rule or fact uses it")]
     #[diagnostic(
         code(trellis::plan::watch_unknown),
         severity(Warning),
-        help("check the spelling of the relation name")
+        help(
+            "check the spelling of the relation name; a `watch` prints what arrives of it, as in P2"
+        )
     )]
     WatchUnknown {
         relation: String,
-        #[label("no such relation")]
+        #[label("no rule or fact names it")]
         span: Span,
     },
 
@@ -386,6 +400,7 @@ impl PlanError {
             | UnboundHead { span, .. }
             | UnboundCondition { span, .. }
             | UnboundNotIn { span, .. }
+            | NotInWildcard { span, .. }
             | Reassigned { span, .. }
             | UnboundLocation { span, .. }
             | BadLocation { span }
@@ -420,6 +435,7 @@ impl PlanError {
         matches!(
             self,
             PlanError::DuplicateRuleName { .. }
+                | PlanError::NotInWildcard { .. }
                 | PlanError::NeverDerived { .. }
                 | PlanError::WatchUnknown { .. }
                 | PlanError::WatchPeriodicLetter { .. }

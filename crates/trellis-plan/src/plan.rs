@@ -65,11 +65,21 @@ pub struct Relation {
     pub channel: Option<Channel>,
     /// Made by the localization rewrite, not written by the user.
     pub generated: bool,
+    /// Named only by `watch`: no rule or fact fixes its arity, so tuples of
+    /// any number of fields are kept for the watch (as P2 does).
+    pub watch_only: bool,
     /// Secondary indexes the rule strands need, each a sorted column list.
     pub indexes: Vec<Vec<usize>>,
     /// Within-tick stratum of an event relation (0 for tables).
     pub stratum: usize,
     pub span: Option<Span>,
+}
+
+impl Relation {
+    /// Whether a tuple of `fields` fields belongs to this relation.
+    pub fn fits(&self, fields: usize) -> bool {
+        self.watch_only || self.arity == fields
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -174,6 +184,11 @@ pub struct RulePlan {
     pub strands: Vec<Strand>,
     pub head: Head,
     pub span: Span,
+    /// A localization stage that ships into a generated table
+    /// (docs/language.md §5.7): when a row of a table its body reads is
+    /// deleted or evicted, its strands run over that row once more and ship
+    /// deletes of what it made.
+    pub retract: bool,
 }
 
 #[derive(Debug, Clone)]

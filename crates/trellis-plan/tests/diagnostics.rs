@@ -91,12 +91,25 @@ fn unbound_assignment_input() {
 }
 
 #[test]
-fn unbound_notin_variable() {
-    assert_snapshot!(error(
-        "unsafe_notin",
+fn notin_only_variable_is_a_wildcard() {
+    assert_snapshot!(warning(
+        "notin_wildcard",
         "materialize(link, infinity, infinity, keys(1, 2)).\n\
          materialize(down, infinity, infinity, keys(1, 2)).\n\
          r1 up(@X, Y) :- link(@X, Y), notin down(@X, Z).\n"
+    ));
+}
+
+#[test]
+fn notin_variable_bound_only_at_a_later_location() {
+    // `Z` is bound in the rule, but only at `Y`, after the `notin` at `X`
+    // has run: not a wildcard, an error.
+    assert_snapshot!(error(
+        "unsafe_notin",
+        "materialize(link, infinity, infinity, keys(1, 2)).\n\
+         materialize(far, infinity, infinity, keys(1, 2)).\n\
+         materialize(down, infinity, infinity, keys(1, 2)).\n\
+         r1 up(@X, Z) :- link(@X, Y), far(@Y, Z), notin down(@X, Z).\n"
     ));
 }
 

@@ -100,7 +100,7 @@ impl Template {
         if r.kind == RelationKind::Periodic {
             return Err(bad("`periodic` tuples cannot be injected".into()));
         }
-        if r.arity != self.fields.len() {
+        if !r.fits(self.fields.len()) {
             return Err(bad(format!(
                 "`{}` has {} fields in the program, the tuple has {}",
                 r.name,

@@ -11,6 +11,7 @@ const COUNTER: &str = include_str!("../../../examples/counter.olg");
 const PATHVECTOR: &str = include_str!("../../../examples/pathvector.olg");
 const GOSSIP: &str = include_str!("../../../examples/gossip.olg");
 const CHAT: &str = include_str!("../../../examples/chat.olg");
+const REACHABILITY: &str = include_str!("../../../examples/p2/reachability.olg");
 
 /// Compile `program` as the CLI would for this scenario; it must be
 /// warning-free, as `trellis check` shows it.
@@ -310,4 +311,44 @@ tuple = 'say(@ADDR, "hi, node 4 here")'
         sim.table(0, "heard").expect("up").is_empty(),
         "the server is not a member"
     );
+}
+
+// ---- p2/reachability.olg --------------------------------------------------------
+
+/// Each node's rows of a two-field table, as node indexes.
+fn pairs(sim: &Simulation, nodes: usize, table: &str) -> BTreeSet<(usize, usize)> {
+    (0..nodes)
+        .flat_map(|i| sim.table(i, table).expect("node is up"))
+        .map(|row| (node_index(&row[0]), node_index(&row[1])))
+        .collect()
+}
+
+#[test]
+fn reachability_reaches_every_node_of_the_ring_many_hops_away() {
+    const NODES: usize = 6;
+    let toml = format!("[simulation]\nnodes = {NODES}\nduration = 10\n");
+    let mut sim = build("reachability.olg", REACHABILITY, &toml);
+    sim.run(&mut Quiet);
+    let links = pairs(&sim, NODES, "link");
+    // The transitive closure of the links the landmark made, centrally.
+    let mut closure = links.clone();
+    loop {
+        let grown: BTreeSet<(usize, usize)> = links
+            .iter()
+            .flat_map(|&(x, y)| {
+                closure
+                    .iter()
+                    .filter(move |c| c.0 == y)
+                    .map(move |c| (x, c.1))
+            })
+            .chain(closure.iter().copied())
+            .collect();
+        if grown == closure {
+            break;
+        }
+        closure = grown;
+    }
+    assert_eq!(pairs(&sim, NODES, "reach"), closure);
+    // A ring: everyone reaches everyone, up to NODES hops away.
+    assert_eq!(closure.len(), NODES * NODES, "links {links:?}");
 }

@@ -221,6 +221,48 @@ fn ring_of_eight_converges_with_a_localized_rule() {
     assert!(shipped >= 8, "s3_loc2 was received {shipped} times");
 }
 
+/// Every node has a `reach` row for every node (the ring made by the
+/// landmark: some of them many hops away).
+fn everyone_reaches_everyone(lines: &[Value], nodes: &[String]) -> bool {
+    nodes.iter().all(|n| {
+        let reached: std::collections::BTreeSet<&str> = records(lines, n, "reach", &["insert"])
+            .filter_map(|r| r["tuple"][1].as_str())
+            .collect();
+        nodes.iter().all(|m| reached.contains(m.as_str()))
+    })
+}
+
+#[test]
+fn reachability_across_five_processes_reaches_every_node() {
+    let file = example("p2/reachability.olg");
+    let mut cluster = Proc::spawn(
+        "cluster",
+        &[
+            "cluster",
+            &file,
+            "--nodes",
+            "5",
+            "--base-port",
+            "25800",
+            "--json",
+        ],
+    );
+    let nodes = addrs(25800, 5);
+    cluster.wait_for("every node to reach every node", |l| {
+        everyone_reaches_everyone(l, &nodes)
+    });
+    cluster.signal(nix::sys::signal::Signal::SIGTERM);
+    assert!(cluster.wait_exit().success(), "{}", cluster.stderr());
+    // The localized rule shipped link rows into the generated table.
+    let shipped: u64 = cluster
+        .json()
+        .iter()
+        .filter_map(|l| l.get("summary"))
+        .map(|s| s["relations"]["r2_loc2"]["inserts"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(shipped >= 5, "r2_loc2 got {shipped} rows");
+}
+
 #[test]
 fn a_killed_node_is_reported_and_the_others_carry_on() {
     let file = example("narada.olg");

@@ -33,6 +33,7 @@ impl Compiler<'_> {
             watch: None,
             channel: None,
             generated,
+            watch_only: false,
             indexes: Vec::new(),
             stratum: 0,
             span,
@@ -141,6 +142,11 @@ impl Compiler<'_> {
         );
         self.plan.relations[id.0 as usize].span = Some(m.name.span);
         self.derived[id.0 as usize] = true;
+        let key = m.keys.iter().flatten();
+        let key = key
+            .filter(|k| k.position >= 1)
+            .map(|k| k.position as usize - 1);
+        self.declared_keys.insert(id, key.collect());
     }
 
     /// Keys are checked once every use has fixed the table's arity.
@@ -194,12 +200,24 @@ impl Compiler<'_> {
     }
 
     pub(super) fn watch(&mut self, w: &ast::Watch) {
-        let Some(id) = self.plan.lookup(&w.relation.name) else {
-            self.warnings.push(PlanError::WatchUnknown {
-                relation: w.relation.name.clone(),
-                span: w.relation.span,
-            });
-            return;
+        let id = match self.plan.lookup(&w.relation.name) {
+            Some(id) => id,
+            None => {
+                // P2 keeps what arrives of it, for the watch to print.
+                self.warnings.push(PlanError::WatchUnknown {
+                    relation: w.relation.name.clone(),
+                    span: w.relation.span,
+                });
+                let id = self.add_relation(
+                    &w.relation.name,
+                    0,
+                    RelationKind::Event,
+                    false,
+                    Some(w.relation.span),
+                );
+                self.plan.relations[id.0 as usize].watch_only = true;
+                id
+            }
         };
         let relation = &self.plan.relations[id.0 as usize];
         let modes = match &w.modes {

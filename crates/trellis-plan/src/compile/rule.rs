@@ -179,6 +179,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
             strands,
             head,
             span: ir.span,
+            retract: ir.retract,
         })
     }
 
