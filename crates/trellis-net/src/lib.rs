@@ -35,6 +35,7 @@
 //! Time is nanoseconds since the Unix epoch ([`WallClock`]), so `f_now()` is
 //! wall-clock seconds; it advances monotonically from the start.
 
+mod budget;
 mod client;
 mod clock;
 mod config;
@@ -50,7 +51,7 @@ pub use trellis_wire::ClusterKey;
 
 pub use client::send_once;
 pub use clock::WallClock;
-pub use config::{NetConfig, NetError, resolve};
+pub use config::{LimitError, NetConfig, NetError, NetLimits, SMALL_FRAME, resolve};
 pub use driver::{Driver, Injector, Observer};
 pub use stats::{Counters, Lost, NetStats};
 pub use warning::Warning;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use trellis_engine::{Node, NodeConfig, Output, RecordKind, Stats, Tuple};
-use trellis_net::{Counters, Driver, NetConfig, NetStats, Observer, Transport, WallClock, Warning};
+use trellis_net::{NetLimits, Counters, Driver, NetConfig, NetStats, Observer, Transport, WallClock, Warning};
 use trellis_plan::Plan;
 use trellis_value::Value;
 
@@ -95,6 +95,7 @@ fn run_node(
                 bind: addr.parse().unwrap(),
                 transport,
                 key: None,
+                limits: NetLimits::default(),
             };
             let driver = Driver::bind(config, &plan, clock).await.expect("bind");
             let mut node = Node::new(plan, NodeConfig::new(addr, 1)).unwrap();

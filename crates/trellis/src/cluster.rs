@@ -90,6 +90,7 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push("--max-derivations-per-tick".into());
         argv.push(n.to_string());
     }
+    argv.extend(args.net_limits.to_argv());
     (addr, argv)
 }
 
@@ -130,8 +131,12 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         eprintln!("error: --for {s}: expected a number of seconds, 0 or more");
         return ExitCode::from(2);
     }
-    // Check the key and the program once here rather than N times in the
-    // nodes.
+    // Check the limits, the key and the program once here rather than N
+    // times in the nodes.
+    if let Err(e) = args.net_limits.limits().check() {
+        eprintln!("error: --{e}");
+        return ExitCode::from(2);
+    }
     if let Some(path) = &args.cluster_key
         && let Err(message) = read_key(path)
     {
