@@ -212,6 +212,7 @@ fn start_node(
                     bind,
                     transport,
                     key: None,
+                    limits: NetLimits::default(),
                 };
                 let driver = Driver::bind(config, &plan, clock).await.expect("bind");
                 let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");

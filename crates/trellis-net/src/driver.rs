@@ -384,7 +384,11 @@ impl Driver {
         let idle = self.config.limits.peer_idle;
         let before = peers.len();
         peers.retain(|_, p| !(p.is_idle() && now.duration_since(p.last_used) >= idle));
-        self.counters.lock().peers_evicted += (before - peers.len()) as u64;
+        {
+            let mut c = self.counters.lock();
+            c.peers_evicted += (before - peers.len()) as u64;
+            c.peers = peers.len() as u64;
+        }
         self.senders.sweep_at = (!peers.is_empty()).then(|| now + PEER_SWEEP.min(idle));
     }
 
@@ -417,6 +421,7 @@ impl Driver {
                 &senders.writers,
             );
             peers.insert(destination.clone(), peer);
+            self.counters.lock().peers = peers.len() as u64;
             if senders.sweep_at.is_none() {
                 senders.sweep_at = Some(Instant::now() + PEER_SWEEP);
             }

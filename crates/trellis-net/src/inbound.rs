@@ -157,3 +157,55 @@ impl Inbound {
         spares.pop().unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trellis_value::Value;
+
+    fn frame_of(n: usize) -> Vec<u8> {
+        let m = WireMessage {
+            relation: Arc::from("r"),
+            tuple: vec![Value::Int(1)].into(),
+            delete: false,
+        };
+        trellis_wire::encode("a", &vec![m; n], None)
+    }
+
+    /// Item 10: decoded frames the node has not taken yet hold at most the
+    /// budget; a socket with another frame waits, before decoding it, until
+    /// the node takes one.
+    #[tokio::test]
+    async fn a_frame_waits_for_the_decoded_budget_before_decoding() {
+        let bytes = frame_of(1000);
+        let bound = bytes.len() * AMPLIFICATION + FRAME_OVERHEAD;
+        let (tx, mut rx) = mpsc::channel(16);
+        let counters = Counters::new(trellis_frames::Transport::Tcp);
+        // Room for one frame decoded and the bound of another, not more.
+        let inbound = Inbound::new(
+            None,
+            DecodeLimits::default(),
+            Budget::new(bound * 9 / 5),
+            tx,
+            counters.clone(),
+        );
+        assert_eq!(inbound.frame(&bytes, bytes.len()).await, Delivery::Taken);
+        // The first frame was decoded and its share shrunk to its decoded
+        // size, so the second fits next to it.
+        assert_eq!(inbound.frame(&bytes, bytes.len()).await, Delivery::Taken);
+        // A third does not: it waits, decoding nothing, until one is taken.
+        let third = inbound.frame(&bytes, bytes.len());
+        tokio::pin!(third);
+        tokio::select! {
+            biased;
+            _ = &mut third => panic!("decoded past the budget"),
+            _ = std::future::ready(()) => {}
+        }
+        assert_eq!(counters.snapshot().decoded_waits, 1);
+        assert_eq!(counters.snapshot().frames_received, 0);
+        let first = rx.recv().await.expect("queued");
+        assert_eq!(first.frame.messages.len(), 1000);
+        drop(first);
+        assert_eq!(third.await, Delivery::Taken);
+    }
+}

@@ -57,7 +57,9 @@ pub struct NetStats {
     /// that waited for the budget of frames being read.
     pub decoded_waits: u64,
     pub reading_waits: u64,
-    /// Outbound TCP peers forgotten: idle, or to make room in the table.
+    /// Outbound TCP peers in the table now, and forgotten so far (idle, or
+    /// to make room).
+    pub peers: u64,
     pub peers_evicted: u64,
     /// Warnings about destinations over the per-minute limit, not shown.
     pub warnings_suppressed: u64,
@@ -88,6 +90,7 @@ impl NetStats {
             inbound_idle_closed: 0,
             decoded_waits: 0,
             reading_waits: 0,
+            peers: 0,
             peers_evicted: 0,
             warnings_suppressed: 0,
             receive_errors: 0,
@@ -146,6 +149,7 @@ impl NetStats {
             "inbound_idle_closed": self.inbound_idle_closed,
             "decoded_waits": self.decoded_waits,
             "reading_waits": self.reading_waits,
+            "peers": self.peers,
             "peers_evicted": self.peers_evicted,
             "warnings_suppressed": self.warnings_suppressed,
             "receive_errors": self.receive_errors,
