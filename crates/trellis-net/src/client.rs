@@ -82,11 +82,9 @@ pub async fn send_once(
                 reason,
             };
             let mut answer = Vec::new();
-            let read = tokio::time::timeout(
-                ACK_TIMEOUT,
-                (&mut stream).take(64).read_to_end(&mut answer),
-            )
-            .await;
+            let read =
+                tokio::time::timeout(ACK_TIMEOUT, (&mut stream).take(64).read_to_end(&mut answer))
+                    .await;
             match read {
                 Err(_) => return Err(not_taken("no acknowledgement within 30 s")),
                 // A node that refused the connection may reset it.

@@ -67,7 +67,7 @@ impl Default for NetLimits {
             frame_messages: MAX_MESSAGES,
             frame_decoded: MAX_DECODED,
             decoded: 64 << 20,
-            reading: 32 << 20,
+            reading: 8 << 20,
             inbound: 256,
             idle_timeout: Duration::from_secs(60),
             frame_timeout: Duration::from_secs(15),

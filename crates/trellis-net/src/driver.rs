@@ -317,7 +317,11 @@ impl Driver {
     }
 
     fn warn(&mut self, node: &Node, observer: &mut impl Observer, w: Warning) {
-        if w.is_about_a_destination() && !self.warned.contains(&w.key()) && !self.within_rate(node, observer) {
+        let key = w.key();
+        if w.is_about_a_destination()
+            && !self.warned.contains(&key)
+            && !self.within_rate(node, observer)
+        {
             return;
         }
         if let Warning::Refused { .. } = w {
@@ -325,7 +329,7 @@ impl Driver {
             if self.refused_warnings >= REFUSED_WARNINGS {
                 return;
             }
-            if !self.warned.contains(&w.key()) {
+            if !self.warned.contains(&key) {
                 self.refused_warnings += 1;
             }
         }
@@ -345,7 +349,7 @@ impl Driver {
         if self.warned.len() >= WARNINGS_REMEMBERED {
             self.warned.clear();
         }
-        if self.warned.insert(w.key()) {
+        if self.warned.insert(key) {
             observer.warning(node, &w);
         }
     }
@@ -393,23 +397,28 @@ impl Driver {
     }
 
     /// The peer for `destination`, made if there is room: the table holds
-    /// at most `max_peers` (the least recently used one goes to make
-    /// room), and writers still finishing for peers that went count too,
-    /// up to as many again.
+    /// at most `max_peers`, and writers still finishing for peers that went
+    /// count too, up to as many again. A full table forgets a quarter of
+    /// its peers at once (one pass for many new ones): the least recently
+    /// used of those without a connection first, then of those with
+    /// nothing queued, so a flood of made-up destinations does not push out
+    /// the peers that answer.
     fn peer(&mut self, destination: &Arc<str>) -> Option<&mut tcp::Peer> {
         let limit = self.config.limits.peers;
         let senders = &mut self.senders;
         let peers = senders.tcp.as_mut().expect("bound for its relations");
         if !peers.contains_key(destination) {
             if peers.len() >= limit {
-                let oldest = peers
+                let mut order: Vec<_> = peers
                     .iter()
-                    .min_by_key(|(_, p)| (!p.is_idle(), p.last_used))
-                    .map(|(d, _)| d.clone());
-                if let Some(d) = oldest {
-                    peers.remove(&d);
-                    self.counters.lock().peers_evicted += 1;
+                    .map(|(d, p)| ((p.is_connected(), !p.is_idle(), p.last_used), d.clone()))
+                    .collect();
+                let forget = (limit / 4).max(1);
+                order.select_nth_unstable_by(forget - 1, |a, b| a.0.cmp(&b.0));
+                for (_, d) in &order[..forget] {
+                    peers.remove(d);
                 }
+                self.counters.lock().peers_evicted += forget as u64;
             }
             if senders.writers.alive() >= 2 * limit {
                 return None;

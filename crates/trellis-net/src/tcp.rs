@@ -185,6 +185,10 @@ impl Reader {
                     if buf.capacity() > SMALL_FRAME {
                         buf = Vec::new();
                     }
+                    // One frame per turn: a connection with many frames
+                    // waiting does not keep the others (and the driver)
+                    // waiting behind them.
+                    tokio::task::yield_now().await;
                 }
                 Step::End => {
                     let mut ack = [0u8; 8];
@@ -256,12 +260,14 @@ impl Reader {
     }
 }
 
-/// Frames queued for one destination and not yet written or counted lost.
+/// Frames queued for one destination and not yet written or counted lost,
+/// and whether its writer holds a connection.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     pub frames: AtomicU64,
     pub tuples: AtomicU64,
     pub bytes: AtomicU64,
+    pub connected: AtomicBool,
 }
 
 impl Queue {
@@ -341,6 +347,10 @@ impl Peer {
         self.queue.frames.load(Ordering::Relaxed) == 0
     }
 
+    pub fn is_connected(&self) -> bool {
+        self.queue.connected.load(Ordering::Relaxed)
+    }
+
     /// Queue a frame; false when it was dropped (queue full or writer gone),
     /// already counted.
     pub fn send(&mut self, bytes: Vec<u8>, tuples: u64, counters: &Counters) -> bool {
@@ -396,6 +406,7 @@ async fn write_frames(
             Wake::Frame(None) => break,
             Wake::Closed(reason) => {
                 conn = None;
+                queue.connected.store(false, Ordering::Relaxed);
                 troubled = true;
                 counters.lock().connections_lost += 1;
                 let _ = warnings.send(Warning::ConnectionLost {
@@ -431,6 +442,7 @@ async fn write_frames(
                 Ok(Ok(stream)) => {
                     let _ = stream.set_nodelay(true);
                     conn = Some(stream);
+                    queue.connected.store(true, Ordering::Relaxed);
                     backoff = INITIAL_BACKOFF;
                     retry_at = None;
                     counters.lock().connections_opened += 1;
@@ -486,6 +498,7 @@ async fn write_frames(
                     _ => "write timed out".to_string(),
                 };
                 conn = None;
+                queue.connected.store(false, Ordering::Relaxed);
                 troubled = true;
                 retry_at = None;
                 {

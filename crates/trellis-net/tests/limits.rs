@@ -48,7 +48,14 @@ fn inject(node: &str, key: Option<&ClusterKey>) -> Result<usize, NetError> {
 }
 
 fn tcp_node(addr: &str, limits: NetLimits, watch: &Watch) -> Running {
-    run_limited(&plan(PROGRAM), addr, Transport::Tcp, limits, watch.clone(), vec![])
+    run_limited(
+        &plan(PROGRAM),
+        addr,
+        Transport::Tcp,
+        limits,
+        watch.clone(),
+        vec![],
+    )
 }
 
 /// Item 10: a frame of many empty messages (2 bytes each on the wire, over
@@ -71,9 +78,16 @@ fn a_frame_of_too_many_messages_is_refused_and_the_stream_goes_on() {
     s.write_all(&framed(&good)).unwrap();
     wait_until("the good frame", || w.count("ping") == 1);
     let (net, _) = r.stop();
-    assert_eq!(net.decode_errors.get("too_many_messages"), Some(&1), "{net:?}");
+    assert_eq!(
+        net.decode_errors.get("too_many_messages"),
+        Some(&1),
+        "{net:?}"
+    );
     assert_eq!(net.frames_received, 1);
-    assert!(net.refused_tuples.is_empty(), "nothing of the flood reached the node");
+    assert!(
+        net.refused_tuples.is_empty(),
+        "nothing of the flood reached the node"
+    );
 }
 
 /// Item 12: idle connections holding every slot do not lock a peer out
@@ -194,7 +208,14 @@ fn the_peer_table_is_bounded_and_forgets_idle_peers() {
         })
         .collect();
     let w = Watch::default();
-    let r = run_limited(&plan(PROGRAM), node, Transport::Tcp, limits, w.clone(), pings);
+    let r = run_limited(
+        &plan(PROGRAM),
+        node,
+        Transport::Tcp,
+        limits,
+        w.clone(),
+        pings,
+    );
     wait_until("every pong written or counted lost", || {
         let n = r.counters.snapshot();
         n.tuples_sent + n.lost_tuples_total() == 40

@@ -359,7 +359,8 @@ fn a_frame_over_its_decoded_size_is_refused_and_the_cost_adds_up() {
     let d = decode_limited(&frame, None, &mut messages, &mut strings, &unbounded).unwrap();
     // The encoder's measure and the decoder's agree: the sender's name,
     // then each message, named when its relation changes.
-    let expected = 16 + 1
+    let expected = 16
+        + 1
         + message_cost(Some("succ"), &sample()[0].tuple)
         + message_cost(Some("gone"), &sample()[1].tuple)
         + message_cost(None, &sample()[2].tuple);

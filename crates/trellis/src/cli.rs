@@ -408,7 +408,10 @@ impl NetLimitArgs {
         set(&mut limits.reading, self.max_reading);
         set(&mut limits.inbound, self.max_inbound);
         set(&mut limits.peers, self.max_peers);
-        set(&mut limits.warnings_per_minute, self.max_warnings_per_minute);
+        set(
+            &mut limits.warnings_per_minute,
+            self.max_warnings_per_minute,
+        );
         let set = |slot: &mut Duration, v: Option<Duration>| {
             if let Some(v) = v {
                 *slot = v;

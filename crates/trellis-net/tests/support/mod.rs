@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use trellis_engine::{Node, NodeConfig, Output, RecordKind, Stats, Tuple};
-use trellis_net::{Counters, Driver, NetConfig, NetLimits, NetStats, Observer, Transport, WallClock, Warning};
+use trellis_net::{
+    Counters, Driver, NetConfig, NetLimits, NetStats, Observer, Transport, WallClock, Warning,
+};
 use trellis_plan::Plan;
 
 pub const TIMEOUT: Duration = Duration::from_secs(60);
@@ -142,4 +144,3 @@ pub fn wait_until(what: &str, cond: impl Fn() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
-
