@@ -468,4 +468,36 @@ mod tests {
         let (_, argv) = node_args(&none, 0, &mut id_rng(&none));
         assert_eq!(value_of(&argv, "NODEID"), None);
     }
+
+    /// Every node gets the cluster's network limits, as `run` flags that
+    /// parse back to the same limits.
+    #[test]
+    fn nodes_get_the_network_limits() {
+        let args = parse(&[
+            "--nodes",
+            "2",
+            "--transport",
+            "tcp",
+            "--max-inbound",
+            "8",
+            "--idle-timeout",
+            "2.5",
+            "--max-reading",
+            "8388608",
+            "--max-warnings-per-minute",
+            "0",
+        ]);
+        let (_, argv) = node_args(&args, 1, &mut id_rng(&args));
+        let mut run = vec!["trellis".to_string()];
+        run.extend(argv);
+        let Command::Run(r) = Cli::try_parse_from(run).expect("parses").command else {
+            panic!("not run");
+        };
+        let limits = r.net.limits.limits();
+        assert_eq!(limits, args.net_limits.limits());
+        assert_eq!(limits.inbound, 8);
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(limits.warnings_per_minute, 0);
+        assert_eq!(limits.peers, trellis_net::NetLimits::default().peers);
+    }
 }
