@@ -45,7 +45,9 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use trellis_engine::{Node, NodeConfig, Output, RecordKind, Tuple};
-use trellis_net::{Driver, Injector, NetConfig, NetStats, Observer, Transport, WallClock};
+use trellis_net::{
+    Driver, Injector, NetConfig, NetLimits, NetStats, Observer, Transport, WallClock,
+};
 use trellis_plan::Plan;
 use trellis_value::Value;
 use trellis_wire::{Encoder, WireMessage};
@@ -212,6 +214,7 @@ fn start_node(
                     bind,
                     transport,
                     key: None,
+                    limits: NetLimits::default(),
                 };
                 let driver = Driver::bind(config, &plan, clock).await.expect("bind");
                 let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");

@@ -2,19 +2,26 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use trellis_frames::Transport;
 use trellis_wire::{ClusterKey, WireMessage};
 
 use crate::config::{NetError, resolve};
+use crate::tcp::ACK;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the node's acknowledgement (a node under load may
+/// take a while to read the frame).
+const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Send `messages` to the node at `address` in one frame from `sender`;
 /// returns the frame's size in bytes. Over UDP this is fire-and-forget;
-/// over TCP the frame has been handed to the kernel on a connection the
-/// node accepted.
+/// over TCP the node has taken the frame: read it whole, checked it (its
+/// key, its limits), decoded it and queued it for its node, as it says in
+/// its acknowledgement when the stream ends ([`NotTaken`] otherwise).
+///
+/// [`NotTaken`]: NetError::NotTaken
 pub async fn send_once(
     address: &str,
     transport: Transport,
@@ -70,6 +77,31 @@ pub async fn send_once(
             framed.extend_from_slice(&bytes);
             stream.write_all(&framed).await.map_err(send_err)?;
             stream.shutdown().await.map_err(send_err)?;
+            let not_taken = |reason| NetError::NotTaken {
+                address: address.to_string(),
+                reason,
+            };
+            let mut answer = Vec::new();
+            let read =
+                tokio::time::timeout(ACK_TIMEOUT, (&mut stream).take(64).read_to_end(&mut answer))
+                    .await;
+            match read {
+                Err(_) => return Err(not_taken("no acknowledgement within 30 s")),
+                // A node that refused the connection may reset it.
+                Ok(Err(_)) | Ok(Ok(_)) if answer.len() != 8 || &answer[..4] != ACK => {
+                    return Err(not_taken(
+                        "it closed the connection without acknowledging it (at its connection limit, or not a Trellis node)",
+                    ));
+                }
+                Ok(_) => {
+                    let taken = u32::from_be_bytes(answer[4..].try_into().expect("4 bytes"));
+                    if taken != 1 {
+                        return Err(not_taken(
+                            "it dropped the frame (wrong cluster key, or over a limit: see its summary's decode_errors)",
+                        ));
+                    }
+                }
+            }
         }
     }
     Ok(bytes.len())

@@ -15,9 +15,10 @@ use trellis_frames::{Outbound, Packed, Transport, hand_to_node};
 use trellis_plan::Plan;
 use trellis_wire::Frame;
 
+use crate::budget::Budget;
 use crate::clock::WallClock;
 use crate::config::{NetConfig, NetError};
-use crate::inbound::Inbound;
+use crate::inbound::{Inbound, Incoming};
 use crate::stats::{Counters, NetStats, input_error_kind};
 use crate::warning::Warning;
 use crate::{tcp, udp};
@@ -37,6 +38,10 @@ const NEGATIVE_CACHE: Duration = Duration::from_secs(5);
 const REFUSED_WARNINGS: usize = 32;
 /// Distinct warnings remembered for de-duplication.
 const WARNINGS_REMEMBERED: usize = 1024;
+/// The window of `warnings_per_minute`.
+const WARNING_WINDOW: Duration = Duration::from_secs(60);
+/// How often idle TCP peers are looked for, at most.
+const PEER_SWEEP: Duration = Duration::from_secs(1);
 
 /// What the driver reports while it runs.
 pub trait Observer {
@@ -69,6 +74,10 @@ struct Senders {
     udp: Option<UdpOut>,
     /// TCP connections by destination.
     tcp: Option<HashMap<Arc<str>, tcp::Peer>>,
+    /// TCP writer tasks alive, in the table or finishing after it.
+    writers: tcp::Writers,
+    /// When idle TCP peers are next looked for.
+    sweep_at: Option<Instant>,
 }
 
 struct UdpOut {
@@ -81,7 +90,7 @@ pub struct Driver {
     config: NetConfig,
     clock: WallClock,
     counters: Counters,
-    incoming: mpsc::Receiver<Frame>,
+    incoming: mpsc::Receiver<Incoming>,
     /// The socket tasks' side: frames' emptied vectors go back through it.
     inbound: Inbound,
     injected: mpsc::UnboundedReceiver<(String, Tuple)>,
@@ -90,6 +99,8 @@ pub struct Driver {
     warn_tx: mpsc::UnboundedSender<Warning>,
     warned: HashSet<String>,
     refused_warnings: usize,
+    /// Destination warnings shown in the current window, and when it began.
+    window: (Instant, usize),
     senders: Senders,
     tasks: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
@@ -104,9 +115,16 @@ impl Driver {
         plan: &Plan,
         clock: WallClock,
     ) -> Result<Driver, NetError> {
+        config.limits.check()?;
         let counters = Counters::new(config.transport);
         let (incoming_tx, incoming) = mpsc::channel(INCOMING_QUEUE);
-        let inbound = Inbound::new(config.key.clone(), incoming_tx, counters.clone());
+        let inbound = Inbound::new(
+            config.key.clone(),
+            config.limits.decode(),
+            Budget::new(config.limits.decoded),
+            incoming_tx,
+            counters.clone(),
+        );
         let (inject_tx, injected) = mpsc::unbounded_channel();
         let (warn_tx, warnings) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
@@ -141,7 +159,11 @@ impl Driver {
                 Transport::Tcp => {
                     let listener = tcp::bind(addr).await?;
                     addr = listener.local_addr().map_err(err)?;
-                    tasks.push(tokio::spawn(tcp::listen(listener, inbound.clone())));
+                    tasks.push(tokio::spawn(tcp::listen(
+                        listener,
+                        inbound.clone(),
+                        config.limits,
+                    )));
                     senders.tcp = Some(HashMap::new());
                 }
             }
@@ -159,6 +181,7 @@ impl Driver {
             warn_tx,
             warned: HashSet::new(),
             refused_warnings: 0,
+            window: (Instant::now(), 0),
             senders,
             tasks,
             local_addr,
@@ -231,10 +254,17 @@ impl Driver {
             }
             out.clear();
 
-            let wake = node.next_wakeup().map(|t| self.clock.instant_at(t));
+            self.sweep_peers();
+            let wake = node
+                .next_wakeup()
+                .map(|t| Instant::from_std(self.clock.instant_at(t)));
+            let wake = match (wake, self.senders.sweep_at) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             let sleep = async {
                 match wake {
-                    Some(at) => tokio::time::sleep_until(Instant::from_std(at)).await,
+                    Some(at) => tokio::time::sleep_until(at).await,
                     None => std::future::pending().await,
                 }
             };
@@ -255,14 +285,18 @@ impl Driver {
                     }
                     pace.took(taken);
                 }
-                frame = self.incoming.recv() => {
-                    if let Some(frame) = frame {
+                incoming = self.incoming.recv() => {
+                    if let Some(Incoming { frame, share }) = incoming {
                         let limit = pace.limit();
                         let mut taken = self.deliver(node, frame, observer);
+                        drop(share);
                         // Frames go in whole.
                         while taken < limit {
                             match self.incoming.try_recv() {
-                                Ok(frame) => taken += self.deliver(node, frame, observer),
+                                Ok(Incoming { frame, share }) => {
+                                    taken += self.deliver(node, frame, observer);
+                                    drop(share);
+                                }
                                 Err(_) => break,
                             }
                         }
@@ -283,12 +317,19 @@ impl Driver {
     }
 
     fn warn(&mut self, node: &Node, observer: &mut impl Observer, w: Warning) {
+        let key = w.key();
+        if w.is_about_a_destination()
+            && !self.warned.contains(&key)
+            && !self.within_rate(node, observer)
+        {
+            return;
+        }
         if let Warning::Refused { .. } = w {
             // Senders choose relation names: report a few, count them all.
             if self.refused_warnings >= REFUSED_WARNINGS {
                 return;
             }
-            if !self.warned.contains(&w.key()) {
+            if !self.warned.contains(&key) {
                 self.refused_warnings += 1;
             }
         }
@@ -308,9 +349,93 @@ impl Driver {
         if self.warned.len() >= WARNINGS_REMEMBERED {
             self.warned.clear();
         }
-        if self.warned.insert(w.key()) {
+        if self.warned.insert(key) {
             observer.warning(node, &w);
         }
+    }
+
+    /// Whether another destination warning may be shown this minute; past
+    /// the limit, warnings are counted and one says so.
+    fn within_rate(&mut self, node: &Node, observer: &mut impl Observer) -> bool {
+        let now = Instant::now();
+        let (start, shown) = &mut self.window;
+        if now.duration_since(*start) >= WARNING_WINDOW {
+            *start = now;
+            *shown = 0;
+        }
+        let limit = self.config.limits.warnings_per_minute;
+        *shown += 1;
+        if *shown <= limit {
+            return true;
+        }
+        self.counters.lock().warnings_suppressed += 1;
+        if *shown == limit + 1 {
+            observer.warning(node, &Warning::Suppressed { per_minute: limit });
+        }
+        false
+    }
+
+    /// Forget TCP peers sent nothing for the idle timeout (their writers
+    /// close the connections), at most once a [`PEER_SWEEP`].
+    fn sweep_peers(&mut self) {
+        let Some(peers) = self.senders.tcp.as_mut() else {
+            return;
+        };
+        let now = Instant::now();
+        if self.senders.sweep_at.is_some_and(|t| now < t) {
+            return;
+        }
+        let idle = self.config.limits.peer_idle;
+        let before = peers.len();
+        peers.retain(|_, p| !(p.is_idle() && now.duration_since(p.last_used) >= idle));
+        {
+            let mut c = self.counters.lock();
+            c.peers_evicted += (before - peers.len()) as u64;
+            c.peers = peers.len() as u64;
+        }
+        self.senders.sweep_at = (!peers.is_empty()).then(|| now + PEER_SWEEP.min(idle));
+    }
+
+    /// The peer for `destination`, made if there is room: the table holds
+    /// at most `max_peers`, and writers still finishing for peers that went
+    /// count too, up to as many again. A full table forgets a quarter of
+    /// its peers at once (one pass for many new ones): the least recently
+    /// used of those without a connection first, then of those with
+    /// nothing queued, so a flood of made-up destinations does not push out
+    /// the peers that answer.
+    fn peer(&mut self, destination: &Arc<str>) -> Option<&mut tcp::Peer> {
+        let limit = self.config.limits.peers;
+        let senders = &mut self.senders;
+        let peers = senders.tcp.as_mut().expect("bound for its relations");
+        if !peers.contains_key(destination) {
+            if peers.len() >= limit {
+                let mut order: Vec<_> = peers
+                    .iter()
+                    .map(|(d, p)| ((p.is_connected(), !p.is_idle(), p.last_used), d.clone()))
+                    .collect();
+                let forget = (limit / 4).max(1);
+                order.select_nth_unstable_by(forget - 1, |a, b| a.0.cmp(&b.0));
+                for (_, d) in &order[..forget] {
+                    peers.remove(d);
+                }
+                self.counters.lock().peers_evicted += forget as u64;
+            }
+            if senders.writers.alive() >= 2 * limit {
+                return None;
+            }
+            let peer = tcp::Peer::spawn(
+                destination.clone(),
+                self.counters.clone(),
+                self.warn_tx.clone(),
+                &senders.writers,
+            );
+            peers.insert(destination.clone(), peer);
+            self.counters.lock().peers = peers.len() as u64;
+            if senders.sweep_at.is_none() {
+                senders.sweep_at = Some(Instant::now() + PEER_SWEEP);
+            }
+        }
+        peers.get_mut(destination)
     }
 
     fn inject(
@@ -435,15 +560,13 @@ impl Driver {
                     }
                 }
                 Transport::Tcp => {
-                    let peers = self.senders.tcp.as_mut().expect("bound for its relations");
-                    let peer = peers.entry(destination.clone()).or_insert_with(|| {
-                        tcp::Peer::spawn(
-                            destination.clone(),
-                            self.counters.clone(),
-                            self.warn_tx.clone(),
-                        )
-                    });
-                    peer.send(bytes, tuples, &self.counters);
+                    let counters = self.counters.clone();
+                    match self.peer(&destination) {
+                        Some(peer) => {
+                            peer.send(bytes, tuples, &counters);
+                        }
+                        None => counters.lock().lose("peer_limit", 1, tuples),
+                    }
                     None
                 }
             };
@@ -460,7 +583,9 @@ impl Driver {
             let deadline = Instant::now() + SHUTDOWN_GRACE;
             let mut waiting = Vec::new();
             for (_, peer) in peers.drain() {
-                let tcp::Peer { tx, queue, handle } = peer;
+                let tcp::Peer {
+                    tx, queue, handle, ..
+                } = peer;
                 drop(tx); // the writer finishes what is queued, then ends
                 waiting.push((queue, handle));
             }

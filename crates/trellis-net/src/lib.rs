@@ -31,10 +31,16 @@
 //! kind ([`NetStats::decode_errors`]), and a well-formed frame whose tuple
 //! names an unknown relation or has the wrong arity is refused by
 //! `Node::receive` and counted.
+//! Nor can it make a node hold more than its [`NetLimits`]: a frame's
+//! messages and decoded bytes, decoded frames waiting for the node, TCP
+//! frames being read, inbound connections (idle and slow ones time out),
+//! outbound TCP peers, and warnings per minute; each limit reached is
+//! counted.
 //!
 //! Time is nanoseconds since the Unix epoch ([`WallClock`]), so `f_now()` is
 //! wall-clock seconds; it advances monotonically from the start.
 
+mod budget;
 mod client;
 mod clock;
 mod config;
@@ -50,7 +56,7 @@ pub use trellis_wire::ClusterKey;
 
 pub use client::send_once;
 pub use clock::WallClock;
-pub use config::{NetConfig, NetError, resolve};
+pub use config::{LimitError, NetConfig, NetError, NetLimits, SMALL_FRAME, resolve};
 pub use driver::{Driver, Injector, Observer};
 pub use stats::{Counters, Lost, NetStats};
 pub use warning::Warning;

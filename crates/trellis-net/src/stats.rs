@@ -28,7 +28,8 @@ pub struct NetStats {
     pub bytes_received: u64,
     /// Frames that arrived but were dropped, by kind: `bad_magic`,
     /// `bad_checksum`, `bad_tag`, `missing_tag`, `malformed`, `truncated`,
-    /// `oversized`, ...
+    /// `oversized`, `too_many_messages`, `too_large_decoded`,
+    /// `frame_timeout`, ...
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// Tuples of well-formed frames that the node refused (the engine also
     /// counts them in `dropped_inputs`): `unknown_relation`, `arity`,
@@ -36,7 +37,7 @@ pub struct NetStats {
     pub refused_tuples: BTreeMap<&'static str, u64>,
     /// Outgoing frames and tuples that never left, by reason:
     /// `oversize`, `unresolvable`, `send_error`, `no_connection`,
-    /// `connection_broken`, `queue_overflow`, `shutdown`.
+    /// `connection_broken`, `queue_overflow`, `peer_limit`, `shutdown`.
     pub lost: BTreeMap<&'static str, Lost>,
     /// Tuples refused because a single one does not fit in a frame, by
     /// relation.
@@ -48,6 +49,20 @@ pub struct NetStats {
     pub connections_lost: u64,
     pub inbound_connections: u64,
     pub inbound_refused: u64,
+    /// Inbound connections closed to make room for a new one (they had not
+    /// sent a frame that decoded), and for idling past the timeout.
+    pub inbound_evicted: u64,
+    pub inbound_idle_closed: u64,
+    /// Frames that waited for the budget of decoded frames, and TCP frames
+    /// that waited for the budget of frames being read.
+    pub decoded_waits: u64,
+    pub reading_waits: u64,
+    /// Outbound TCP peers in the table now, and forgotten so far (idle, or
+    /// to make room).
+    pub peers: u64,
+    pub peers_evicted: u64,
+    /// Warnings about destinations over the per-minute limit, not shown.
+    pub warnings_suppressed: u64,
     /// Socket errors while receiving (the node carries on).
     pub receive_errors: u64,
 }
@@ -71,6 +86,13 @@ impl NetStats {
             connections_lost: 0,
             inbound_connections: 0,
             inbound_refused: 0,
+            inbound_evicted: 0,
+            inbound_idle_closed: 0,
+            decoded_waits: 0,
+            reading_waits: 0,
+            peers: 0,
+            peers_evicted: 0,
+            warnings_suppressed: 0,
             receive_errors: 0,
         }
     }
@@ -123,6 +145,13 @@ impl NetStats {
             "connections_lost": self.connections_lost,
             "inbound_connections": self.inbound_connections,
             "inbound_refused": self.inbound_refused,
+            "inbound_evicted": self.inbound_evicted,
+            "inbound_idle_closed": self.inbound_idle_closed,
+            "decoded_waits": self.decoded_waits,
+            "reading_waits": self.reading_waits,
+            "peers": self.peers,
+            "peers_evicted": self.peers_evicted,
+            "warnings_suppressed": self.warnings_suppressed,
             "receive_errors": self.receive_errors,
         })
     }
@@ -179,12 +208,32 @@ impl NetStats {
             > 0
         {
             out.push_str(&format!(
-                "  connections: {} opened, {} failed attempts, {} broke; {} inbound, {} refused\n",
+                "  connections: {} opened, {} failed attempts, {} broke; {} inbound, {} refused, {} closed to make room, {} closed idle\n",
                 self.connections_opened,
                 self.connect_failures,
                 self.connections_lost,
                 self.inbound_connections,
-                self.inbound_refused
+                self.inbound_refused,
+                self.inbound_evicted,
+                self.inbound_idle_closed
+            ));
+        }
+        if self.decoded_waits + self.reading_waits > 0 {
+            out.push_str(&format!(
+                "  memory limits: {} frames waited to be decoded, {} to be read\n",
+                self.decoded_waits, self.reading_waits
+            ));
+        }
+        if self.peers_evicted > 0 {
+            out.push_str(&format!(
+                "  {} outbound peers forgotten (idle, or to make room)\n",
+                self.peers_evicted
+            ));
+        }
+        if self.warnings_suppressed > 0 {
+            out.push_str(&format!(
+                "  {} warnings about destinations not shown (over the per-minute limit)\n",
+                self.warnings_suppressed
             ));
         }
         if self.receive_errors > 0 {
@@ -208,6 +257,8 @@ pub fn wire_error_kind(e: &WireError) -> &'static str {
         WireError::MissingTag => "missing_tag",
         WireError::BadTag => "bad_tag",
         WireError::UnexpectedTag => "unexpected_tag",
+        WireError::TooManyMessages { .. } => "too_many_messages",
+        WireError::TooLargeDecoded { .. } => "too_large_decoded",
         WireError::Malformed(_) => "malformed",
         WireError::BadValue(_) => "bad_value",
     }

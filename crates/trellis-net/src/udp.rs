@@ -9,7 +9,7 @@ use tokio::net::UdpSocket;
 use trellis_frames::Transport;
 
 use crate::config::NetError;
-use crate::inbound::Inbound;
+use crate::inbound::{Delivery, Inbound};
 
 /// Kernel buffers we ask for (the kernel may grant less).
 const SOCKET_BUFFER: usize = 4 << 20;
@@ -37,7 +37,7 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: Inbound) {
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, _from)) => {
-                if !inbound.frame(&buf[..n], n).await {
+                if inbound.frame(&buf[..n], n).await == Delivery::Stopped {
                     return;
                 }
             }

@@ -47,6 +47,9 @@ pub enum Warning {
         relation: Arc<str>,
         error: String,
     },
+    /// More warnings about destinations this minute than the limit: the
+    /// rest are counted, not shown.
+    Suppressed { per_minute: usize },
 }
 
 impl Warning {
@@ -66,7 +69,21 @@ impl Warning {
             Warning::Refused {
                 sender, relation, ..
             } => format!("refused {sender} {relation}"),
+            Warning::Suppressed { .. } => "suppressed".to_string(),
         }
+    }
+
+    /// About a destination that tuples named: as many as senders make up,
+    /// so shown at a bounded rate.
+    pub(crate) fn is_about_a_destination(&self) -> bool {
+        matches!(
+            self,
+            Warning::Unresolvable { .. }
+                | Warning::Oversize { .. }
+                | Warning::SendFailed { .. }
+                | Warning::ConnectFailed { .. }
+                | Warning::ConnectionLost { .. }
+        )
     }
 
     /// A short name for JSON output.
@@ -79,6 +96,7 @@ impl Warning {
             Warning::ConnectionLost { .. } => "connection_lost",
             Warning::Reconnected { .. } => "reconnected",
             Warning::Refused { .. } => "refused",
+            Warning::Suppressed { .. } => "suppressed",
         }
     }
 }
@@ -129,6 +147,10 @@ impl std::fmt::Display for Warning {
             } => write!(
                 f,
                 "refused a `{relation}` tuple from {sender}: {error} (counted in dropped_inputs)"
+            ),
+            Warning::Suppressed { per_minute } => write!(
+                f,
+                "more than {per_minute} warnings about destinations this minute; the rest are counted (warnings_suppressed), not shown"
             ),
         }
     }

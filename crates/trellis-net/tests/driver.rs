@@ -4,133 +4,14 @@
 //! the invariant that every tuple a node sends is either written to the
 //! network or counted as lost.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+mod support;
 
-use trellis_engine::{Node, NodeConfig, Output, RecordKind, Stats, Tuple};
-use trellis_net::{Counters, Driver, NetConfig, NetStats, Observer, Transport, WallClock, Warning};
+use trellis_engine::{Stats, Tuple};
+use trellis_net::{Transport, Warning};
 use trellis_plan::Plan;
 use trellis_value::Value;
 
-const TIMEOUT: Duration = Duration::from_secs(60);
-
-fn plan(text: &str) -> Arc<Plan> {
-    let options = trellis_syntax::ParseOptions::default();
-    match trellis_plan::load_str("test", text, &options) {
-        Ok(l) => Arc::new(l.plan),
-        Err(d) => panic!("{d:?}"),
-    }
-}
-
-/// Counts `recv` records per relation name; keeps warnings.
-#[derive(Clone, Default)]
-struct Watch {
-    received: Arc<Mutex<std::collections::BTreeMap<String, u64>>>,
-    warnings: Arc<Mutex<Vec<Warning>>>,
-    changes: Arc<AtomicU64>,
-}
-
-impl Watch {
-    fn count(&self, relation: &str) -> u64 {
-        self.received
-            .lock()
-            .unwrap()
-            .get(relation)
-            .copied()
-            .unwrap_or(0)
-    }
-}
-
-impl Observer for Watch {
-    fn output(&mut self, node: &Node, out: &Output) {
-        let mut m = self.received.lock().unwrap();
-        for r in &out.records {
-            if r.kind == RecordKind::Recv {
-                *m.entry(node.plan().relation(r.relation).name.clone())
-                    .or_default() += 1;
-            }
-        }
-        self.changes.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn warning(&mut self, _node: &Node, warning: &Warning) {
-        self.warnings.lock().unwrap().push(warning.clone());
-    }
-}
-
-struct Running {
-    counters: Counters,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<(NetStats, Stats)>,
-}
-
-impl Running {
-    fn stop(self) -> (NetStats, Stats) {
-        let _ = self.stop.send(());
-        self.thread.join().expect("node thread")
-    }
-}
-
-fn run_node(
-    plan: &Arc<Plan>,
-    addr: &str,
-    transport: Transport,
-    watch: Watch,
-    inject: Vec<(&'static str, Tuple)>,
-) -> Running {
-    let plan = plan.clone();
-    let addr = addr.to_string();
-    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let thread = std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let clock = WallClock::start();
-            let config = NetConfig {
-                address: addr.clone(),
-                bind: addr.parse().unwrap(),
-                transport,
-                key: None,
-            };
-            let driver = Driver::bind(config, &plan, clock).await.expect("bind");
-            let mut node = Node::new(plan, NodeConfig::new(addr, 1)).unwrap();
-            node.start(clock.now());
-            for (rel, t) in inject {
-                node.inject(rel, t).unwrap();
-            }
-            ready_tx.send(driver.counters()).unwrap();
-            let mut watch = watch;
-            let net = driver
-                .run(
-                    &mut node,
-                    async {
-                        let _ = stop_rx.await;
-                    },
-                    &mut watch,
-                )
-                .await;
-            (net, node.stats().clone())
-        })
-    });
-    let counters = ready_rx.recv().expect("node started");
-    Running {
-        counters,
-        stop,
-        thread,
-    }
-}
-
-fn wait_until(what: &str, cond: impl Fn() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < TIMEOUT, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
+use support::{Watch, plan, run_node, wait_until};
 
 /// Tuples the engine sent to other nodes, for one relation.
 fn sends(plan: &Plan, stats: &Stats, relation: &str) -> u64 {

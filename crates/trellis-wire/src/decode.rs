@@ -10,6 +10,7 @@ use rustc_hash::FxBuildHasher;
 use serde::de::{self, DeserializeSeed, EnumAccess, SeqAccess, VariantAccess, Visitor};
 use trellis_value::{Id, Value};
 
+use crate::cost::{self, ARC_HEADER, DecodeLimits};
 use crate::{
     CRC, ClusterKey, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC, MAX_DEPTH,
     MAX_FRAME, TAG, VERSION, WireError, WireMessage, tag,
@@ -106,8 +107,29 @@ pub fn decode_shared(
     messages: &mut Vec<WireMessage>,
     strings: &mut SharedStrings,
 ) -> Result<Arc<str>, WireError> {
+    decode_limited(bytes, key, messages, strings, &DecodeLimits::default()).map(|d| d.sender)
+}
+
+/// A frame's sender and what its messages cost decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decoded {
+    pub sender: Arc<str>,
+    /// By [`cost::message_cost`], the sender's name included.
+    pub decoded_bytes: usize,
+}
+
+/// [`decode_shared`] within `limits`: a frame with more messages, or more
+/// decoded bytes, is refused as soon as it passes them (and nothing of it
+/// is kept).
+pub fn decode_limited(
+    bytes: &[u8],
+    key: Option<&ClusterKey>,
+    messages: &mut Vec<WireMessage>,
+    strings: &mut SharedStrings,
+    limits: &DecodeLimits,
+) -> Result<Decoded, WireError> {
     debug_assert!(messages.is_empty());
-    let decoded = decode_messages(bytes, key, messages, strings);
+    let decoded = decode_messages(bytes, key, messages, strings, limits);
     if decoded.is_err() {
         messages.clear();
     }
@@ -119,7 +141,8 @@ fn decode_messages(
     key: Option<&ClusterKey>,
     messages: &mut Vec<WireMessage>,
     strings: &mut SharedStrings,
-) -> Result<Arc<str>, WireError> {
+    limits: &DecodeLimits,
+) -> Result<Decoded, WireError> {
     if bytes.len() > MAX_FRAME {
         return Err(WireError::TooLarge {
             size: bytes.len(),
@@ -163,10 +186,15 @@ fn decode_messages(
         last: Default::default(),
         values: Vec::new(),
         problem: None,
+        limits: *limits,
+        cost: 0,
     };
     let decoded = decode_body(signed, &mut cx, messages);
     *strings = cx.strings;
-    decoded
+    Ok(Decoded {
+        sender: decoded?,
+        decoded_bytes: cx.cost,
+    })
 }
 
 /// The sender and the messages, after the envelope was checked.
@@ -186,6 +214,11 @@ fn decode_body<'de>(
     let mut rest = de.finalize()?;
     let mut relation: Option<Arc<str>> = None;
     while !rest.is_empty() {
+        if messages.len() >= cx.limits.messages {
+            return Err(WireError::TooManyMessages {
+                limit: cx.limits.messages,
+            });
+        }
         let mut de = postcard::Deserializer::from_bytes(rest);
         let m = MessageSeed {
             cx: &mut *cx,
@@ -212,18 +245,41 @@ struct Context<'de> {
     /// Values of the tuples and lists being built, innermost last.
     values: Vec<Value>,
     /// Why a value was refused (postcard's errors carry no text).
-    problem: Option<&'static str>,
+    problem: Option<Refusal>,
+    limits: DecodeLimits,
+    /// Decoded bytes so far, by [`cost::message_cost`].
+    cost: usize,
+}
+
+/// Why decoding stopped inside a value.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Value(&'static str),
+    OverLimit,
 }
 
 impl<'de> Context<'de> {
     fn refuse<E: de::Error>(&mut self, why: &'static str) -> E {
-        self.problem = Some(why);
+        self.problem = Some(Refusal::Value(why));
         E::custom(why)
+    }
+
+    /// Count `bytes` more of decoded memory; an error past the limit.
+    fn charge<E: de::Error>(&mut self, bytes: usize) -> Result<(), E> {
+        self.cost += bytes;
+        if self.cost > self.limits.decoded_bytes {
+            self.problem = Some(Refusal::OverLimit);
+            return Err(E::custom("decoded size over the limit"));
+        }
+        Ok(())
     }
 
     fn error(&mut self, e: postcard::Error) -> WireError {
         match self.problem.take() {
-            Some(why) => WireError::BadValue(why),
+            Some(Refusal::Value(why)) => WireError::BadValue(why),
+            Some(Refusal::OverLimit) => WireError::TooLargeDecoded {
+                limit: self.limits.decoded_bytes,
+            },
             None => WireError::Malformed(e),
         }
     }
@@ -275,6 +331,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<WireMessage, A::Error> {
+        self.cx.charge(cost::MESSAGE)?;
         let head: u8 = seq
             .next_element()?
             .ok_or_else(|| self.cx.refuse("message cut short"))?;
@@ -285,6 +342,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
             let name: &'de str = seq
                 .next_element()?
                 .ok_or_else(|| self.cx.refuse("message cut short"))?;
+            self.cx.charge(cost::string_cost(name))?;
             if self.relation.as_deref() != Some(name) {
                 *self.relation = Some(Arc::from(name));
             }
@@ -377,6 +435,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
     }
 
     fn visit_enum<A: EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        self.cx.charge(cost::VALUE)?;
         let (which, v): (u32, _) = data.variant()?;
         Ok(match which {
             tag::NULL => {
@@ -395,6 +454,7 @@ impl<'de> Visitor<'de> for ValueSeed<'_, 'de> {
                 if self.depth >= MAX_DEPTH {
                     return Err(self.cx.refuse("lists nested too deeply"));
                 }
+                self.cx.charge(ARC_HEADER)?;
                 Value::List(v.newtype_variant_seed(ValuesSeed {
                     cx: self.cx,
                     depth: self.depth + 1,
@@ -428,6 +488,7 @@ impl<'de> Visitor<'de> for StrSeed<'_, 'de> {
     }
 
     fn visit_borrowed_bytes<E: de::Error>(self, bytes: &'de [u8]) -> Result<Arc<str>, E> {
+        self.cx.charge(ARC_HEADER + bytes.len())?;
         self.cx.string(bytes, self.field)
     }
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde::ser::{SerializeSeq, SerializeTuple, Serializer};
 use trellis_value::Value;
 
+use crate::cost::{self, DecodeLimits};
 use crate::{
     CRC, ClusterKey, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, MAGIC, TAG, VERSION, WireMessage, tag,
 };
@@ -32,9 +33,13 @@ pub struct Encoder {
     sender: String,
     key: Option<ClusterKey>,
     limit: usize,
+    /// What a receiver may decode of one frame: frames are cut there too.
+    decode: DecodeLimits,
     /// The frame being filled; empty between frames.
     buf: Vec<u8>,
     count: u32,
+    /// The frame's decoded size so far, by [`cost::message_cost`].
+    decoded: usize,
     /// The relation of the frame's last message.
     run: Option<Arc<str>>,
     /// The largest frame so far: a good first capacity for the next.
@@ -47,14 +52,17 @@ pub struct Encoder {
 const SPARE_BUFFERS: usize = 8;
 
 impl Encoder {
-    /// `limit`: the largest frame, tag included, in bytes.
+    /// `limit`: the largest frame, tag included, in bytes. Frames are also
+    /// cut within a receiver's default [`DecodeLimits`].
     pub fn new(sender: &str, key: Option<ClusterKey>, limit: usize) -> Encoder {
         Encoder {
             sender: sender.to_string(),
             key,
             limit,
+            decode: DecodeLimits::default(),
             buf: Vec::new(),
             count: 0,
+            decoded: 0,
             run: None,
             capacity: 1024,
             spare: Vec::new(),
@@ -86,6 +94,7 @@ impl Encoder {
         self.buf.extend_from_slice(&[0; 4]); // the checksum, at the end
         append(&mut self.buf, self.sender.as_str());
         self.count = 0;
+        self.decoded = cost::string_cost(&self.sender);
         self.run = None;
     }
 
@@ -113,7 +122,7 @@ impl Encoder {
             .ok_or_else(|| self.oversize(relation, tuple, delete))
     }
 
-    /// Write the message if the frame still fits the limit with it; the
+    /// Write the message if the frame still fits the limits with it; the
     /// bytes it took.
     fn try_write(&mut self, relation: &Arc<str>, tuple: &[Value], delete: bool) -> Option<usize> {
         let mark = self.buf.len();
@@ -123,6 +132,12 @@ impl Encoder {
             .run
             .as_ref()
             .is_some_and(|r| Arc::ptr_eq(r, relation) || r == relation);
+        let decoded = cost::message_cost(named.then_some(&**relation), tuple);
+        if self.count as usize >= self.decode.messages
+            || self.decoded + decoded > self.decode.decoded_bytes
+        {
+            return None;
+        }
         write_message(&mut self.buf, named.then_some(relation), tuple, delete);
         if self.buf.len() + self.tag_len() > self.limit {
             self.buf.truncate(mark);
@@ -132,6 +147,7 @@ impl Encoder {
             self.run = Some(relation.clone());
         }
         self.count += 1;
+        self.decoded += decoded;
         Some(self.buf.len() - mark)
     }
 
@@ -172,9 +188,13 @@ impl Encoder {
 }
 
 /// Encode one frame of any size (the decoder still refuses frames over
-/// [`crate::MAX_FRAME`]).
+/// [`crate::MAX_FRAME`] or its [`DecodeLimits`]).
 pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> Vec<u8> {
     let mut encoder = Encoder::new(sender, key.cloned(), usize::MAX);
+    encoder.decode = DecodeLimits {
+        messages: usize::MAX,
+        decoded_bytes: usize::MAX,
+    };
     let mut done = Vec::new();
     encoder.begin();
     for m in messages {

@@ -18,6 +18,7 @@
 //! and builds each value once, straight from the bytes: strings repeated in
 //! a frame (addresses, mostly) become one shared string.
 
+mod cost;
 mod decode;
 mod encode;
 
@@ -26,7 +27,8 @@ use sha2::Sha256;
 use std::sync::Arc;
 use trellis_value::Value;
 
-pub use decode::{SharedStrings, decode, decode_into, decode_shared};
+pub use cost::{DecodeLimits, MAX_DECODED, MAX_MESSAGES, message_cost};
+pub use decode::{Decoded, SharedStrings, decode, decode_into, decode_limited, decode_shared};
 pub use encode::{EncodedFrame, Encoder, Oversize, encode, encode_tuple};
 
 pub const MAGIC: &[u8; 4] = b"TRLS";
@@ -80,6 +82,10 @@ pub enum WireError {
     BadTag,
     #[error("frame is authenticated, but this node has no cluster key")]
     UnexpectedTag,
+    #[error("frame holds more than {limit} messages")]
+    TooManyMessages { limit: usize },
+    #[error("frame decodes to more than {limit} bytes")]
+    TooLargeDecoded { limit: usize },
     #[error("malformed frame body: {0}")]
     Malformed(#[from] postcard::Error),
     #[error("malformed value: {0}")]

@@ -318,3 +318,92 @@ fn decoding_into_a_vector_is_all_or_nothing() {
     assert!(decode_into(&cut, None, &mut messages).is_err());
     assert!(messages.is_empty());
 }
+
+fn empty_messages(n: usize) -> Vec<WireMessage> {
+    let m = WireMessage {
+        relation: "e".into(),
+        tuple: Vec::new().into(),
+        delete: false,
+    };
+    vec![m; n]
+}
+
+/// The amplification: 2 bytes on the wire per empty message, over
+/// 50 decoded. The decoder stops at the limit instead of decoding it all.
+#[test]
+fn a_frame_of_too_many_messages_is_refused_whole() {
+    let frame = encode("a", &empty_messages(MAX_MESSAGES + 1), None);
+    let mut messages = Vec::new();
+    let mut strings = SharedStrings::default();
+    let limits = DecodeLimits::default();
+    let err = decode_limited(&frame, None, &mut messages, &mut strings, &limits).unwrap_err();
+    assert_eq!(
+        err,
+        WireError::TooManyMessages {
+            limit: MAX_MESSAGES
+        }
+    );
+    assert!(messages.is_empty());
+    let frame = encode("a", &empty_messages(MAX_MESSAGES), None);
+    let ok = decode_limited(&frame, None, &mut messages, &mut strings, &limits).unwrap();
+    assert_eq!(messages.len(), MAX_MESSAGES);
+    assert!(ok.decoded_bytes > 50 * MAX_MESSAGES);
+}
+
+#[test]
+fn a_frame_over_its_decoded_size_is_refused_and_the_cost_adds_up() {
+    let frame = encode("a", &sample(), None);
+    let mut messages = Vec::new();
+    let mut strings = SharedStrings::default();
+    let unbounded = DecodeLimits {
+        messages: usize::MAX,
+        decoded_bytes: usize::MAX,
+    };
+    let d = decode_limited(&frame, None, &mut messages, &mut strings, &unbounded).unwrap();
+    // The encoder's measure and the decoder's agree: the sender's name,
+    // then each message, named when its relation changes.
+    let expected = 16
+        + 1
+        + message_cost(Some("succ"), &sample()[0].tuple)
+        + message_cost(Some("gone"), &sample()[1].tuple)
+        + message_cost(None, &sample()[2].tuple);
+    assert_eq!(d.decoded_bytes, expected);
+    messages.clear();
+    let tight = DecodeLimits {
+        messages: usize::MAX,
+        decoded_bytes: expected - 1,
+    };
+    let err = decode_limited(&frame, None, &mut messages, &mut strings, &tight).unwrap_err();
+    assert_eq!(
+        err,
+        WireError::TooLargeDecoded {
+            limit: expected - 1
+        }
+    );
+    assert!(messages.is_empty());
+}
+
+/// Senders never make frames a receiver's default limits refuse.
+#[test]
+fn frames_are_cut_within_the_decode_limits() {
+    let (frames, refused) = cut(&empty_messages(MAX_MESSAGES + 10), None, MAX_FRAME);
+    assert!(refused.is_empty());
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[0].messages, MAX_MESSAGES);
+    // Many nulls: a small frame on the wire, a large one decoded.
+    let nulls = WireMessage {
+        relation: "n".into(),
+        tuple: vec![Value::Null; 1000].into(),
+        delete: false,
+    };
+    let many = vec![nulls; 1000];
+    let (frames, refused) = cut(&many, None, MAX_FRAME);
+    assert!(refused.is_empty());
+    assert!(frames.len() >= 2, "{} frames", frames.len());
+    let mut total = 0;
+    for f in &frames {
+        let d = decode(&f.bytes, None).expect("within the default limits");
+        total += d.messages.len();
+    }
+    assert_eq!(total, 1000);
+}

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use trellis_net::Transport;
@@ -372,6 +373,123 @@ pub struct NetArgs {
     /// Add every table's rows to the summary.
     #[arg(long)]
     pub tables: bool,
+    #[command(flatten)]
+    pub limits: NetLimitArgs,
+}
+
+/// What other hosts may make a node hold (docs/networking.md, "Limits").
+/// Sizes are bytes; timeouts seconds.
+#[derive(Debug, Args, Clone, Default)]
+pub struct NetLimitArgs {
+    /// Messages in one received frame [default: 65536].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub max_frame_messages: Option<usize>,
+    /// Decoded bytes of one received frame [default: 16777216].
+    #[arg(long, value_name = "BYTES", value_parser = at_least_one::<usize>)]
+    pub max_frame_decoded: Option<usize>,
+    /// Decoded bytes of received frames waiting for the node, over all
+    /// sockets; at least --max-frame-decoded [default: 67108864].
+    #[arg(long, value_name = "BYTES")]
+    pub max_decoded: Option<usize>,
+    /// Bytes of TCP frames being read, over all connections, past each
+    /// connection's first 64 KiB; at least 4194304 [default: 33554432].
+    #[arg(long, value_name = "BYTES")]
+    pub max_reading: Option<usize>,
+    /// Inbound TCP connections at once [default: 256].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub max_inbound: Option<usize>,
+    /// Close an inbound TCP connection with no frame begun for this long
+    /// [default: 60].
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub idle_timeout: Option<Duration>,
+    /// Close a TCP connection whose frame does not arrive whole within this
+    /// long of its first byte [default: 15].
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub frame_timeout: Option<Duration>,
+    /// Outbound TCP destinations connected at once [default: 1024].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub max_peers: Option<usize>,
+    /// Forget an outbound TCP destination sent nothing for this long, and
+    /// close its connection [default: 30].
+    #[arg(long, value_name = "SECONDS", value_parser = seconds)]
+    pub peer_idle_timeout: Option<Duration>,
+    /// Warnings about destinations shown per minute; the rest are counted
+    /// [default: 20].
+    #[arg(long, value_name = "N")]
+    pub max_warnings_per_minute: Option<usize>,
+}
+
+/// A positive, finite number of seconds.
+fn seconds(s: &str) -> Result<Duration, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(x.is_finite() && x > 0.0 && x <= 1e9) {
+        return Err("expected a number of seconds, more than 0".into());
+    }
+    Ok(Duration::from_secs_f64(x))
+}
+
+impl NetLimitArgs {
+    /// The defaults, with the limits given instead.
+    pub fn limits(&self) -> trellis_net::NetLimits {
+        let mut limits = trellis_net::NetLimits::default();
+        self.apply(&mut limits);
+        limits
+    }
+
+    fn apply(&self, limits: &mut trellis_net::NetLimits) {
+        let set = |slot: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut limits.frame_messages, self.max_frame_messages);
+        set(&mut limits.frame_decoded, self.max_frame_decoded);
+        set(&mut limits.decoded, self.max_decoded);
+        set(&mut limits.reading, self.max_reading);
+        set(&mut limits.inbound, self.max_inbound);
+        set(&mut limits.peers, self.max_peers);
+        set(
+            &mut limits.warnings_per_minute,
+            self.max_warnings_per_minute,
+        );
+        let set = |slot: &mut Duration, v: Option<Duration>| {
+            if let Some(v) = v {
+                *slot = v;
+            }
+        };
+        set(&mut limits.idle_timeout, self.idle_timeout);
+        set(&mut limits.frame_timeout, self.frame_timeout);
+        set(&mut limits.peer_idle, self.peer_idle_timeout);
+    }
+
+    /// Whether any limit was given.
+    pub fn any(&self) -> bool {
+        !self.to_argv().is_empty()
+    }
+
+    /// The same flags, for a node that `trellis cluster` starts.
+    pub fn to_argv(&self) -> Vec<String> {
+        let mut argv = Vec::new();
+        let mut push = |flag: &str, v: Option<String>| {
+            if let Some(v) = v {
+                argv.push(format!("--{flag}"));
+                argv.push(v);
+            }
+        };
+        let n = |v: Option<usize>| v.map(|v| v.to_string());
+        let secs = |v: Option<Duration>| v.map(|v| v.as_secs_f64().to_string());
+        push("max-frame-messages", n(self.max_frame_messages));
+        push("max-frame-decoded", n(self.max_frame_decoded));
+        push("max-decoded", n(self.max_decoded));
+        push("max-reading", n(self.max_reading));
+        push("max-inbound", n(self.max_inbound));
+        push("idle-timeout", secs(self.idle_timeout));
+        push("frame-timeout", secs(self.frame_timeout));
+        push("max-peers", n(self.max_peers));
+        push("peer-idle-timeout", secs(self.peer_idle_timeout));
+        push("max-warnings-per-minute", n(self.max_warnings_per_minute));
+        argv
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -423,6 +541,9 @@ pub struct ClusterArgs {
     /// Every node's runaway bounds.
     #[command(flatten)]
     pub limits: Limits,
+    /// Every node's network limits.
+    #[command(flatten)]
+    pub net_limits: NetLimitArgs,
 }
 
 #[derive(Debug, Args)]

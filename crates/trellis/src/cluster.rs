@@ -96,6 +96,7 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push("--max-derivations-per-tick".into());
         argv.push(n.to_string());
     }
+    argv.extend(args.net_limits.to_argv());
     (addr, argv)
 }
 
@@ -136,8 +137,12 @@ pub fn cluster(args: &ClusterArgs) -> ExitCode {
         eprintln!("error: --for {s}: expected a number of seconds, 0 or more");
         return ExitCode::from(2);
     }
-    // Check the key and the program once here rather than N times in the
-    // nodes.
+    // Check the limits, the key and the program once here rather than N
+    // times in the nodes.
+    if let Err(e) = args.net_limits.limits().check() {
+        eprintln!("error: --{e}");
+        return ExitCode::from(2);
+    }
     if let Some(path) = &args.cluster_key
         && let Err(message) = read_key(path)
     {
@@ -470,5 +475,37 @@ mod tests {
         let none = parse(&["--nodes", "1", "--node-id", "none"]);
         let (_, argv) = node_args(&none, 0, &mut id_rng(&none));
         assert_eq!(value_of(&argv, "NODEID"), None);
+    }
+
+    /// Every node gets the cluster's network limits, as `run` flags that
+    /// parse back to the same limits.
+    #[test]
+    fn nodes_get_the_network_limits() {
+        let args = parse(&[
+            "--nodes",
+            "2",
+            "--transport",
+            "tcp",
+            "--max-inbound",
+            "8",
+            "--idle-timeout",
+            "2.5",
+            "--max-reading",
+            "8388608",
+            "--max-warnings-per-minute",
+            "0",
+        ]);
+        let (_, argv) = node_args(&args, 1, &mut id_rng(&args));
+        let mut run = vec!["trellis".to_string()];
+        run.extend(argv);
+        let Command::Run(r) = Cli::try_parse_from(run).expect("parses").command else {
+            panic!("not run");
+        };
+        let limits = r.net.limits.limits();
+        assert_eq!(limits, args.net_limits.limits());
+        assert_eq!(limits.inbound, 8);
+        assert_eq!(limits.idle_timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(limits.warnings_per_minute, 0);
+        assert_eq!(limits.peers, trellis_net::NetLimits::default().peers);
     }
 }

@@ -38,8 +38,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if transport.is_none() && (args.net.cluster_key.is_some() || args.net.bind.is_some()) {
-        eprintln!("error: --cluster-key and --bind need a network transport (udp or tcp)");
+    if transport.is_none()
+        && (args.net.cluster_key.is_some() || args.net.bind.is_some() || args.net.limits.any())
+    {
+        eprintln!(
+            "error: --cluster-key, --bind and the network limits need a network transport (udp or tcp)"
+        );
+        return ExitCode::from(2);
+    }
+    if let Err(e) = args.net.limits.limits().check() {
+        eprintln!("error: --{e}");
         return ExitCode::from(2);
     }
     let filter = match WatchFilter::new(&args.watch_filter, Vec::new()) {
@@ -440,6 +448,7 @@ fn run_network(
             bind,
             transport,
             key,
+            limits: args.net.limits.limits(),
         };
         let driver = match Driver::bind(config, node.plan(), clock).await {
             Ok(d) => d,

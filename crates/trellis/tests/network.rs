@@ -381,6 +381,61 @@ fn inject_drives_a_live_node() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("location"));
 }
 
+/// Over TCP, `inject` fails when the node does not take its frame: here
+/// the frame carries a tag the keyless node refuses. A node's network
+/// limits are checked before it starts.
+#[test]
+fn inject_over_tcp_fails_when_the_node_does_not_take_the_tuple() {
+    let addr = "127.0.0.1:25530";
+    let file = example("pingpong.olg");
+    let mut node = Proc::spawn(
+        "node",
+        &[
+            "run",
+            &file,
+            "--addr",
+            addr,
+            "--transport",
+            "tcp",
+            "--json",
+            "--idle-timeout",
+            "5",
+        ],
+    );
+    node.wait_listening();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("cluster.key");
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let out = support::trellis()
+        .args(["inject", addr, "ping(@LOCALADDRESS, \"127.0.0.1:1\", 42)"])
+        .args(["--transport", "tcp", "--cluster-key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not take the frame"), "{stderr}");
+    let s = node.stop();
+    assert_eq!(s["net"]["decode_errors"]["unexpected_tag"], 1, "{s}");
+    assert_eq!(s["net"]["frames_received"], 0, "{s}");
+
+    let out = support::trellis()
+        .args(["run", &file, "--transport", "tcp", "--max-reading", "1000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--max-reading must be at least"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn a_tuple_too_large_for_a_datagram_is_refused_and_counted() {
     let dir = tempfile::tempdir().unwrap();
