@@ -38,7 +38,7 @@ use trellis_value::Value;
 use trellis_wire::{MAX_FRAME, WireMessage};
 
 const PROGRAM: &str = "
-watchmod(pong, \"r\").
+watchmod(pong, \"c\").
 p1 ping(@N, X, K) :- start(@X, N, K).
 p2 pong(@X, N, K) :- ping(@N, X, K).
 ";

@@ -16,7 +16,7 @@ use trellis_wire::{MAX_FRAME, MAX_MESSAGES, WireMessage};
 
 use support::{Running, Watch, plan, run_limited, wait_until};
 
-const PROGRAM: &str = "watchmod(ping, \"r\").\nt1 pong(@S, N) :- ping(@N, S).\n";
+const PROGRAM: &str = "watchmod(ping, \"c\").\nt1 pong(@S, N) :- ping(@N, S).\n";
 
 fn ping(node: &str, from: &str) -> WireMessage {
     WireMessage {
