@@ -207,12 +207,7 @@ fn start_node(
             rt.block_on(async move {
                 let clock = WallClock::start();
                 let bind: SocketAddr = addr.parse().expect("address");
-                let config = NetConfig {
-                    address: addr.clone(),
-                    bind,
-                    transport,
-                    key: None,
-                };
+                let config = NetConfig::new(addr.clone(), bind, transport, None);
                 let driver = Driver::bind(config, &plan, clock).await.expect("bind");
                 let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");
                 node.start(clock.now());
@@ -619,6 +614,7 @@ fn baseline_latency(
     let (a, b) = loopback(ports);
     let ping = trellis_wire::encode(
         &a,
+        &b,
         &[WireMessage {
             relation: Arc::from("ping"),
             tuple: vec![Value::str(&b), Value::str(&a), Value::Int(1000)].into(),

@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpStream, UdpSocket};
 use trellis_frames::Transport;
-use trellis_wire::{ClusterKey, WireMessage};
+use trellis_wire::{ClusterKey, Signing, WireMessage};
 
 use crate::config::{NetError, resolve};
 
@@ -14,7 +14,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Send `messages` to the node at `address` in one frame from `sender`;
 /// returns the frame's size in bytes. Over UDP this is fire-and-forget;
 /// over TCP the frame has been handed to the kernel on a connection the
-/// node accepted.
+/// node accepted. With a key, the frame is the first of a stream whose
+/// epoch is the wall clock's nanoseconds (so a later one-shot sender of the
+/// same name starts a later stream).
 pub async fn send_once(
     address: &str,
     transport: Transport,
@@ -22,7 +24,12 @@ pub async fn send_once(
     sender: &str,
     messages: &[WireMessage],
 ) -> Result<usize, NetError> {
-    let bytes = trellis_wire::encode(sender, messages, key);
+    let signing = key.map(|key| Signing {
+        key: key.clone(),
+        stream: transport.stream(),
+        first_epoch: crate::WallClock::start().origin(),
+    });
+    let bytes = trellis_wire::encode(sender, address, messages, signing.as_ref());
     let limit = transport.frame_limit();
     if bytes.len() > limit {
         return Err(NetError::Oversize {

@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use trellis_frames::Transport;
 use trellis_wire::ClusterKey;
 
+use crate::resolver::ResolveLimits;
+
 /// How a node's runtime is set up.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -18,8 +20,37 @@ pub struct NetConfig {
     pub bind: SocketAddr,
     pub transport: Transport,
     /// With a key, every frame carries an HMAC-SHA256 tag and frames without
-    /// a valid tag are dropped and counted.
+    /// a valid tag are dropped and counted; so are frames for another node
+    /// and replays.
     pub key: Option<ClusterKey>,
+    /// Other names the node answers to (`--also-known-as`): tuples and
+    /// authenticated frames addressed to one are this node's.
+    pub also_known_as: Vec<String>,
+    /// Senders' streams whose replay windows are kept (`--replay-senders`).
+    pub replay_senders: usize,
+    /// How looking destinations' names up is bounded.
+    pub resolve: ResolveLimits,
+}
+
+impl NetConfig {
+    /// A node known as `address`, listening at `bind`, with the default
+    /// limits and no other names.
+    pub fn new(
+        address: impl Into<String>,
+        bind: SocketAddr,
+        transport: Transport,
+        key: Option<ClusterKey>,
+    ) -> NetConfig {
+        NetConfig {
+            address: address.into(),
+            bind,
+            transport,
+            key,
+            also_known_as: Vec::new(),
+            replay_senders: trellis_wire::DEFAULT_SENDERS,
+            resolve: ResolveLimits::default(),
+        }
+    }
 }
 
 /// Errors that stop a runtime from starting, or a one-shot send.

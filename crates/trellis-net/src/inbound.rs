@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use trellis_wire::{ClusterKey, Frame, SharedStrings, WireMessage};
+use trellis_wire::{ClusterKey, Envelope, Frame, Gate, SharedStrings, WireMessage};
 
 use crate::stats::{Counters, wire_error_kind};
 
@@ -25,16 +25,25 @@ pub(crate) struct Inbound {
     spares: Arc<Mutex<Vec<Vec<WireMessage>>>>,
     /// One cache for all the node's socket tasks (they share its thread).
     strings: Arc<Mutex<SharedStrings>>,
+    /// Authenticated frames: for this node, and new (one gate for every
+    /// transport: a replay on the other transport is still a replay).
+    gate: Arc<Mutex<Gate>>,
 }
 
 impl Inbound {
-    pub fn new(key: Option<ClusterKey>, tx: mpsc::Sender<Frame>, counters: Counters) -> Inbound {
+    pub fn new(
+        key: Option<ClusterKey>,
+        tx: mpsc::Sender<Frame>,
+        counters: Counters,
+        gate: Arc<Mutex<Gate>>,
+    ) -> Inbound {
         Inbound {
             key,
             tx,
             counters,
             spares: Arc::default(),
             strings: Arc::new(Mutex::new(SharedStrings::new(SHARED_STRINGS))),
+            gate,
         }
     }
 
@@ -59,16 +68,30 @@ impl Inbound {
             let mut strings = self.strings.lock().unwrap_or_else(|e| e.into_inner());
             trellis_wire::decode_shared(bytes, self.key.as_ref(), &mut messages, &mut strings)
         };
+        // Checked once the whole frame decoded (and its tag held), so only
+        // a frame that is taken counts as seen.
+        let admitted = decoded.as_ref().map_err(wire_error_kind).and_then(|e| {
+            let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+            gate.admit(e).map_err(|r| r.kind())
+        });
         {
             let mut c = self.counters.lock();
             c.bytes_received += wire_bytes as u64;
-            if let Err(e) = &decoded {
-                c.decode_error(wire_error_kind(e));
+            if let Err(kind) = admitted {
+                c.decode_error(kind);
             }
         }
-        match decoded {
-            Ok(sender) => self.tx.send(Frame { sender, messages }).await.is_ok(),
-            Err(_) => {
+        match (decoded, admitted) {
+            (Ok(Envelope { sender, session }), Ok(())) => self
+                .tx
+                .send(Frame {
+                    sender,
+                    session,
+                    messages,
+                })
+                .await
+                .is_ok(),
+            _ => {
                 self.give(messages);
                 true
             }

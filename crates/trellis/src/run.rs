@@ -40,6 +40,18 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: --cluster-key and --bind need a network transport (udp or tcp)");
         return ExitCode::from(2);
     }
+    let id = &args.identity;
+    if transport.is_none()
+        && (id.replay_senders.is_some()
+            || id.resolve_timeout.is_some()
+            || id.resolve_cache.is_some()
+            || id.resolve_queue.is_some())
+    {
+        eprintln!(
+            "error: --replay-senders and --resolve-* need a network transport (udp or tcp)"
+        );
+        return ExitCode::from(2);
+    }
     let options = parse_options(&args.program);
     let mut plan = match load(&args.program, &options) {
         Ok(plan) => plan,
@@ -60,13 +72,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &Placement::alone(&args.addr),
         &mut ChaCha8Rng::seed_from_u64(args.seed),
     );
-    let node = match Node::new(plan.clone(), config) {
+    let mut node = match Node::new(plan.clone(), config) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    for name in &args.identity.also_known_as {
+        node.answer_to(name);
+    }
     match transport {
         None => run_local(args, &options, &plan, node),
         Some(transport) => run_network(args, &options, &plan, node, transport),
@@ -328,12 +343,8 @@ fn run_network(
             }
         };
         let clock = WallClock::start();
-        let config = NetConfig {
-            address: args.addr.clone(),
-            bind,
-            transport,
-            key,
-        };
+        let mut config = NetConfig::new(args.addr.clone(), bind, transport, key);
+        args.identity.apply(&mut config);
         let driver = match Driver::bind(config, node.plan(), clock).await {
             Ok(d) => d,
             Err(e) => {
@@ -341,6 +352,11 @@ fn run_network(
                 return ExitCode::FAILURE;
             }
         };
+        // Before the facts: one located at the bound address's literal
+        // form is this node's.
+        for name in driver.other_names() {
+            node.answer_to(name);
+        }
         let origin = clock.origin();
         node.start(clock.now());
         for (text, (relation, tuple)) in facts {
