@@ -10,7 +10,7 @@ use std::path::Path;
 use trellis_engine::Time;
 use trellis_sim::{NANOS, Options, Quiet, Scenario, Simulation};
 
-const DEMO_TRACE_HASH: u64 = 0xd93b_9706_6327_f3d8;
+const DEMO_TRACE_HASH: u64 = 0xe5fd_4b27_0067_e76e;
 
 #[test]
 fn the_readme_demo_converges_with_its_pinned_trace_hash() {
