@@ -276,6 +276,7 @@ fn docs_and_examples_compile() {
         "docs/simulator.md",
         "docs/cli.md",
         "docs/networking.md",
+        "docs/security.md",
     ] {
         let text = std::fs::read_to_string(root().join(doc)).unwrap();
         for (i, block) in text.split("```olg\n").skip(1).enumerate() {
