@@ -2,8 +2,8 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -511,7 +511,12 @@ impl Driver {
     }
 
     /// Count a datagram that will not be sent; the warning to give.
-    fn lose(&mut self, destination: Arc<str>, (_, tuples): Parked, why: LostWhy) -> Option<Warning> {
+    fn lose(
+        &mut self,
+        destination: Arc<str>,
+        (_, tuples): Parked,
+        why: LostWhy,
+    ) -> Option<Warning> {
         match why {
             LostWhy::Unresolvable(reason) => {
                 self.counters.lock().lose("unresolvable", 1, tuples);

@@ -206,8 +206,7 @@ impl Names {
     /// in place, to be taken out by the caller).
     fn insert(&mut self, name: &Arc<str>, entry: Entry) -> bool {
         if !self.entries.contains_key(name) && self.entries.len() >= self.limits.names {
-            self.entries
-                .retain(|_, e| matches!(e, Entry::Pending(_)));
+            self.entries.retain(|_, e| matches!(e, Entry::Pending(_)));
         }
         let room = self.entries.contains_key(name) || self.entries.len() < self.limits.names;
         self.entries.insert(name.clone(), entry);
@@ -234,7 +233,11 @@ impl Names {
 
     /// Record a finished lookup; the datagrams that waited for it, to send
     /// to the address or count as lost.
-    pub fn answer(&mut self, name: Arc<str>, answer: Result<SocketAddr, String>) -> VecDeque<Parked> {
+    pub fn answer(
+        &mut self,
+        name: Arc<str>,
+        answer: Result<SocketAddr, String>,
+    ) -> VecDeque<Parked> {
         let waiting = match self.entries.remove(&name) {
             Some(Entry::Pending(queue)) => queue,
             // A refresh: a failure keeps the old address (tried again
@@ -270,5 +273,4 @@ impl Names {
         }
         waiting
     }
-
 }

@@ -94,7 +94,10 @@ impl Encoder {
     /// The frames that follow are for `destination` (the frame being
     /// filled must have been finished).
     pub fn address(&mut self, destination: &Arc<str>) {
-        debug_assert!(self.buf.is_empty(), "a frame for the last destination is open");
+        debug_assert!(
+            self.buf.is_empty(),
+            "a frame for the last destination is open"
+        );
         self.destination = Some(destination.clone());
     }
 
@@ -105,8 +108,11 @@ impl Encoder {
             .unwrap_or_else(|| Vec::with_capacity(self.capacity.min(self.limit)));
         self.buf.extend_from_slice(MAGIC);
         self.buf.push(VERSION);
-        self.buf
-            .push(if self.signing.is_some() { FLAG_TAGGED } else { 0 });
+        self.buf.push(if self.signing.is_some() {
+            FLAG_TAGGED
+        } else {
+            0
+        });
         self.buf.extend_from_slice(&[0; 4]); // the checksum, at the end
         append(&mut self.buf, self.sender.as_str());
         if let Some(signing) = &self.signing {

@@ -233,7 +233,8 @@ mod tests {
         // The other name is this node too; a third is not.
         assert_eq!(g.admit(&envelope("a:1", "alias:1", 5, 1)), Ok(()));
         assert_eq!(
-            g.admit(&envelope("a:1", "other:1", 5, 2)).map_err(|e| e.kind()),
+            g.admit(&envelope("a:1", "other:1", 5, 2))
+                .map_err(|e| e.kind()),
             Err("misdirected")
         );
     }
@@ -247,11 +248,13 @@ mod tests {
         }
         // 2 and 3 are now more than a window behind WINDOW + 2.
         assert_eq!(
-            g.admit(&envelope("a:1", "me:1", 1, 2)).map_err(|e| e.kind()),
+            g.admit(&envelope("a:1", "me:1", 1, 2))
+                .map_err(|e| e.kind()),
             Err("too_old")
         );
         assert_eq!(
-            g.admit(&envelope("a:1", "me:1", 1, 5)).map_err(|e| e.kind()),
+            g.admit(&envelope("a:1", "me:1", 1, 5))
+                .map_err(|e| e.kind()),
             Err("replayed")
         );
         // A slot the window slid past is free for its new number.
@@ -272,7 +275,8 @@ mod tests {
         // The sender restarted: a larger epoch, numbers from 0 again.
         assert_eq!(g.admit(&envelope("a:1", "me:1", 9, 0)), Ok(()));
         assert_eq!(
-            g.admit(&envelope("a:1", "me:1", 7, 10)).map_err(|e| e.kind()),
+            g.admit(&envelope("a:1", "me:1", 7, 10))
+                .map_err(|e| e.kind()),
             Err("stale_epoch")
         );
         // Streams of other senders, and other streams, are apart.

@@ -324,7 +324,10 @@ fn a_recycled_buffer_makes_the_same_frames() {
 fn decoding_into_a_vector_is_all_or_nothing() {
     let mut messages = Vec::new();
     let good = encode("a", "to:1", &sample(), None);
-    assert_eq!(&*decode_into(&good, None, &mut messages).unwrap().sender, "a");
+    assert_eq!(
+        &*decode_into(&good, None, &mut messages).unwrap().sender,
+        "a"
+    );
     assert_eq!(messages, sample());
     // A frame whose last message is cut short leaves nothing behind.
     messages.clear();
@@ -359,7 +362,11 @@ fn signed_frames_carry_their_session_under_the_tag() {
     // A stream per destination, each a new epoch, numbered from 0.
     assert_eq!(
         sessions,
-        [session("a:1", 100, 0), session("b:1", 101, 0), session("a:1", 100, 1)]
+        [
+            session("a:1", 100, 0),
+            session("b:1", 101, 0),
+            session("a:1", 100, 1)
+        ]
     );
     // Unsigned frames have none.
     let plain = encode("me:1", "a:1", &sample(), None);

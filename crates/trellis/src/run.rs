@@ -47,9 +47,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
             || id.resolve_cache.is_some()
             || id.resolve_queue.is_some())
     {
-        eprintln!(
-            "error: --replay-senders and --resolve-* need a network transport (udp or tcp)"
-        );
+        eprintln!("error: --replay-senders and --resolve-* need a network transport (udp or tcp)");
         return ExitCode::from(2);
     }
     let options = parse_options(&args.program);

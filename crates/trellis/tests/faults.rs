@@ -103,7 +103,10 @@ fn bad_frames(addr: &str, node_key: Option<&ClusterKey>) -> Vec<(Vec<u8>, &'stat
             encode("attacker", addr, &[probe(addr, 667)], Some(&other)),
             "bad_tag",
         ));
-        frames.push((encode("attacker", addr, &[probe(addr, 668)], None), "missing_tag"));
+        frames.push((
+            encode("attacker", addr, &[probe(addr, 668)], None),
+            "missing_tag",
+        ));
     }
     frames
 }
@@ -111,7 +114,12 @@ fn bad_frames(addr: &str, node_key: Option<&ClusterKey>) -> Vec<(Vec<u8>, &'stat
 /// Well-formed frames whose tuples the node must refuse (and count).
 fn refused_frames(addr: &str, key: Option<&ClusterKey>) -> Vec<Vec<u8>> {
     vec![
-        encode("attacker", addr, &[message("nosuch", vec![V::str(addr)])], key),
+        encode(
+            "attacker",
+            addr,
+            &[message("nosuch", vec![V::str(addr)])],
+            key,
+        ),
         encode(
             "attacker",
             addr,

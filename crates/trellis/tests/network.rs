@@ -481,11 +481,7 @@ fn a_node_keeps_only_tuples_located_at_its_names() {
     let inject = |target: &str| {
         support::trellis_ok(
             &support::root(),
-            &[
-                "inject",
-                target,
-                "peer(@LOCALADDRESS, \"127.0.0.1:11001\")",
-            ],
+            &["inject", target, "peer(@LOCALADDRESS, \"127.0.0.1:11001\")"],
         )
     };
     let (a, a_alias) = ("127.0.0.1:25530", "localhost:25530");
@@ -497,7 +493,10 @@ fn a_node_keeps_only_tuples_located_at_its_names() {
     });
     let s = na.stop();
     assert_eq!(s["net"]["refused_tuples"]["not_here"], 1, "{s}");
-    assert_eq!(s["tables"]["peer"], serde_json::json!([[a, "127.0.0.1:25539"]]));
+    assert_eq!(
+        s["tables"]["peer"],
+        serde_json::json!([[a, "127.0.0.1:25539"]])
+    );
 
     let (b, b_alias) = ("127.0.0.1:25535", "localhost:25535");
     let mut nb = pingpong(
@@ -513,7 +512,10 @@ fn a_node_keeps_only_tuples_located_at_its_names() {
     });
     let s = nb.stop();
     assert_eq!(s["dropped_inputs"], 0, "{s}");
-    assert_eq!(s["tables"]["peer"], serde_json::json!([[b, "127.0.0.1:11001"]]));
+    assert_eq!(
+        s["tables"]["peer"],
+        serde_json::json!([[b, "127.0.0.1:11001"]])
+    );
 
     let out = support::trellis()
         .args([
