@@ -561,9 +561,16 @@ impl Driver {
         }
     }
 
-    /// Let TCP writers finish what is queued (briefly), count the rest as
-    /// lost, and stop the socket tasks.
+    /// Let TCP writers finish what is queued (briefly), count the rest (and
+    /// datagrams waiting for a lookup) as lost, and stop the socket tasks.
     async fn shutdown(mut self) {
+        if let Some(udp) = &mut self.senders.udp {
+            // Datagrams still waiting for their destination's lookup.
+            let (frames, tuples) = udp.names.drain_parked();
+            if frames > 0 {
+                self.counters.lock().lose("shutdown", frames, tuples);
+            }
+        }
         if let Some(peers) = &mut self.senders.tcp {
             let deadline = Instant::now() + SHUTDOWN_GRACE;
             let mut waiting = Vec::new();

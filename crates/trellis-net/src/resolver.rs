@@ -76,8 +76,8 @@ pub(crate) type Parked = (Vec<u8>, u64);
 enum Entry {
     Known {
         addr: SocketAddr,
-        /// `None`: a literal address, never looked up again.
-        refresh_at: Option<Instant>,
+        /// When to look the name up again (in the background).
+        refresh_at: Instant,
         refreshing: bool,
     },
     Failed {
@@ -137,6 +137,10 @@ impl Names {
 
     /// The address for a datagram to `destination`, or it parked or lost.
     pub fn lookup(&mut self, destination: &Arc<str>, datagram: Parked) -> Lookup {
+        // A literal address needs no lookup, and no room in the cache.
+        if let Ok(addr) = destination.parse::<SocketAddr>() {
+            return Lookup::Ready(addr, datagram);
+        }
         let now = Instant::now();
         match self.entries.get_mut(destination) {
             Some(Entry::Known {
@@ -145,7 +149,7 @@ impl Names {
                 refreshing,
             }) => {
                 let addr = *addr;
-                if refresh_at.is_some_and(|t| now >= t) && !*refreshing {
+                if now >= *refresh_at && !*refreshing {
                     *refreshing = true;
                     self.spawn(destination);
                 }
@@ -168,49 +172,42 @@ impl Names {
 
     /// A name not cached (or whose failure may be retried).
     fn first_lookup(&mut self, destination: &Arc<str>, datagram: Parked) -> Lookup {
-        if let Ok(addr) = destination.parse::<SocketAddr>() {
-            self.insert(
-                destination,
-                Entry::Known {
-                    addr,
-                    refresh_at: None,
-                    refreshing: false,
-                },
-            );
-            return Lookup::Ready(addr, datagram);
-        }
         if !destination.contains(':') {
             let reason = "expected HOST:PORT".to_string();
-            self.insert(
-                destination,
-                Entry::Failed {
-                    reason: reason.clone(),
-                    retry_at: Instant::now() + RETRY,
-                },
-            );
             return Lookup::Lost(datagram, LostWhy::Unresolvable(reason));
         }
-        if !self.insert(destination, Entry::Pending(VecDeque::from([datagram]))) {
-            let Some(Entry::Pending(mut queue)) = self.entries.remove(destination) else {
-                unreachable!("just inserted as pending")
-            };
-            let datagram = queue.pop_front().expect("the datagram just parked");
+        if !self.make_room(destination) {
             return Lookup::Lost(datagram, LostWhy::QueueFull);
         }
+        let entry = Entry::Pending(VecDeque::from([datagram]));
+        self.entries.insert(destination.clone(), entry);
         self.spawn(destination);
         Lookup::Parked
     }
 
-    /// Cache an entry, making room if need be by forgetting the names not
-    /// being looked up; false when every cached name is (the entry is then
-    /// in place, to be taken out by the caller).
-    fn insert(&mut self, name: &Arc<str>, entry: Entry) -> bool {
-        if !self.entries.contains_key(name) && self.entries.len() >= self.limits.names {
-            self.entries.retain(|_, e| matches!(e, Entry::Pending(_)));
+    /// Take every datagram waiting for a lookup (the node is stopping): how
+    /// many, and the tuples they hold.
+    pub fn drain_parked(&mut self) -> (u64, u64) {
+        let mut frames = 0;
+        let mut tuples = 0;
+        for entry in self.entries.values_mut() {
+            if let Entry::Pending(queue) = entry {
+                frames += queue.len() as u64;
+                tuples += queue.drain(..).map(|(_, t)| t).sum::<u64>();
+            }
         }
-        let room = self.entries.contains_key(name) || self.entries.len() < self.limits.names;
-        self.entries.insert(name.clone(), entry);
-        room
+        (frames, tuples)
+    }
+
+    /// Whether `name` may have an entry: it has one, or there is room, made
+    /// if need be by forgetting the names not being looked up (when every
+    /// cached name is being looked up, there is none).
+    fn make_room(&mut self, name: &Arc<str>) -> bool {
+        if self.entries.contains_key(name) || self.entries.len() < self.limits.names {
+            return true;
+        }
+        self.entries.retain(|_, e| matches!(e, Entry::Pending(_)));
+        self.entries.len() < self.limits.names
     }
 
     fn spawn(&self, name: &Arc<str>) {
@@ -247,7 +244,7 @@ impl Names {
                     name,
                     Entry::Known {
                         addr,
-                        refresh_at: Some(Instant::now() + RETRY),
+                        refresh_at: Instant::now() + RETRY,
                         refreshing: false,
                     },
                 );
@@ -260,7 +257,7 @@ impl Names {
         let entry = match answer {
             Ok(addr) => Entry::Known {
                 addr,
-                refresh_at: Some(Instant::now() + REFRESH),
+                refresh_at: Instant::now() + REFRESH,
                 refreshing: false,
             },
             Err(reason) => Entry::Failed {
@@ -268,9 +265,98 @@ impl Names {
                 retry_at: Instant::now() + RETRY,
             },
         };
-        if !self.insert(&name, entry) {
-            self.entries.remove(&name);
+        if self.make_room(&name) {
+            self.entries.insert(name, entry);
         }
         waiting
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Never answers; counts the lookups.
+    #[derive(Default)]
+    struct Hanging(AtomicUsize);
+
+    impl Resolve for Hanging {
+        fn lookup(
+            &self,
+            _name: &str,
+        ) -> Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send>> {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Box::pin(std::future::pending())
+        }
+    }
+
+    fn datagram(n: u8) -> Parked {
+        (vec![n], 1)
+    }
+
+    #[tokio::test]
+    async fn lookups_are_bounded_and_literals_need_none() {
+        let resolver = Arc::new(Hanging::default());
+        let limits = ResolveLimits {
+            timeout: Duration::from_secs(3600),
+            names: 2,
+            queue: 2,
+        };
+        let (mut names, _answers) = Names::new(resolver.clone(), limits);
+        let name = |s: &str| Arc::<str>::from(s);
+        // Two datagrams wait for a.test, the third is lost.
+        assert!(matches!(
+            names.lookup(&name("a.test:1"), datagram(1)),
+            Lookup::Parked
+        ));
+        assert!(matches!(
+            names.lookup(&name("a.test:1"), datagram(2)),
+            Lookup::Parked
+        ));
+        assert!(matches!(
+            names.lookup(&name("a.test:1"), datagram(3)),
+            Lookup::Lost(_, LostWhy::QueueFull)
+        ));
+        // The cache holds two names, both being looked up: no room for a third.
+        assert!(matches!(
+            names.lookup(&name("b.test:1"), datagram(4)),
+            Lookup::Parked
+        ));
+        assert!(matches!(
+            names.lookup(&name("c.test:1"), datagram(5)),
+            Lookup::Lost(_, LostWhy::QueueFull)
+        ));
+        // A literal address is never looked up nor cached.
+        assert!(matches!(
+            names.lookup(&name("127.0.0.1:9"), datagram(6)),
+            Lookup::Ready(a, _) if a == "127.0.0.1:9".parse().unwrap()
+        ));
+        assert!(matches!(
+            names.lookup(&name("no port"), datagram(7)),
+            Lookup::Lost(_, LostWhy::Unresolvable(r)) if r == "expected HOST:PORT"
+        ));
+        assert_eq!(resolver.0.load(Ordering::Relaxed), 2);
+        // a.test resolves: its two datagrams are handed back, and it is
+        // known from then on.
+        let addr: SocketAddr = "10.0.0.1:1".parse().unwrap();
+        let waiting = names.answer(name("a.test:1"), Ok(addr));
+        assert_eq!(waiting, [datagram(1), datagram(2)]);
+        assert!(matches!(
+            names.lookup(&name("a.test:1"), datagram(8)),
+            Lookup::Ready(a, _) if a == addr
+        ));
+        // b.test fails: its datagram is handed back (to count as lost), and
+        // the failure is remembered.
+        assert_eq!(
+            names.answer(name("b.test:1"), Err("no such host".into())),
+            [datagram(4)]
+        );
+        assert!(matches!(
+            names.lookup(&name("b.test:1"), datagram(9)),
+            Lookup::Lost(_, LostWhy::Unresolvable(r)) if r == "no such host"
+        ));
+        assert_eq!(resolver.0.load(Ordering::Relaxed), 2);
     }
 }
