@@ -369,6 +369,7 @@ fn run_network(
                 "node": args.addr, "time": 0.0, "listening": local.to_string(),
                 "transport": transport.as_str(),
                 "authenticated": args.net.cluster_key.is_some(),
+                "names": node.names().collect::<Vec<_>>(),
             });
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         } else {
@@ -382,13 +383,19 @@ fn run_network(
                     (c != transport).then(|| format!("{c} for `{}`", r.name))
                 })
                 .collect();
+            let aliases: Vec<&str> = node.names().skip(1).collect();
             eprintln!(
-                "trellis: node {} listening on {transport} {local}{}{}; Ctrl-C stops it",
+                "trellis: node {} listening on {transport} {local}{}{}{}; Ctrl-C stops it",
                 args.addr,
                 if others.is_empty() {
                     String::new()
                 } else {
                     format!(" ({})", others.join(", "))
+                },
+                if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(", also known as {}", aliases.join(", "))
                 },
                 if args.net.cluster_key.is_some() {
                     " (frames authenticated)"

@@ -506,6 +506,11 @@ fn a_node_keeps_only_tuples_located_at_its_names() {
         &["--tables", "--watch", "peer", "--also-known-as", b_alias],
     );
     nb.wait_listening();
+    let names = nb.json().into_iter().find(|l| l.get("listening").is_some());
+    assert_eq!(
+        names.expect("a listening line")["names"],
+        serde_json::json!([b, b_alias])
+    );
     inject(b_alias);
     nb.wait_for("the new peer", |l| {
         records(l, b, "peer", &["recv"]).any(|r| r["tuple"][1] == "127.0.0.1:11001")
