@@ -10,7 +10,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use trellis_engine::{Node, Output, Tuple};
+use trellis_engine::{InputError, Node, Output, Tuple};
 use trellis_frames::{Outbound, Packed, Transport, hand_to_node};
 use trellis_plan::Plan;
 use trellis_wire::{Frame, Gate, Signing};
@@ -370,7 +370,7 @@ impl Driver {
             let w = Warning::Refused {
                 sender: Arc::from("injector"),
                 relation: Arc::from(relation.as_str()),
-                error: e.to_string(),
+                error: refusal(&e),
             };
             self.warn(node, observer, w);
         }
@@ -403,7 +403,7 @@ impl Driver {
             let w = Warning::Refused {
                 sender: sender.clone(),
                 relation,
-                error: e.to_string(),
+                error: refusal(&e),
             };
             self.warn(node, observer, w);
         }
@@ -630,6 +630,17 @@ impl Pace {
             Some(f) if f > 0.0 => ((TICK_SENDS as f64 / f) as usize).clamp(1, TICK_INPUTS),
             _ => TICK_INPUTS,
         }
+    }
+}
+
+/// Why a tuple was refused, for the operator: a tuple located at a name
+/// the node does not know says how to make it one.
+fn refusal(e: &InputError) -> String {
+    match e {
+        InputError::NotHere { .. } => {
+            format!("{e}; if that is a name of this node, start it with --also-known-as")
+        }
+        _ => e.to_string(),
     }
 }
 
