@@ -1,7 +1,8 @@
 //! What a receiver lets through of the authenticated frames it decodes:
-//! frames for one of its names, each at most once. Per sender and stream
-//! it keeps the latest epoch and a sliding window of the sequence numbers
-//! seen (as IPsec and DTLS do): a frame of an older epoch, a sequence
+//! frames for one of its names, each at most once. Per stream (sender,
+//! transport, and the name it sends to: a sender numbers its frames per
+//! destination name) it keeps the latest epoch and a sliding window of the
+//! sequence numbers seen (as IPsec and DTLS do): a frame of an older epoch, a sequence
 //! number already seen, or one more than [`WINDOW`] behind the highest
 //! seen is refused; frames reordered within the window are taken.
 
@@ -139,7 +140,8 @@ impl Window {
 #[derive(Debug)]
 pub struct Gate {
     names: Vec<Arc<str>>,
-    streams: HashMap<(Arc<str>, u8), Window>,
+    /// By sender, stream number and destination name.
+    streams: HashMap<(Arc<str>, u8, Arc<str>), Window>,
     senders: usize,
     /// Frames admitted, as a clock for "heard from longest ago".
     frames: u64,
@@ -171,7 +173,7 @@ impl Gate {
         }
         self.frames += 1;
         let heard = self.frames;
-        let key = (envelope.sender.clone(), s.stream);
+        let key = (envelope.sender.clone(), s.stream, s.destination.clone());
         if let Some(w) = self.streams.get_mut(&key) {
             return Ok(w.admit(s, heard)?);
         }
@@ -284,6 +286,16 @@ mod tests {
         let mut tcp = envelope("a:1", "me:1", 9, 0);
         tcp.session.as_mut().expect("a session").stream = 1;
         assert_eq!(g.admit(&tcp), Ok(()));
+        // So is a's stream to this node's other name (a numbers its frames
+        // per name, from an epoch of its own), and a frame of it is still
+        // taken once.
+        assert_eq!(g.admit(&envelope("a:1", "alias:1", 3, 0)), Ok(()));
+        assert_eq!(g.admit(&envelope("a:1", "me:1", 9, 1)), Ok(()));
+        assert_eq!(
+            g.admit(&envelope("a:1", "alias:1", 3, 0))
+                .map_err(|e| e.kind()),
+            Err("replayed")
+        );
     }
 
     #[test]
