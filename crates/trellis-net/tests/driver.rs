@@ -456,3 +456,30 @@ fn localhost_resolves_through_the_system_resolver() {
     let (_, sb) = rb.stop();
     assert_eq!(sb.dropped_inputs, 0);
 }
+
+/// With a cluster key, a node pinged under two of its names takes both
+/// streams (each name is a stream of its own, numbered by the sender), and
+/// nothing is refused as stale or replayed.
+#[test]
+fn authenticated_streams_to_two_names_of_a_node_are_both_taken() {
+    let (a, b) = ("127.0.0.1:25856", "127.0.0.1:25857");
+    let (p, resolver, _) = pinger(b, "b.test:25857");
+    let key = trellis_net::ClusterKey::new(b"a cluster key of 32 bytes, ok...".to_vec());
+    let mut config_b = NetConfig::new(b, b.parse().unwrap(), Transport::Udp, Some(key.clone()));
+    config_b.also_known_as = vec!["b.test:25857".into()];
+    let wb = Watch::default();
+    let rb = run_configured(&p, config_b, None, wb.clone(), vec![]);
+    let config_a = NetConfig::new(a, a.parse().unwrap(), Transport::Udp, Some(key));
+    let ra = run_configured(
+        &p,
+        config_a,
+        Some(Arc::new(resolver)),
+        Watch::default(),
+        dests(a, &[b, "b.test:25857"]),
+    );
+    wait_until("b hears 40 pings", || wb.count("ping") >= 40);
+    ra.stop();
+    let (nb, sb) = rb.stop();
+    assert!(nb.decode_errors.is_empty(), "{nb:?}");
+    assert_eq!(sb.dropped_inputs, 0);
+}
