@@ -68,6 +68,11 @@ pub enum InputError {
     },
     #[error("`periodic` tuples come from the node's timers only")]
     Periodic,
+    /// The tuple's location (its first field) is not one of the names this
+    /// node answers to (its address and its other names, see
+    /// [`Node::answer_to`]): it belongs to another node.
+    #[error("the tuple is located at {location}, which is not this node ({address})")]
+    NotHere { location: String, address: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +163,9 @@ struct Tick {
 pub struct Node {
     plan: Arc<Plan>,
     address: Arc<str>,
+    /// Other names this node answers to (an alias, the literal form of its
+    /// listen address): a received tuple located at one is this node's.
+    other_names: Vec<Arc<str>>,
     params: Vec<Value>,
     env: NodeEnv,
     tables: Vec<Option<Table>>,
@@ -239,6 +247,7 @@ impl Node {
             env: NodeEnv::new(config.seed),
             plan,
             address,
+            other_names: Vec::new(),
             params,
             tables,
             events,
@@ -273,6 +282,20 @@ impl Node {
 
     pub fn plan(&self) -> &Arc<Plan> {
         &self.plan
+    }
+
+    /// Make `name` another name of this node: a received or injected tuple
+    /// located there is taken as located at [`Node::address`] (its location
+    /// rewritten to the address), where any other location is refused.
+    pub fn answer_to(&mut self, name: &str) {
+        if name != &*self.address && !self.other_names.iter().any(|n| &**n == name) {
+            self.other_names.push(Arc::from(name));
+        }
+    }
+
+    /// The names this node answers to: its address first.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&*self.address).chain(self.other_names.iter().map(|n| &**n))
     }
 
     pub fn stats(&self) -> &Stats {
@@ -385,6 +408,9 @@ impl Node {
             self.stats.dropped_inputs += 1;
             return Err(e);
         }
+        let tuple = self.locate(tuple).inspect_err(|_| {
+            self.stats.dropped_inputs += 1;
+        })?;
         self.inbox.push(Input {
             relation: rel,
             tuple,
@@ -392,6 +418,32 @@ impl Node {
             origin,
         });
         Ok(())
+    }
+
+    /// A received or injected tuple as this node keeps it: located at its
+    /// address (a tuple located at another of its names is rewritten so,
+    /// so that joins on the location see one node); one located elsewhere
+    /// is refused, so no sender can plant rows of another node here.
+    fn locate(&self, tuple: Tuple) -> Result<Tuple, InputError> {
+        let location = tuple.first().and_then(value_str);
+        if let Some(Value::Str(s)) = tuple.first()
+            && (Arc::ptr_eq(s, &self.address) || **s == *self.address)
+        {
+            return Ok(tuple);
+        }
+        if let Some(name) = location
+            && self.other_names.iter().any(|n| **n == *name)
+        {
+            let mut fields = tuple.to_vec();
+            fields[0] = Value::Str(self.address.clone());
+            return Ok(Tuple::from(fields));
+        }
+        Err(InputError::NotHere {
+            location: tuple
+                .first()
+                .map_or_else(|| "nowhere".to_string(), Value::literal),
+            address: self.address.to_string(),
+        })
     }
 
     /// When the node next has work: now (inputs or deltas waiting), the next

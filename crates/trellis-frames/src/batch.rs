@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use trellis_engine::{Outgoing, Sends};
 use trellis_plan::Plan;
-use trellis_wire::{ClusterKey, EncodedFrame, Encoder};
+use trellis_wire::{EncodedFrame, Encoder, Signing};
 
 /// Destinations looked up by a scan, before the rest by hashing.
 const SCANNED: usize = 8;
@@ -42,10 +42,11 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// `limit`: the largest frame, in bytes, the transport carries.
-    pub fn new(plan: &Plan, sender: &str, key: Option<ClusterKey>, limit: usize) -> Batcher {
+    /// `limit`: the largest frame, in bytes, the transport carries; with
+    /// `signing`, frames are authenticated.
+    pub fn new(plan: &Plan, sender: &str, signing: Option<Signing>, limit: usize) -> Batcher {
         Batcher {
-            encoder: Encoder::new(sender, key, limit),
+            encoder: Encoder::new(sender, signing, limit),
             names: plan
                 .relations
                 .iter()
@@ -116,6 +117,7 @@ impl Batcher {
         }
         self.index.clear();
         for (destination, indices) in &mut self.groups[..used] {
+            self.encoder.address(destination);
             for &i in indices.iter() {
                 let m = sends.get(i);
                 let relation = &self.names[m.relation.0 as usize];
@@ -229,9 +231,14 @@ mod tests {
     #[test]
     fn large_batches_split_and_huge_tuples_are_refused() {
         let plan = plan();
-        let key = ClusterKey::new(b"k".to_vec());
-        for key in [None, Some(key)] {
-            let mut b = Batcher::new(&plan, "me:1", key.clone(), 60_000);
+        let key = trellis_wire::ClusterKey::new(b"k".to_vec());
+        let signing = Signing {
+            key: key.clone(),
+            stream: 0,
+            first_epoch: 1,
+        };
+        for (key, signing) in [(None, None), (Some(key), Some(signing))] {
+            let mut b = Batcher::new(&plan, "me:1", signing, 60_000);
             let mut sends = Sends::default();
             for i in 0..101 {
                 send(

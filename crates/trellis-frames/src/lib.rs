@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use trellis_engine::{InputError, Node, Outgoing, Sends};
 use trellis_plan::{Channel, Plan, RelId};
-use trellis_wire::{ClusterKey, WireMessage};
+use trellis_wire::{Signing, WireMessage};
 
 pub use batch::{Batcher, Packed};
 
@@ -41,6 +41,16 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+        }
+    }
+
+    /// The stream its authenticated frames belong to: a receiver checks
+    /// each transport's frames for replays apart (a datagram overtakes a
+    /// stream's frames freely).
+    pub fn stream(self) -> u8 {
+        match self {
+            Transport::Udp => 0,
+            Transport::Tcp => 1,
         }
     }
 
@@ -78,9 +88,15 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    /// Frames from `sender`, tagged with `key` if given; relations without a
-    /// `channel` travel on `default`.
-    pub fn new(plan: &Plan, sender: &str, key: Option<ClusterKey>, default: Transport) -> Outbound {
+    /// Frames from `sender`, authenticated with `signing` if given (each
+    /// transport its own stream); relations without a `channel` travel on
+    /// `default`.
+    pub fn new(
+        plan: &Plan,
+        sender: &str,
+        signing: Option<Signing>,
+        default: Transport,
+    ) -> Outbound {
         let route: Vec<Transport> = plan
             .relations
             .iter()
@@ -89,7 +105,13 @@ impl Outbound {
         let batchers = [Transport::Udp, Transport::Tcp]
             .into_iter()
             .filter(|t| *t == default || route.contains(t))
-            .map(|t| (t, Batcher::new(plan, sender, key.clone(), t.frame_limit())))
+            .map(|t| {
+                let signing = signing.clone().map(|s| Signing {
+                    stream: t.stream(),
+                    ..s
+                });
+                (t, Batcher::new(plan, sender, signing, t.frame_limit()))
+            })
             .collect();
         Outbound {
             mixed: route.iter().any(|t| *t != default),

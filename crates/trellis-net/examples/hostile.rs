@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use trellis_engine::{Node, NodeConfig, Output, RecordKind, Tuple};
-use trellis_net::{Driver, NetConfig, NetLimits, Observer, Transport, WallClock};
+use trellis_net::{Driver, NetConfig, Observer, Transport, WallClock};
 use trellis_plan::Plan;
 use trellis_value::Value;
 use trellis_wire::{MAX_FRAME, WireMessage};
@@ -63,13 +63,7 @@ async fn serve(
 ) -> trellis_net::NetStats {
     let plan = plan();
     let clock = WallClock::start();
-    let config = NetConfig {
-        address: addr.to_string(),
-        bind: addr.parse().expect("address"),
-        transport: Transport::Tcp,
-        key: None,
-        limits: NetLimits::default(),
-    };
+    let config = NetConfig::new(addr, addr.parse().expect("address"), Transport::Tcp, None);
     let driver = Driver::bind(config, &plan, clock).await.expect("bind");
     let mut node = Node::new(plan, NodeConfig::new(addr.to_string(), 1)).expect("node");
     node.start(clock.now());
@@ -168,7 +162,7 @@ fn amplifying_frame() -> Vec<u8> {
     };
     let mut n = MAX_FRAME / 2 - 64;
     loop {
-        let f = trellis_wire::encode("attacker", &vec![empty.clone(); n], None);
+        let f = trellis_wire::encode("attacker", NODE, &vec![empty.clone(); n], None);
         if f.len() <= MAX_FRAME {
             return framed(&f);
         }
@@ -193,7 +187,7 @@ fn peer_table_frame(first: u32, count: u32) -> Vec<u8> {
             }
         })
         .collect();
-    framed(&trellis_wire::encode("attacker", &messages, None))
+    framed(&trellis_wire::encode("attacker", NODE, &messages, None))
 }
 
 /// The attacks, or the one named, until `stop`; returns bytes the

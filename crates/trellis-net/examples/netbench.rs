@@ -45,9 +45,7 @@ use nix::unistd::Pid;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use trellis_engine::{Node, NodeConfig, Output, RecordKind, Tuple};
-use trellis_net::{
-    Driver, Injector, NetConfig, NetLimits, NetStats, Observer, Transport, WallClock,
-};
+use trellis_net::{Driver, Injector, NetConfig, NetStats, Observer, Transport, WallClock};
 use trellis_plan::Plan;
 use trellis_value::Value;
 use trellis_wire::{Encoder, WireMessage};
@@ -209,13 +207,7 @@ fn start_node(
             rt.block_on(async move {
                 let clock = WallClock::start();
                 let bind: SocketAddr = addr.parse().expect("address");
-                let config = NetConfig {
-                    address: addr.clone(),
-                    bind,
-                    transport,
-                    key: None,
-                    limits: NetLimits::default(),
-                };
+                let config = NetConfig::new(addr.clone(), bind, transport, None);
                 let driver = Driver::bind(config, &plan, clock).await.expect("bind");
                 let mut node = Node::new(plan, NodeConfig::new(addr, 1)).expect("node");
                 node.start(clock.now());
@@ -622,6 +614,7 @@ fn baseline_latency(
     let (a, b) = loopback(ports);
     let ping = trellis_wire::encode(
         &a,
+        &b,
         &[WireMessage {
             relation: Arc::from("ping"),
             tuple: vec![Value::str(&b), Value::str(&a), Value::Int(1000)].into(),

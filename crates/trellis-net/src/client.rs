@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use trellis_frames::Transport;
-use trellis_wire::{ClusterKey, WireMessage};
+use trellis_wire::{ClusterKey, Signing, WireMessage};
 
 use crate::config::{NetError, resolve};
 use crate::tcp::ACK;
@@ -19,7 +19,10 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(30);
 /// returns the frame's size in bytes. Over UDP this is fire-and-forget;
 /// over TCP the node has taken the frame: read it whole, checked it (its
 /// key, its limits), decoded it and queued it for its node, as it says in
-/// its acknowledgement when the stream ends ([`NotTaken`] otherwise).
+/// its acknowledgement when the stream ends ([`NotTaken`] otherwise). With
+/// a key, the frame is the first of a stream whose epoch is the wall
+/// clock's nanoseconds (so a later one-shot sender of the same name starts
+/// a later stream).
 ///
 /// [`NotTaken`]: NetError::NotTaken
 pub async fn send_once(
@@ -29,7 +32,12 @@ pub async fn send_once(
     sender: &str,
     messages: &[WireMessage],
 ) -> Result<usize, NetError> {
-    let bytes = trellis_wire::encode(sender, messages, key);
+    let signing = key.map(|key| Signing {
+        key: key.clone(),
+        stream: transport.stream(),
+        first_epoch: crate::WallClock::start().origin(),
+    });
+    let bytes = trellis_wire::encode(sender, address, messages, signing.as_ref());
     let limit = transport.frame_limit();
     if bytes.len() > limit {
         return Err(NetError::Oversize {

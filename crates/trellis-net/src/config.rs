@@ -7,6 +7,8 @@ use std::time::Duration;
 use trellis_frames::Transport;
 use trellis_wire::{ClusterKey, DecodeLimits, MAX_DECODED, MAX_FRAME, MAX_MESSAGES};
 
+use crate::resolver::ResolveLimits;
+
 /// How a node's runtime is set up.
 #[derive(Debug, Clone)]
 pub struct NetConfig {
@@ -19,10 +21,18 @@ pub struct NetConfig {
     pub bind: SocketAddr,
     pub transport: Transport,
     /// With a key, every frame carries an HMAC-SHA256 tag and frames without
-    /// a valid tag are dropped and counted.
+    /// a valid tag are dropped and counted; so are frames for another node
+    /// and replays.
     pub key: Option<ClusterKey>,
     /// What other hosts may make this node hold.
     pub limits: NetLimits,
+    /// Other names the node answers to (`--also-known-as`): tuples and
+    /// authenticated frames addressed to one are this node's.
+    pub also_known_as: Vec<String>,
+    /// Senders' streams whose replay windows are kept (`--replay-senders`).
+    pub replay_senders: usize,
+    /// How looking destinations' names up is bounded.
+    pub resolve: ResolveLimits,
 }
 
 /// Bounds on what the network may make a node hold: each has a default, a
@@ -140,6 +150,28 @@ impl NetLimits {
             });
         }
         Ok(())
+    }
+}
+
+impl NetConfig {
+    /// A node known as `address`, listening at `bind`, with the default
+    /// limits and no other names.
+    pub fn new(
+        address: impl Into<String>,
+        bind: SocketAddr,
+        transport: Transport,
+        key: Option<ClusterKey>,
+    ) -> NetConfig {
+        NetConfig {
+            address: address.into(),
+            bind,
+            transport,
+            key,
+            also_known_as: Vec::new(),
+            replay_senders: trellis_wire::DEFAULT_SENDERS,
+            resolve: ResolveLimits::default(),
+            limits: NetLimits::default(),
+        }
     }
 }
 

@@ -2,23 +2,24 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use trellis_engine::{Node, Output, Tuple};
+use trellis_engine::{InputError, Node, Output, Tuple};
 use trellis_frames::{Outbound, Packed, Transport, hand_to_node};
 use trellis_plan::Plan;
-use trellis_wire::Frame;
+use trellis_wire::{Frame, Gate, Signing};
 
 use crate::budget::Budget;
 use crate::clock::WallClock;
 use crate::config::{NetConfig, NetError};
 use crate::inbound::{Inbound, Incoming};
+use crate::resolver::{Answer, Lookup, LostWhy, Names, Parked, Resolve, SystemResolver};
 use crate::stats::{Counters, NetStats, input_error_kind};
 use crate::warning::Warning;
 use crate::{tcp, udp};
@@ -32,8 +33,6 @@ const TICK_INPUTS: usize = 1024;
 const TICK_SENDS: usize = 1024;
 /// How long a stopping node lets its TCP writers finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
-/// Failed name resolutions are retried after this long.
-const NEGATIVE_CACHE: Duration = Duration::from_secs(5);
 /// Distinct refused-tuple warnings reported (all are counted).
 const REFUSED_WARNINGS: usize = 32;
 /// Distinct warnings remembered for de-duplication.
@@ -65,9 +64,6 @@ impl Injector {
     }
 }
 
-/// Destination → address (or why not), and when a failure may be retried.
-type ResolveCache = HashMap<Arc<str>, (Result<SocketAddr, String>, Option<Instant>)>;
-
 /// The sending side of the transports this node uses.
 #[derive(Default)]
 struct Senders {
@@ -82,7 +78,7 @@ struct Senders {
 
 struct UdpOut {
     socket: Arc<UdpSocket>,
-    resolved: ResolveCache,
+    names: Names,
 }
 
 /// A node's network runtime: bound sockets, ready to drive a node.
@@ -102,6 +98,10 @@ pub struct Driver {
     /// Destination warnings shown in the current window, and when it began.
     window: (Instant, usize),
     senders: Senders,
+    /// Finished lookups of destinations' names.
+    answers: mpsc::UnboundedReceiver<Answer>,
+    /// The names this node answers to besides its address.
+    other_names: Vec<String>,
     tasks: Vec<JoinHandle<()>>,
     local_addr: SocketAddr,
 }
@@ -118,13 +118,18 @@ impl Driver {
         config.limits.check()?;
         let counters = Counters::new(config.transport);
         let (incoming_tx, incoming) = mpsc::channel(INCOMING_QUEUE);
+        // Filled in once the address is bound (its literal form is a name).
+        let gate = Arc::new(Mutex::new(Gate::new([], config.replay_senders)));
         let inbound = Inbound::new(
             config.key.clone(),
             config.limits.decode(),
             Budget::new(config.limits.decoded),
             incoming_tx,
             counters.clone(),
+            gate.clone(),
         );
+        let (names, answers) = Names::new(Arc::new(SystemResolver), config.resolve);
+        let mut names = Some(names);
         let (inject_tx, injected) = mpsc::unbounded_channel();
         let (warn_tx, warnings) = mpsc::unbounded_channel();
         let mut tasks = Vec::new();
@@ -153,7 +158,7 @@ impl Driver {
                     tasks.push(tokio::spawn(udp::receive(socket.clone(), inbound.clone())));
                     senders.udp = Some(UdpOut {
                         socket,
-                        resolved: HashMap::new(),
+                        names: names.take().expect("one UDP socket"),
                     });
                 }
                 Transport::Tcp => {
@@ -169,6 +174,13 @@ impl Driver {
             }
         }
         let local_addr = addr;
+        let other_names = other_names(&config, local_addr);
+        *gate.lock().unwrap_or_else(|e| e.into_inner()) = Gate::new(
+            std::iter::once(config.address.as_str())
+                .chain(other_names.iter().map(String::as_str))
+                .map(Arc::from),
+            config.replay_senders,
+        );
         Ok(Driver {
             config,
             clock,
@@ -183,9 +195,27 @@ impl Driver {
             refused_warnings: 0,
             window: (Instant::now(), 0),
             senders,
+            answers,
+            other_names,
             tasks,
             local_addr,
         })
+    }
+
+    /// The names this node answers to besides its address (for
+    /// [`Node::answer_to`]): `NetConfig::also_known_as`, and the literal
+    /// form of the bound address when that is not its address and not a
+    /// wildcard. [`Driver::run`] gives them to the node.
+    pub fn other_names(&self) -> &[String] {
+        &self.other_names
+    }
+
+    /// Look destinations' names up with `resolver` instead of the system's
+    /// (a test's, say).
+    pub fn set_resolver(&mut self, resolver: Arc<dyn Resolve>) {
+        if let Some(udp) = &mut self.senders.udp {
+            udp.names.set_resolver(resolver);
+        }
     }
 
     /// The address actually bound (useful with port 0).
@@ -221,10 +251,20 @@ impl Driver {
     ) -> NetStats {
         tokio::pin!(stop);
         self.inbound.adopt(node.shared_address().clone());
+        for name in &self.other_names {
+            node.answer_to(name);
+        }
+        // Epochs from the wall clock's nanoseconds: a restarted node's
+        // streams start above any its previous run used.
+        let signing = self.config.key.clone().map(|key| Signing {
+            key,
+            stream: 0,
+            first_epoch: self.clock.now(),
+        });
         let mut frames = Outbound::new(
             node.plan(),
             &self.config.address,
-            self.config.key.clone(),
+            signing,
             self.config.transport,
         );
         let transports: Vec<Transport> = frames.transports().collect();
@@ -272,6 +312,9 @@ impl Driver {
                 biased;
                 _ = &mut stop => break,
                 Some(w) = self.warnings.recv() => self.warn(node, observer, w),
+                Some((name, answer)) = self.answers.recv() => {
+                    self.resolved(name, answer, &mut frames, node, observer).await;
+                }
                 Some(first) = self.injected.recv() => {
                     let limit = pace.limit();
                     self.inject(node, first, observer);
@@ -448,7 +491,7 @@ impl Driver {
             let w = Warning::Refused {
                 sender: Arc::from("injector"),
                 relation: Arc::from(relation.as_str()),
-                error: e.to_string(),
+                error: refusal(&e),
             };
             self.warn(node, observer, w);
         }
@@ -465,6 +508,7 @@ impl Driver {
         let Frame {
             sender,
             mut messages,
+            ..
         } = frame;
         let mut refused = Vec::new();
         hand_to_node(node, &mut messages, |relation, e| {
@@ -480,7 +524,7 @@ impl Driver {
             let w = Warning::Refused {
                 sender: sender.clone(),
                 relation,
-                error: e.to_string(),
+                error: refusal(&e),
             };
             self.warn(node, observer, w);
         }
@@ -528,35 +572,14 @@ impl Driver {
             };
             let warning = match transport {
                 Transport::Udp => {
-                    let UdpOut { socket, resolved } =
-                        self.senders.udp.as_mut().expect("bound for its relations");
-                    match resolve_cached(resolved, &destination).await {
-                        Err(reason) => {
-                            self.counters.lock().lose("unresolvable", 1, tuples);
-                            Some(Warning::Unresolvable {
-                                destination,
-                                reason,
-                            })
+                    let udp = self.senders.udp.as_mut().expect("bound for its relations");
+                    match udp.names.lookup(&destination, (bytes, tuples)) {
+                        Lookup::Ready(addr, datagram) => {
+                            self.send_datagram(addr, &destination, datagram, frames)
+                                .await
                         }
-                        Ok(addr) => match socket.send_to(&bytes, addr).await {
-                            Ok(n) => {
-                                {
-                                    let mut c = self.counters.lock();
-                                    c.frames_sent += 1;
-                                    c.tuples_sent += tuples;
-                                    c.bytes_sent += n as u64;
-                                }
-                                frames.recycle(transport, bytes);
-                                None
-                            }
-                            Err(e) => {
-                                self.counters.lock().lose("send_error", 1, tuples);
-                                Some(Warning::SendFailed {
-                                    destination,
-                                    error: e.to_string(),
-                                })
-                            }
-                        },
+                        Lookup::Parked => None,
+                        Lookup::Lost(datagram, why) => self.lose(destination, datagram, why),
                     }
                 }
                 Transport::Tcp => {
@@ -576,9 +599,97 @@ impl Driver {
         }
     }
 
-    /// Let TCP writers finish what is queued (briefly), count the rest as
-    /// lost, and stop the socket tasks.
+    /// One datagram to a resolved address; a warning if it failed.
+    async fn send_datagram(
+        &mut self,
+        addr: SocketAddr,
+        destination: &Arc<str>,
+        (bytes, tuples): Parked,
+        frames: &mut Outbound,
+    ) -> Option<Warning> {
+        let udp = self.senders.udp.as_ref().expect("bound for its relations");
+        match udp.socket.send_to(&bytes, addr).await {
+            Ok(n) => {
+                {
+                    let mut c = self.counters.lock();
+                    c.frames_sent += 1;
+                    c.tuples_sent += tuples;
+                    c.bytes_sent += n as u64;
+                }
+                frames.recycle(Transport::Udp, bytes);
+                None
+            }
+            Err(e) => {
+                self.counters.lock().lose("send_error", 1, tuples);
+                Some(Warning::SendFailed {
+                    destination: destination.clone(),
+                    error: e.to_string(),
+                })
+            }
+        }
+    }
+
+    /// Count a datagram that will not be sent; the warning to give.
+    fn lose(
+        &mut self,
+        destination: Arc<str>,
+        (_, tuples): Parked,
+        why: LostWhy,
+    ) -> Option<Warning> {
+        match why {
+            LostWhy::Unresolvable(reason) => {
+                self.counters.lock().lose("unresolvable", 1, tuples);
+                Some(Warning::Unresolvable {
+                    destination,
+                    reason,
+                })
+            }
+            LostWhy::QueueFull => {
+                self.counters.lock().lose("resolve_queue_full", 1, tuples);
+                None
+            }
+        }
+    }
+
+    /// A destination's name resolved (or failed): send the datagrams that
+    /// waited for it, or count them lost.
+    async fn resolved(
+        &mut self,
+        name: Arc<str>,
+        answer: Result<SocketAddr, String>,
+        frames: &mut Outbound,
+        node: &Node,
+        observer: &mut impl Observer,
+    ) {
+        let Some(udp) = self.senders.udp.as_mut() else {
+            return;
+        };
+        let waiting = udp.names.answer(name.clone(), answer.clone());
+        for datagram in waiting {
+            let warning = match &answer {
+                Ok(addr) => self.send_datagram(*addr, &name, datagram, frames).await,
+                Err(reason) => self.lose(
+                    name.clone(),
+                    datagram,
+                    LostWhy::Unresolvable(reason.clone()),
+                ),
+            };
+            if let Some(w) = warning {
+                self.warn(node, observer, w);
+            }
+        }
+    }
+
+    /// Let TCP writers finish what is queued (briefly), count the rest (and
+    /// datagrams waiting for a lookup) as lost, and stop the socket tasks.
     async fn shutdown(mut self) {
+        if let Some(udp) = &mut self.senders.udp {
+            // Datagrams still waiting for their destination's lookup.
+            let (frames, tuples) = udp.names.drain_parked();
+            if frames > 0 {
+                self.counters.lock().lose("shutdown", frames, tuples);
+            }
+        }
         if let Some(peers) = &mut self.senders.tcp {
             let deadline = Instant::now() + SHUTDOWN_GRACE;
             let mut waiting = Vec::new();
@@ -643,27 +754,27 @@ impl Pace {
     }
 }
 
-async fn resolve_cached(
-    cache: &mut ResolveCache,
-    destination: &Arc<str>,
-) -> Result<SocketAddr, String> {
-    if let Some((r, expires)) = cache.get(destination)
-        && expires.is_none_or(|t| Instant::now() < t)
-    {
-        return r.clone();
+/// Why a tuple was refused, for the operator: a tuple located at a name
+/// the node does not know says how to make it one.
+fn refusal(e: &InputError) -> String {
+    match e {
+        InputError::NotHere { .. } => {
+            format!("{e}; if that is a name of this node, start it with --also-known-as")
+        }
+        _ => e.to_string(),
     }
-    let r = crate::config::resolve(destination)
-        .await
-        .map_err(|e| match e {
-            NetError::Resolve { reason, .. } => reason,
-            other => other.to_string(),
-        });
-    if cache.len() > 10_000 {
-        cache.clear();
+}
+
+/// The names a node bound at `bound` answers to besides its address.
+fn other_names(config: &NetConfig, bound: SocketAddr) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    let literal = (!bound.ip().is_unspecified()).then(|| bound.to_string());
+    for name in config.also_known_as.iter().cloned().chain(literal) {
+        if name != config.address && !names.contains(&name) {
+            names.push(name);
+        }
     }
-    let expires = r.is_err().then(|| Instant::now() + NEGATIVE_CACHE);
-    cache.insert(destination.clone(), (r.clone(), expires));
-    r
+    names
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
-use trellis_wire::{ClusterKey, DecodeLimits, Frame, SharedStrings, WireMessage};
+use trellis_wire::{ClusterKey, DecodeLimits, Frame, Gate, SharedStrings, WireMessage};
 
 use crate::budget::{Budget, Share};
 use crate::stats::{Counters, wire_error_kind};
@@ -53,6 +53,9 @@ pub(crate) struct Inbound {
     spares: Arc<Mutex<Vec<Vec<WireMessage>>>>,
     /// One cache for all the node's socket tasks (they share its thread).
     strings: Arc<Mutex<SharedStrings>>,
+    /// Authenticated frames: for this node, and new (one gate for every
+    /// transport: a replay on the other transport is still a replay).
+    gate: Arc<Mutex<Gate>>,
 }
 
 impl Inbound {
@@ -62,6 +65,7 @@ impl Inbound {
         decoded: Budget,
         tx: mpsc::Sender<Incoming>,
         counters: Counters,
+        gate: Arc<Mutex<Gate>>,
     ) -> Inbound {
         Inbound {
             key,
@@ -71,6 +75,7 @@ impl Inbound {
             counters,
             spares: Arc::default(),
             strings: Arc::new(Mutex::new(SharedStrings::new(SHARED_STRINGS))),
+            gate,
         }
     }
 
@@ -114,18 +119,25 @@ impl Inbound {
                 &limits,
             )
         };
+        // Checked once the whole frame decoded (and its tag held), so only
+        // a frame that is taken counts as seen.
+        let admitted = decoded.as_ref().map_err(wire_error_kind).and_then(|d| {
+            let mut gate = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+            gate.admit(&d.envelope).map_err(|r| r.kind())
+        });
         {
             let mut c = self.counters.lock();
             c.bytes_received += wire_bytes as u64;
-            if let Err(e) = &decoded {
-                c.decode_error(wire_error_kind(e));
+            if let Err(kind) = admitted {
+                c.decode_error(kind);
             }
         }
-        match decoded {
-            Ok(d) => {
+        match (decoded, admitted) {
+            (Ok(d), Ok(())) => {
                 share.shrink_to(d.decoded_bytes);
                 let frame = Frame {
-                    sender: d.sender,
+                    sender: d.envelope.sender,
+                    session: d.envelope.session,
                     messages,
                 };
                 match self.tx.send(Incoming { frame, share }).await {
@@ -133,7 +145,7 @@ impl Inbound {
                     Err(_) => Delivery::Stopped,
                 }
             }
-            Err(_) => {
+            _ => {
                 self.give(messages);
                 Delivery::Dropped
             }
@@ -169,7 +181,7 @@ mod tests {
             tuple: vec![Value::Int(1)].into(),
             delete: false,
         };
-        trellis_wire::encode("a", &vec![m; n], None)
+        trellis_wire::encode("a", "b", &vec![m; n], None)
     }
 
     /// Item 10: decoded frames the node has not taken yet hold at most the
@@ -188,6 +200,7 @@ mod tests {
             Budget::new(bound * 9 / 5),
             tx,
             counters.clone(),
+            Arc::new(Mutex::new(Gate::new([], trellis_wire::DEFAULT_SENDERS))),
         );
         assert_eq!(inbound.frame(&bytes, bytes.len()).await, Delivery::Taken);
         // The first frame was decoded and its share shrunk to its decoded

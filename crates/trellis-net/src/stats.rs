@@ -33,7 +33,7 @@ pub struct NetStats {
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// Tuples of well-formed frames that the node refused (the engine also
     /// counts them in `dropped_inputs`): `unknown_relation`, `arity`,
-    /// `periodic`.
+    /// `periodic`, `not_here` (located at another node).
     pub refused_tuples: BTreeMap<&'static str, u64>,
     /// Outgoing frames and tuples that never left, by reason:
     /// `oversize`, `unresolvable`, `send_error`, `no_connection`,
@@ -269,6 +269,7 @@ pub fn input_error_kind(e: &InputError) -> &'static str {
         InputError::UnknownRelation(_) => "unknown_relation",
         InputError::Arity { .. } => "arity",
         InputError::Periodic => "periodic",
+        InputError::NotHere { .. } => "not_here",
     }
 }
 

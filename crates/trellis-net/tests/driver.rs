@@ -6,12 +6,16 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
 use trellis_engine::{Stats, Tuple};
-use trellis_net::{Transport, Warning};
+use trellis_net::{NetConfig, Resolve, Transport, Warning};
 use trellis_plan::Plan;
 use trellis_value::Value;
 
-use support::{Watch, plan, run_node, wait_until};
+use support::{Watch, plan, run_configured, run_node, wait_until};
 
 /// Tuples the engine sent to other nodes, for one relation.
 fn sends(plan: &Plan, stats: &Stats, relation: &str) -> u64 {
@@ -175,4 +179,181 @@ fn a_relation_declared_on_tcp_travels_on_tcp_in_a_udp_run() {
     assert_eq!(na.tuples_sent, 2);
     assert!(na.lost.is_empty(), "{:?}", na.lost);
     assert!(na.bytes_sent > 100_000);
+}
+
+/// Answers for the names it knows at once, never for the others (a
+/// resolver that hangs); counts the lookups.
+struct Scripted {
+    known: Vec<(&'static str, std::net::SocketAddr)>,
+    asked: Arc<AtomicU64>,
+}
+
+impl Resolve for Scripted {
+    fn lookup(
+        &self,
+        name: &str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send>>
+    {
+        self.asked.fetch_add(1, Ordering::Relaxed);
+        match self.known.iter().find(|(n, _)| *n == name) {
+            Some(&(_, addr)) => Box::pin(std::future::ready(Ok(vec![addr]))),
+            None => Box::pin(std::future::pending()),
+        }
+    }
+}
+
+/// Node a pings two destinations by name every 20 ms: `fast.test`, which
+/// resolves to node b (b answers to that name), and `slow.test`, whose
+/// lookup never finishes.
+const PINGER: &str = "\
+materialize(dest, infinity, infinity, keys(1, 2)).
+p1 ping(@D, A) :- periodic(@A, E, 0.02), dest(@A, D).
+watch(ping).
+";
+
+fn pinger(b: &str, b_name: &'static str) -> (Arc<Plan>, Scripted, Arc<AtomicU64>) {
+    let asked = Arc::new(AtomicU64::new(0));
+    let resolver = Scripted {
+        known: vec![(b_name, b.parse().unwrap())],
+        asked: asked.clone(),
+    };
+    (plan(PINGER), resolver, asked)
+}
+
+fn dests(a: &str, names: &[&str]) -> Vec<(&'static str, Tuple)> {
+    names
+        .iter()
+        .map(|n| ("dest", vec![Value::str(a), Value::str(n)].into()))
+        .collect()
+}
+
+#[test]
+fn a_hanging_lookup_delays_only_its_own_datagrams() {
+    let (a, b) = ("127.0.0.1:25850", "127.0.0.1:25851");
+    let (p, resolver, asked) = pinger(b, "fast.test:25851");
+    let mut config_b = NetConfig::new(b, b.parse().unwrap(), Transport::Udp, None);
+    config_b.also_known_as = vec!["fast.test:25851".into()];
+    let wb = Watch::default();
+    let rb = run_configured(&p, config_b, None, wb.clone(), vec![]);
+    let mut config_a = NetConfig::new(a, a.parse().unwrap(), Transport::Udp, None);
+    config_a.resolve.queue = 3;
+    config_a.resolve.timeout = Duration::from_secs(3600);
+    let ra = run_configured(
+        &p,
+        config_a,
+        Some(Arc::new(resolver)),
+        Watch::default(),
+        dests(a, &["slow.test:1", "fast.test:25851"]),
+    );
+    // b hears a's pings, by the name it answers to, while the lookup of
+    // slow.test is still pending: a's loop never waited for it.
+    wait_until("b hears 20 pings and slow.test's queue fills", || {
+        wb.count("ping") >= 20
+            && ra
+                .counters
+                .snapshot()
+                .lost
+                .get("resolve_queue_full")
+                .is_some_and(|l| l.tuples >= 1)
+    });
+    let (na, sa) = ra.stop();
+    let (_, sb) = rb.stop();
+    // Each name was looked up once: answers are cached, and a pending
+    // lookup is not started again.
+    assert_eq!(asked.load(Ordering::Relaxed), 2);
+    // Every ping was sent or counted lost; the three still waiting for
+    // slow.test when the node stopped are lost at shutdown.
+    assert_eq!(
+        sends(&p, &sa, "ping"),
+        na.tuples_sent + na.lost_tuples_total()
+    );
+    assert_eq!(na.lost["shutdown"].tuples, 3, "{na:?}");
+    assert!(!na.lost.contains_key("unresolvable"), "{na:?}");
+    assert_eq!(sb.dropped_inputs, 0);
+}
+
+#[test]
+fn a_lookup_that_times_out_loses_its_datagrams_counted() {
+    let (a, b) = ("127.0.0.1:25852", "127.0.0.1:25853");
+    let (p, resolver, _) = pinger(b, "fast.test:25853");
+    let mut config_a = NetConfig::new(a, a.parse().unwrap(), Transport::Udp, None);
+    config_a.resolve.queue = 2;
+    config_a.resolve.timeout = Duration::from_millis(100);
+    let wa = Watch::default();
+    let ra = run_configured(
+        &p,
+        config_a,
+        Some(Arc::new(resolver)),
+        wa.clone(),
+        dests(a, &["slow.test:1"]),
+    );
+    wait_until("the two waiting pings are lost as unresolvable", || {
+        ra.counters
+            .snapshot()
+            .lost
+            .get("unresolvable")
+            .is_some_and(|l| l.tuples >= 2)
+    });
+    let (na, sa) = ra.stop();
+    assert_eq!(
+        sends(&p, &sa, "ping"),
+        na.tuples_sent + na.lost_tuples_total()
+    );
+    let warnings = wa.warnings.lock().unwrap();
+    assert!(
+        warnings.iter().any(|w| matches!(
+            w,
+            Warning::Unresolvable { destination, reason }
+                if &**destination == "slow.test:1" && reason.contains("no answer within")
+        )),
+        "{warnings:?}"
+    );
+}
+
+#[test]
+fn localhost_resolves_through_the_system_resolver() {
+    let (a, b) = ("127.0.0.1:25854", "127.0.0.1:25855");
+    let p = plan(PINGER);
+    let mut config_b = NetConfig::new(b, b.parse().unwrap(), Transport::Udp, None);
+    config_b.also_known_as = vec!["localhost:25855".into()];
+    let wb = Watch::default();
+    let rb = run_configured(&p, config_b, None, wb.clone(), vec![]);
+    let ra = run_node(
+        &p,
+        a,
+        Transport::Udp,
+        Watch::default(),
+        dests(a, &["localhost:25855"]),
+    );
+    wait_until("b hears a ping sent to localhost", || wb.count("ping") >= 1);
+    ra.stop();
+    let (_, sb) = rb.stop();
+    assert_eq!(sb.dropped_inputs, 0);
+}
+
+/// With a cluster key, a node pinged under two of its names takes both
+/// streams (each name is a stream of its own, numbered by the sender), and
+/// nothing is refused as stale or replayed.
+#[test]
+fn authenticated_streams_to_two_names_of_a_node_are_both_taken() {
+    let (a, b) = ("127.0.0.1:25856", "127.0.0.1:25857");
+    let (p, resolver, _) = pinger(b, "b.test:25857");
+    let key = trellis_net::ClusterKey::new(b"a cluster key of 32 bytes, ok...".to_vec());
+    let mut config_b = NetConfig::new(b, b.parse().unwrap(), Transport::Udp, Some(key.clone()));
+    config_b.also_known_as = vec!["b.test:25857".into()];
+    let wb = Watch::default();
+    let rb = run_configured(&p, config_b, None, wb.clone(), vec![]);
+    let config_a = NetConfig::new(a, a.parse().unwrap(), Transport::Udp, Some(key));
+    let ra = run_configured(
+        &p,
+        config_a,
+        Some(Arc::new(resolver)),
+        Watch::default(),
+        dests(a, &[b, "b.test:25857"]),
+    );
+    wait_until("b hears 40 pings", || wb.count("ping") >= 40);
+    ra.stop();
+    let (nb, sb) = rb.stop();
+    assert!(nb.decode_errors.is_empty(), "{nb:?}");
+    assert_eq!(sb.dropped_inputs, 0);
 }

@@ -71,8 +71,8 @@ fn a_frame_of_too_many_messages_is_refused_and_the_stream_goes_on() {
         tuple: Vec::new().into(),
         delete: false,
     };
-    let flood = trellis_wire::encode("x", &vec![empty; MAX_MESSAGES + 1], None);
-    let good = trellis_wire::encode("x", &[ping(node, "127.0.0.1:1")], None);
+    let flood = trellis_wire::encode("x", node, &vec![empty; MAX_MESSAGES + 1], None);
+    let good = trellis_wire::encode("x", node, &[ping(node, "127.0.0.1:1")], None);
     let mut s = TcpStream::connect(node).unwrap();
     s.write_all(&framed(&flood)).unwrap();
     s.write_all(&framed(&good)).unwrap();
@@ -136,7 +136,7 @@ fn inject_fails_when_the_node_does_not_take_the_tuple() {
     wait_until("the injected ping", || w.count("ping") == 1);
     // A peer that sent a valid frame keeps the only slot.
     let mut peer = TcpStream::connect(node).unwrap();
-    let good = trellis_wire::encode("peer", &[ping(node, "127.0.0.1:2")], None);
+    let good = trellis_wire::encode("peer", node, &[ping(node, "127.0.0.1:2")], None);
     peer.write_all(&framed(&good)).unwrap();
     wait_until("the peer's ping", || w.count("ping") == 2);
     let e = inject(node, None).expect_err("no room");

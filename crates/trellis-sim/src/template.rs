@@ -73,8 +73,9 @@ impl Template {
     }
 
     /// Check the template against the program before the run: the
-    /// relation exists, can be injected and has as many fields. (Each
-    /// injection was otherwise refused and only counted.)
+    /// relation exists, can be injected and has as many fields, and the
+    /// tuple lives at the node it is injected at (its location is `ADDR`).
+    /// (Each injection was otherwise refused and only counted.)
     pub(crate) fn check(&self, text: &str, plan: &Plan) -> Result<(), SimError> {
         let bad = |problem: String| SimError::Tuple {
             tuple: text.to_string(),
@@ -106,6 +107,12 @@ impl Template {
                 r.name,
                 r.arity,
                 self.fields.len()
+            )));
+        }
+        if !matches!(self.fields.first(), Some(TemplateField::Addr)) {
+            return Err(bad(format!(
+                "a tuple lives at the node it is injected at: write `{}(@ADDR, ...)`",
+                self.relation
             )));
         }
         Ok(())

@@ -514,6 +514,7 @@ fn bytes_on_the_wire_are_the_real_codec_s() {
     let (to, from) = (sim.address(0).to_string(), sim.address(1).to_string());
     let frame = trellis_wire::encode(
         &from,
+        &to,
         &[trellis_wire::WireMessage {
             relation: "p".into(),
             tuple: vec![

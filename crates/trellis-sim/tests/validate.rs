@@ -229,6 +229,14 @@ fn scenario_tuples_are_checked_against_the_program() {
         e.contains("no relation `periodic`") || e.contains("cannot be injected"),
         "{e}"
     );
+    // Located at another node: every injection would be refused.
+    let e = refused_with_program(
+        "[[event]]\nat = 1\naction = \"inject\"\nnode = 0\ntuple = 'seen(\"10.9.9.9:1\", 1)'\n",
+    );
+    assert!(
+        e.contains("a tuple lives at the node it is injected at: write `seen(@ADDR, ...)`"),
+        "{e}"
+    );
 }
 
 /// docs/simulator.md's table of defaults is what an empty scenario gives.

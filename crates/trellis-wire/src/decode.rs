@@ -12,8 +12,8 @@ use trellis_value::{Id, Value};
 
 use crate::cost::{self, ARC_HEADER, DecodeLimits};
 use crate::{
-    CRC, ClusterKey, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC, MAX_DEPTH,
-    MAX_FRAME, TAG, VERSION, WireError, WireMessage, tag,
+    CRC, ClusterKey, Envelope, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC,
+    MAX_DEPTH, MAX_FRAME, Session, TAG, VERSION, WireError, WireMessage, tag,
 };
 
 /// Strings up to this long are shared.
@@ -83,19 +83,23 @@ const REMEMBERED_FIELDS: usize = 8;
 pub fn decode(bytes: &[u8], key: Option<&ClusterKey>) -> Result<Frame, WireError> {
     // A guess: most tuples take a few dozen bytes.
     let mut messages = Vec::with_capacity((bytes.len() / 32).min(4096));
-    let sender = decode_into(bytes, key, &mut messages)?;
-    Ok(Frame { sender, messages })
+    let Envelope { sender, session } = decode_into(bytes, key, &mut messages)?;
+    Ok(Frame {
+        sender,
+        session,
+        messages,
+    })
 }
 
 /// Decode and check one frame into `messages`, which must be empty (a
 /// receiver reuses one vector, and its capacity, frame after frame).
-/// Returns the sender. A frame is taken whole or not at all: after an
-/// error `messages` is empty.
+/// Returns the sender and the session. A frame is taken whole or not at
+/// all: after an error `messages` is empty.
 pub fn decode_into(
     bytes: &[u8],
     key: Option<&ClusterKey>,
     messages: &mut Vec<WireMessage>,
-) -> Result<Arc<str>, WireError> {
+) -> Result<Envelope, WireError> {
     decode_shared(bytes, key, messages, &mut SharedStrings::default())
 }
 
@@ -106,14 +110,14 @@ pub fn decode_shared(
     key: Option<&ClusterKey>,
     messages: &mut Vec<WireMessage>,
     strings: &mut SharedStrings,
-) -> Result<Arc<str>, WireError> {
-    decode_limited(bytes, key, messages, strings, &DecodeLimits::default()).map(|d| d.sender)
+) -> Result<Envelope, WireError> {
+    decode_limited(bytes, key, messages, strings, &DecodeLimits::default()).map(|d| d.envelope)
 }
 
-/// A frame's sender and what its messages cost decoded.
+/// A frame's envelope and what its messages cost decoded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decoded {
-    pub sender: Arc<str>,
+    pub envelope: Envelope,
     /// By [`cost::message_cost`], the sender's name included.
     pub decoded_bytes: usize,
 }
@@ -189,20 +193,22 @@ fn decode_messages(
         limits: *limits,
         cost: 0,
     };
-    let decoded = decode_body(signed, &mut cx, messages);
+    let decoded = decode_body(signed, tagged, &mut cx, messages);
     *strings = cx.strings;
     Ok(Decoded {
-        sender: decoded?,
+        envelope: decoded?,
         decoded_bytes: cx.cost,
     })
 }
 
-/// The sender and the messages, after the envelope was checked.
+/// The sender, the session (in a tagged frame) and the messages, after
+/// the envelope was checked.
 fn decode_body<'de>(
     signed: &'de [u8],
+    tagged: bool,
     cx: &mut Context<'de>,
     messages: &mut Vec<WireMessage>,
-) -> Result<Arc<str>, WireError> {
+) -> Result<Envelope, WireError> {
     let body = &signed[HEADER..];
     let mut de = postcard::Deserializer::from_bytes(body);
     let sender = StrSeed {
@@ -211,6 +217,24 @@ fn decode_body<'de>(
     }
     .deserialize(&mut de)
     .map_err(|e| cx.error(e))?;
+    let session = if tagged {
+        let destination = StrSeed {
+            cx: &mut *cx,
+            field: None,
+        }
+        .deserialize(&mut de)
+        .map_err(|e| cx.error(e))?;
+        let (stream, epoch, sequence) =
+            <(u8, u64, u64) as serde::Deserialize>::deserialize(&mut de)?;
+        Some(Session {
+            destination,
+            stream,
+            epoch,
+            sequence,
+        })
+    } else {
+        None
+    };
     let mut rest = de.finalize()?;
     let mut relation: Option<Arc<str>> = None;
     while !rest.is_empty() {
@@ -229,7 +253,7 @@ fn decode_body<'de>(
         messages.push(m);
         rest = de.finalize()?;
     }
-    Ok(sender)
+    Ok(Envelope { sender, session })
 }
 
 /// What decoding one frame shares between values.

@@ -2,6 +2,7 @@
 //! in, and a frame is cut when the next message would take it past the
 //! transport's limit.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use hmac::Mac;
@@ -11,7 +12,7 @@ use trellis_value::Value;
 
 use crate::cost::{self, DecodeLimits};
 use crate::{
-    CRC, ClusterKey, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, MAGIC, TAG, VERSION, WireMessage, tag,
+    CRC, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, MAGIC, Signing, TAG, VERSION, WireMessage, tag,
 };
 
 /// A finished frame and how many messages it holds.
@@ -28,10 +29,18 @@ pub struct Oversize {
     pub bytes: usize,
 }
 
-/// Builds the frames one sender sends one destination.
+/// Builds the frames one sender sends, one destination at a time
+/// ([`Encoder::address`]).
 pub struct Encoder {
     sender: String,
-    key: Option<ClusterKey>,
+    signing: Option<Signing>,
+    /// Where the next frames go.
+    destination: Option<Arc<str>>,
+    /// Signed frames: per destination, its stream's epoch and next
+    /// sequence number.
+    streams: HashMap<Arc<str>, (u64, u64)>,
+    /// The epoch the next new stream takes.
+    next_epoch: u64,
     limit: usize,
     /// What a receiver may decode of one frame: frames are cut there too.
     decode: DecodeLimits,
@@ -50,14 +59,22 @@ pub struct Encoder {
 
 /// Sent frames' buffers kept for reuse.
 const SPARE_BUFFERS: usize = 8;
+/// Destinations whose stream a signing encoder remembers; when it must
+/// forget them, each starts a new stream (a new epoch) at its next frame,
+/// which its receiver takes as the sender starting afresh.
+const STREAMS: usize = 65_536;
 
 impl Encoder {
     /// `limit`: the largest frame, tag included, in bytes. Frames are also
-    /// cut within a receiver's default [`DecodeLimits`].
-    pub fn new(sender: &str, key: Option<ClusterKey>, limit: usize) -> Encoder {
+    /// cut within a receiver's default [`DecodeLimits`]. With `signing`,
+    /// frames are authenticated and carry their session.
+    pub fn new(sender: &str, signing: Option<Signing>, limit: usize) -> Encoder {
         Encoder {
             sender: sender.to_string(),
-            key,
+            next_epoch: signing.as_ref().map_or(0, |s| s.first_epoch),
+            signing,
+            destination: None,
+            streams: HashMap::new(),
             limit,
             decode: DecodeLimits::default(),
             buf: Vec::new(),
@@ -79,7 +96,17 @@ impl Encoder {
     }
 
     fn tag_len(&self) -> usize {
-        if self.key.is_some() { TAG } else { 0 }
+        if self.signing.is_some() { TAG } else { 0 }
+    }
+
+    /// The frames that follow are for `destination` (the frame being
+    /// filled must have been finished).
+    pub fn address(&mut self, destination: &Arc<str>) {
+        debug_assert!(
+            self.buf.is_empty(),
+            "a frame for the last destination is open"
+        );
+        self.destination = Some(destination.clone());
     }
 
     fn begin(&mut self) {
@@ -89,10 +116,32 @@ impl Encoder {
             .unwrap_or_else(|| Vec::with_capacity(self.capacity.min(self.limit)));
         self.buf.extend_from_slice(MAGIC);
         self.buf.push(VERSION);
-        self.buf
-            .push(if self.key.is_some() { FLAG_TAGGED } else { 0 });
+        self.buf.push(if self.signing.is_some() {
+            FLAG_TAGGED
+        } else {
+            0
+        });
         self.buf.extend_from_slice(&[0; 4]); // the checksum, at the end
         append(&mut self.buf, self.sender.as_str());
+        if let Some(signing) = &self.signing {
+            let destination = self
+                .destination
+                .as_ref()
+                .expect("a signed frame's destination is set first");
+            if !self.streams.contains_key(destination) && self.streams.len() >= STREAMS {
+                self.streams.clear();
+            }
+            let (epoch, next) = self.streams.entry(destination.clone()).or_insert_with(|| {
+                self.next_epoch += 1;
+                (self.next_epoch - 1, 0)
+            });
+            let sequence = *next;
+            *next += 1;
+            append(
+                &mut self.buf,
+                &(&**destination, signing.stream, *epoch, sequence),
+            );
+        }
         self.count = 0;
         self.decoded = cost::string_cost(&self.sender);
         self.run = None;
@@ -171,9 +220,9 @@ impl Encoder {
     /// Tag and checksum: the frame is complete.
     fn seal(&mut self) -> EncodedFrame {
         let mut bytes = std::mem::take(&mut self.buf);
-        if let Some(key) = &self.key {
+        if let Some(signing) = &self.signing {
             // Computed with the checksum field zeroed (it still is).
-            let mut mac = key.mac();
+            let mut mac = signing.key.mac();
             mac.update(&bytes);
             bytes.extend_from_slice(&mac.finalize().into_bytes());
         }
@@ -187,15 +236,22 @@ impl Encoder {
     }
 }
 
-/// Encode one frame of any size (the decoder still refuses frames over
-/// [`crate::MAX_FRAME`] or its [`DecodeLimits`]).
-pub fn encode(sender: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> Vec<u8> {
-    let mut encoder = Encoder::new(sender, key.cloned(), usize::MAX);
+/// Encode one frame of any size for `destination` (the decoder still
+/// refuses frames over [`crate::MAX_FRAME`] or its [`DecodeLimits`]);
+/// signed, it is the first frame of its stream.
+pub fn encode(
+    sender: &str,
+    destination: &str,
+    messages: &[WireMessage],
+    signing: Option<&Signing>,
+) -> Vec<u8> {
+    let mut encoder = Encoder::new(sender, signing.cloned(), usize::MAX);
     encoder.decode = DecodeLimits {
         messages: usize::MAX,
         decoded_bytes: usize::MAX,
     };
     let mut done = Vec::new();
+    encoder.address(&Arc::from(destination));
     encoder.begin();
     for m in messages {
         encoder

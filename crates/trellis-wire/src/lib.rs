@@ -3,17 +3,23 @@
 //!
 //! ```text
 //! "TRLS" | version (1 byte) | flags (1 byte) | CRC32C of the rest (4 bytes, LE)
-//!        | sender | messages | [HMAC-SHA256 tag, 32 bytes]
+//!        | sender | [session] | messages | [HMAC-SHA256 tag, 32 bytes]
+//! session = destination | stream (1 byte) | epoch (varint) | sequence (varint)
 //! ```
 //!
-//! The sender and the messages are postcard (serde's compact codec: LEB128
-//! varints, zigzag integers, length-prefixed strings). A message is a head
+//! The sender, the session and the messages are postcard (serde's compact
+//! codec: LEB128 varints, zigzag integers, length-prefixed strings). An
+//! authenticated frame (flag bit 0) carries a [`Session`] under its tag: the
+//! destination it is for, and its place in its sender's stream to that
+//! destination, which a receiver's [`Gate`] admits once. A message is a head
 //! byte (bit 0: a deletion; bit 1: the relation's name follows), the name
 //! when the relation differs from the previous message's, and the tuple as
 //! a sequence of values. A run of tuples of one relation names it once.
 //!
 //! The CRC catches corruption; the tag (present when the cluster has a key)
-//! proves the frame came from a member of this cluster. Decoding never
+//! proves the frame came from a member of this cluster, unaltered, for the
+//! destination it names, and with the session no frame can be taken twice.
+//! Decoding never
 //! recurses deeper than [`MAX_DEPTH`] lists, however the frame was crafted,
 //! and builds each value once, straight from the bytes: strings repeated in
 //! a frame (addresses, mostly) become one shared string.
@@ -21,6 +27,7 @@
 mod cost;
 mod decode;
 mod encode;
+mod gate;
 
 use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
@@ -30,11 +37,13 @@ use trellis_value::Value;
 pub use cost::{DecodeLimits, MAX_DECODED, MAX_MESSAGES, message_cost};
 pub use decode::{Decoded, SharedStrings, decode, decode_into, decode_limited, decode_shared};
 pub use encode::{EncodedFrame, Encoder, Oversize, encode, encode_tuple};
+pub use gate::{DEFAULT_SENDERS, Gate, Replay, WINDOW};
 
 pub const MAGIC: &[u8; 4] = b"TRLS";
-/// Version 2 names each run of a relation once; version 1 named every
-/// message.
-pub const VERSION: u8 = 2;
+/// Version 3 puts a session (destination, stream, epoch, sequence) in
+/// authenticated frames; version 2 named each run of a relation once;
+/// version 1 named every message.
+pub const VERSION: u8 = 3;
 /// Magic, version, flags and checksum.
 const HEADER: usize = 10;
 /// Where the checksum sits; it covers every byte after it.
@@ -61,7 +70,41 @@ pub struct WireMessage {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     pub sender: Arc<str>,
+    /// Present exactly when the frame is authenticated.
+    pub session: Option<Session>,
     pub messages: Vec<WireMessage>,
+}
+
+/// Who sent a frame, and where it stands in its sender's stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub sender: Arc<str>,
+    pub session: Option<Session>,
+}
+
+/// Where an authenticated frame belongs: the destination its sender wrote
+/// it for, and its place in the sender's stream of frames there. A stream
+/// is one of the sender's transports to one destination; its epoch is
+/// larger than any epoch the sender used before (it starts from the
+/// sender's boot time), and its sequence numbers count frames from 0.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub destination: Arc<str>,
+    pub stream: u8,
+    pub epoch: u64,
+    pub sequence: u64,
+}
+
+/// What an authenticating sender signs with: the cluster key, its stream
+/// number (one per transport, so frames of two transports are never
+/// compared), and the first epoch its streams take. The first epoch must
+/// exceed every epoch the sender's previous incarnation used: the time it
+/// started, in nanoseconds, is (each new destination takes the next one).
+#[derive(Debug, Clone)]
+pub struct Signing {
+    pub key: ClusterKey,
+    pub stream: u8,
+    pub first_epoch: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,6 +133,15 @@ pub enum WireError {
     Malformed(#[from] postcard::Error),
     #[error("malformed value: {0}")]
     BadValue(&'static str),
+}
+
+/// Why a well-formed, authenticated frame was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("the frame is for {destination}, not for this node")]
+    Misdirected { destination: Arc<str> },
+    #[error(transparent)]
+    Replay(#[from] Replay),
 }
 
 /// A cluster key for HMAC-SHA256 frame tags.

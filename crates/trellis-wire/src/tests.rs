@@ -1,6 +1,15 @@
 use super::*;
 use trellis_value::Id;
 
+/// A sender's signing with `key`, stream 0, epochs from 100.
+fn signing(key: &ClusterKey) -> Signing {
+    Signing {
+        key: key.clone(),
+        stream: 0,
+        first_epoch: 100,
+    }
+}
+
 fn sample() -> Vec<WireMessage> {
     vec![
         WireMessage {
@@ -49,7 +58,8 @@ fn cut_sized(
     key: Option<&ClusterKey>,
     limit: usize,
 ) -> (Vec<EncodedFrame>, Vec<(usize, Oversize)>, Vec<usize>) {
-    let mut encoder = Encoder::new("me:1", key.cloned(), limit);
+    let mut encoder = Encoder::new("me:1", key.map(signing), limit);
+    encoder.address(&Arc::from("to:1"));
     let mut frames = Vec::new();
     let mut refused = Vec::new();
     let mut sizes = Vec::new();
@@ -66,12 +76,13 @@ fn cut_sized(
 #[test]
 fn round_trip_plain_and_keyed() {
     let key = ClusterKey::new(b"secret".to_vec());
-    for k in [None, Some(&key)] {
-        let bytes = encode("127.0.0.1:9", &sample(), k);
+    let signed = signing(&key);
+    for (k, s) in [(None, None), (Some(&key), Some(&signed))] {
+        let bytes = encode("127.0.0.1:9", "to:1", &sample(), s);
         let frame = decode(&bytes, k).unwrap();
         assert_eq!(&*frame.sender, "127.0.0.1:9");
         assert_eq!(frame.messages, sample());
-        let empty = decode(&encode("127.0.0.1:9", &[], k), k).unwrap();
+        let empty = decode(&encode("127.0.0.1:9", "to:1", &[], s), k).unwrap();
         assert!(empty.messages.is_empty());
     }
 }
@@ -86,12 +97,12 @@ fn a_run_names_its_relation_once() {
                 delete: false,
             })
             .collect();
-        encode("s", &messages, None).len()
+        encode("s", "to:1", &messages, None).len()
     };
     // Each further tuple costs its head, its length, a tag and a byte.
     assert_eq!(one(11) - one(10), 4);
     // Decoded, the run shares one name.
-    let frame = decode(&encode("s", &sample(), None), None).unwrap();
+    let frame = decode(&encode("s", "to:1", &sample(), None), None).unwrap();
     assert!(Arc::ptr_eq(
         &frame.messages[1].relation,
         &frame.messages[2].relation
@@ -107,7 +118,7 @@ fn repeated_strings_are_shared_when_decoded() {
             delete: false,
         })
         .collect();
-    let frame = decode(&encode("10.0.0.1:7", &messages, None), None).unwrap();
+    let frame = decode(&encode("10.0.0.1:7", "to:1", &messages, None), None).unwrap();
     let Value::Str(first) = &frame.messages[0].tuple[0] else {
         panic!("a string")
     };
@@ -129,7 +140,7 @@ fn a_field_repeating_its_last_string_shares_it_however_long() {
             delete: false,
         })
         .collect();
-    let frame = decode(&encode("a:1", &messages, None), None).unwrap();
+    let frame = decode(&encode("a:1", "to:1", &messages, None), None).unwrap();
     let field = |i: usize| match &frame.messages[i].tuple[1] {
         Value::Str(s) => s.clone(),
         _ => panic!("a string"),
@@ -153,7 +164,7 @@ fn a_string_that_is_not_utf8_is_refused() {
             delete: false,
         })
         .collect();
-    let mut bytes = encode("a:1", &messages, None);
+    let mut bytes = encode("a:1", "to:1", &messages, None);
     let last = bytes.len() - 1;
     assert_eq!(bytes[last], b'd');
     bytes[last] = 0xff;
@@ -172,9 +183,15 @@ fn frames_are_cut_at_the_limit_and_sizes_match() {
         assert!(refused.is_empty());
         assert!(frames.len() > 10);
         let mut decoded = Vec::new();
+        // A message that opens a frame names its relation: one more byte
+        // than its size after the name's length and text.
+        let largest = sizes.iter().max().copied().unwrap_or(0) + 1 + "succ".len();
         let mut sizes = sizes.into_iter();
-        // What a frame takes besides its messages: header, sender, tag.
-        let overhead = 10 + 1 + "me:1".len() + if k.is_some() { 32 } else { 0 };
+        // What a frame takes besides its messages: header, sender, and
+        // signed, the session (destination, stream, epoch 100, a sequence
+        // number under 128) and the tag.
+        let session = 1 + "to:1".len() + 1 + 1 + 1;
+        let overhead = 10 + 1 + "me:1".len() + if k.is_some() { session + 32 } else { 0 };
         for f in &frames {
             assert!(f.bytes.len() <= 1_000, "{} bytes", f.bytes.len());
             let frame = decode(&f.bytes, k).unwrap();
@@ -187,7 +204,7 @@ fn frames_are_cut_at_the_limit_and_sizes_match() {
         assert_eq!(decoded, many);
         // Full frames: the next message would not have fit.
         for pair in frames.windows(2) {
-            assert!(pair[0].bytes.len() > 1_000 - 60);
+            assert!(pair[0].bytes.len() + largest > 1_000);
         }
     }
 }
@@ -218,8 +235,8 @@ fn a_message_too_large_alone_is_refused_and_the_rest_go() {
 fn rejects_bad_frames() {
     let key = ClusterKey::new(b"secret".to_vec());
     let other = ClusterKey::new(b"other".to_vec());
-    let plain = encode("a", &sample(), None);
-    let keyed = encode("a", &sample(), Some(&key));
+    let plain = encode("a", "to:1", &sample(), None);
+    let keyed = encode("a", "to:1", &sample(), Some(&signing(&key)));
     assert_eq!(decode(&plain[..5], None), Err(WireError::TooShort(5)));
     assert_eq!(decode(b"XXXXXXXXXXXXXXXX", None), Err(WireError::BadMagic));
     let mut flipped = plain.clone();
@@ -242,7 +259,7 @@ fn resealed(mut frame: Vec<u8>) -> Vec<u8> {
 
 #[test]
 fn a_message_cut_short_is_refused() {
-    let plain = encode("a", &sample(), None);
+    let plain = encode("a", "to:1", &sample(), None);
     assert!(matches!(
         decode(&resealed(plain[..plain.len() - 1].to_vec()), None),
         Err(WireError::Malformed(_))
@@ -260,7 +277,7 @@ fn deep_lists_are_refused_not_recursed() {
         tuple: vec![v].into(),
         delete: false,
     };
-    let bytes = encode("a", &[m], None);
+    let bytes = encode("a", "to:1", &[m], None);
     assert_eq!(
         decode(&bytes, None),
         Err(WireError::BadValue("lists nested too deeply"))
@@ -276,7 +293,7 @@ proptest::proptest! {
     fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
         let _ = decode(&bytes, None);
         // Past the checksum, as a sender with a bug (not a network) would.
-        let mut framed = encode("a", &sample(), None);
+        let mut framed = encode("a", "to:1", &sample(), None);
         framed.truncate(HEADER);
         framed.extend_from_slice(&bytes);
         let _ = decode(&resealed(framed), None);
@@ -309,8 +326,11 @@ fn a_recycled_buffer_makes_the_same_frames() {
 #[test]
 fn decoding_into_a_vector_is_all_or_nothing() {
     let mut messages = Vec::new();
-    let good = encode("a", &sample(), None);
-    assert_eq!(&*decode_into(&good, None, &mut messages).unwrap(), "a");
+    let good = encode("a", "to:1", &sample(), None);
+    assert_eq!(
+        &*decode_into(&good, None, &mut messages).unwrap().sender,
+        "a"
+    );
     assert_eq!(messages, sample());
     // A frame whose last message is cut short leaves nothing behind.
     messages.clear();
@@ -332,7 +352,7 @@ fn empty_messages(n: usize) -> Vec<WireMessage> {
 /// 50 decoded. The decoder stops at the limit instead of decoding it all.
 #[test]
 fn a_frame_of_too_many_messages_is_refused_whole() {
-    let frame = encode("a", &empty_messages(MAX_MESSAGES + 1), None);
+    let frame = encode("a", "b", &empty_messages(MAX_MESSAGES + 1), None);
     let mut messages = Vec::new();
     let mut strings = SharedStrings::default();
     let limits = DecodeLimits::default();
@@ -344,7 +364,7 @@ fn a_frame_of_too_many_messages_is_refused_whole() {
         }
     );
     assert!(messages.is_empty());
-    let frame = encode("a", &empty_messages(MAX_MESSAGES), None);
+    let frame = encode("a", "b", &empty_messages(MAX_MESSAGES), None);
     let ok = decode_limited(&frame, None, &mut messages, &mut strings, &limits).unwrap();
     assert_eq!(messages.len(), MAX_MESSAGES);
     assert!(ok.decoded_bytes > 50 * MAX_MESSAGES);
@@ -352,7 +372,7 @@ fn a_frame_of_too_many_messages_is_refused_whole() {
 
 #[test]
 fn a_frame_over_its_decoded_size_is_refused_and_the_cost_adds_up() {
-    let frame = encode("a", &sample(), None);
+    let frame = encode("a", "b", &sample(), None);
     let mut messages = Vec::new();
     let mut strings = SharedStrings::default();
     let unbounded = DecodeLimits {
@@ -406,4 +426,63 @@ fn frames_are_cut_within_the_decode_limits() {
         total += d.messages.len();
     }
     assert_eq!(total, 1000);
+}
+
+#[test]
+fn signed_frames_carry_their_session_under_the_tag() {
+    let key = ClusterKey::new(b"secret".to_vec());
+    let mut encoder = Encoder::new("me:1", Some(signing(&key)), 1_000);
+    let mut frames = Vec::new();
+    let m = &sample()[1];
+    for to in ["a:1", "b:1", "a:1"] {
+        encoder.address(&Arc::from(to));
+        encoder
+            .push(&m.relation, &m.tuple, m.delete, &mut frames)
+            .expect("fits");
+        encoder.finish(&mut frames);
+    }
+    let sessions: Vec<Session> = frames
+        .iter()
+        .map(|f| decode(&f.bytes, Some(&key)).unwrap().session.unwrap())
+        .collect();
+    let session = |to: &str, epoch, sequence| Session {
+        destination: Arc::from(to),
+        stream: 0,
+        epoch,
+        sequence,
+    };
+    // A stream per destination, each a new epoch, numbered from 0.
+    assert_eq!(
+        sessions,
+        [
+            session("a:1", 100, 0),
+            session("b:1", 101, 0),
+            session("a:1", 100, 1)
+        ]
+    );
+    // Unsigned frames have none.
+    let plain = encode("me:1", "a:1", &sample(), None);
+    assert_eq!(decode(&plain, None).unwrap().session, None);
+}
+
+#[test]
+fn a_frame_readdressed_or_renumbered_fails_its_tag() {
+    let key = ClusterKey::new(b"secret".to_vec());
+    let bytes = encode("me:1", "b:1", &sample(), Some(&signing(&key)));
+    // The destination's text follows the header and the sender.
+    let at = 10 + 1 + "me:1".len() + 1;
+    assert_eq!(&bytes[at..at + 3], b"b:1");
+    let mut readdressed = bytes.clone();
+    readdressed[at] = b'c';
+    assert_eq!(
+        decode(&resealed(readdressed), Some(&key)),
+        Err(WireError::BadTag)
+    );
+    // The sequence number is the last byte of the session.
+    let mut renumbered = bytes.clone();
+    renumbered[at + 3 + 1 + 1] ^= 1;
+    assert_eq!(
+        decode(&resealed(renumbered), Some(&key)),
+        Err(WireError::BadTag)
+    );
 }

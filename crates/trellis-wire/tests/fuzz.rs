@@ -1,5 +1,6 @@
-//! Frames from the network never make the decoder panic, and a keyed frame
-//! changed in any way is refused.
+//! Frames from the network never make the decoder panic, a keyed frame
+//! changed in any way is refused, and a keyed frame taken once is refused
+//! when it comes again.
 //!
 //! Inputs are random bytes, and real frames (plain and keyed) mutated the
 //! way a hostile network or a broken sender would: bytes flipped, the frame
@@ -9,14 +10,24 @@ use std::sync::Arc;
 
 use proptest::prelude::*;
 use trellis_value::{Id, Value};
-use trellis_wire::{ClusterKey, WireMessage, decode, encode};
+use trellis_wire::{ClusterKey, Gate, Signing, WireMessage, decode, encode};
 
 #[path = "../../../tests/support/fuzz_config.rs"]
 mod fuzz_config;
 use fuzz_config::fuzz_config;
 
+const NODE: &str = "127.0.0.1:9001";
+
 fn key() -> ClusterKey {
     ClusterKey::new(b"0123456789abcdef0123456789abcdef".to_vec())
+}
+
+fn signing() -> Signing {
+    Signing {
+        key: key(),
+        stream: 0,
+        first_epoch: 1,
+    }
 }
 
 fn value() -> impl Strategy<Value = Value> {
@@ -110,9 +121,19 @@ proptest! {
         mutations in prop::collection::vec(mutation(), 1..4),
     ) {
         let key = keyed.then(key);
-        let mut frame = encode("127.0.0.1:9000", &messages, key.as_ref());
+        let sign = keyed.then(signing);
+        let mut frame = encode("127.0.0.1:9000", NODE, &messages, sign.as_ref());
         let decoded = decode(&frame, key.as_ref()).expect("an unchanged frame decodes");
         prop_assert_eq!(decoded.messages.len(), messages.len());
+        if keyed {
+            let mut gate = Gate::new([Arc::from(NODE)], 16);
+            let envelope = trellis_wire::Envelope {
+                sender: decoded.sender.clone(),
+                session: decoded.session.clone(),
+            };
+            prop_assert!(gate.admit(&envelope).is_ok());
+            prop_assert!(gate.admit(&envelope).is_err(), "a replayed frame was taken");
+        }
         let changed = mutate(&mut frame, &mutations);
         let result = decode(&frame, key.as_ref());
         if keyed && changed {

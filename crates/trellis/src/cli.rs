@@ -247,7 +247,64 @@ pub struct RunArgs {
     #[command(flatten)]
     pub net: NetArgs,
     #[command(flatten)]
+    pub identity: IdentityArgs,
+    #[command(flatten)]
     pub limits: Limits,
+}
+
+/// The names a node answers to, and how it guards and resolves addresses
+/// (docs/security.md, docs/networking.md "Limits").
+#[derive(Debug, Args)]
+pub struct IdentityArgs {
+    /// Another name this node answers to (repeatable), such as
+    /// `localhost:11000` for a node whose `--addr` is `127.0.0.1:11000`:
+    /// tuples located there, and authenticated frames sent there, are this
+    /// node's. The literal form of the bound address is one already.
+    #[arg(long = "also-known-as", value_name = "HOST:PORT")]
+    pub also_known_as: Vec<String>,
+    /// With a cluster key: keep replay windows for this many senders'
+    /// streams, forgetting the one heard from longest ago beyond
+    /// [default: 4096].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub replay_senders: Option<usize>,
+    /// Give up looking a destination's name up after this many seconds
+    /// [default: 5].
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    pub resolve_timeout: Option<f64>,
+    /// Cache at most this many destination names [default: 4096].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub resolve_cache: Option<usize>,
+    /// Datagrams that may wait for one name's lookup; more are lost and
+    /// counted [default: 256].
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>)]
+    pub resolve_queue: Option<usize>,
+}
+
+impl IdentityArgs {
+    pub fn apply(&self, config: &mut trellis_net::NetConfig) {
+        config.also_known_as.clone_from(&self.also_known_as);
+        if let Some(n) = self.replay_senders {
+            config.replay_senders = n;
+        }
+        if let Some(s) = self.resolve_timeout {
+            config.resolve.timeout = std::time::Duration::from_secs_f64(s);
+        }
+        if let Some(n) = self.resolve_cache {
+            config.resolve.names = n;
+        }
+        if let Some(n) = self.resolve_queue {
+            config.resolve.queue = n;
+        }
+    }
+}
+
+/// A finite number of seconds above 0 (and at most a day).
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(x > 0.0 && x <= 86_400.0) {
+        return Err("expected a number of seconds above 0, at most 86400".into());
+    }
+    Ok(x)
 }
 
 #[derive(Debug, Args)]

@@ -57,6 +57,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let id = &args.identity;
+    if transport.is_none()
+        && (id.replay_senders.is_some()
+            || id.resolve_timeout.is_some()
+            || id.resolve_cache.is_some()
+            || id.resolve_queue.is_some())
+    {
+        eprintln!("error: --replay-senders and --resolve-* need a network transport (udp or tcp)");
+        return ExitCode::from(2);
+    }
     let options = parse_options(&args.program);
     let mut plan = match load(&args.program, &options) {
         Ok(plan) => plan,
@@ -77,13 +87,16 @@ pub fn run(args: &RunArgs) -> ExitCode {
         &Placement::alone(&args.addr),
         &mut ChaCha8Rng::seed_from_u64(args.seed),
     );
-    let node = match Node::new(plan.clone(), config) {
+    let mut node = match Node::new(plan.clone(), config) {
         Ok(n) => n,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    for name in &args.identity.also_known_as {
+        node.answer_to(name);
+    }
     match transport {
         None => run_local(args, &options, &plan, node, filter),
         Some(transport) => run_network(args, &options, &plan, node, transport, filter),
@@ -443,13 +456,9 @@ fn run_network(
             }
         };
         let clock = WallClock::start();
-        let config = NetConfig {
-            address: args.addr.clone(),
-            bind,
-            transport,
-            key,
-            limits: args.net.limits.limits(),
-        };
+        let mut config = NetConfig::new(args.addr.clone(), bind, transport, key);
+        config.limits = args.net.limits.limits();
+        args.identity.apply(&mut config);
         let driver = match Driver::bind(config, node.plan(), clock).await {
             Ok(d) => d,
             Err(e) => {
@@ -457,6 +466,11 @@ fn run_network(
                 return ExitCode::FAILURE;
             }
         };
+        // Before the facts: one located at the bound address's literal
+        // form is this node's.
+        for name in driver.other_names() {
+            node.answer_to(name);
+        }
         let origin = clock.origin();
         node.start(clock.now());
         for (text, (relation, tuple)) in facts {
@@ -471,6 +485,7 @@ fn run_network(
                 "node": args.addr, "time": 0.0, "listening": local.to_string(),
                 "transport": transport.as_str(),
                 "authenticated": args.net.cluster_key.is_some(),
+                "names": node.names().collect::<Vec<_>>(),
             });
             let _ = writeln!(std::io::stdout().lock(), "{line}");
         } else {
@@ -484,13 +499,19 @@ fn run_network(
                     (c != transport).then(|| format!("{c} for `{}`", r.name))
                 })
                 .collect();
+            let aliases: Vec<&str> = node.names().skip(1).collect();
             eprintln!(
-                "trellis: node {} listening on {transport} {local}{}{}; Ctrl-C stops it",
+                "trellis: node {} listening on {transport} {local}{}{}{}; Ctrl-C stops it",
                 args.addr,
                 if others.is_empty() {
                     String::new()
                 } else {
                     format!(" ({})", others.join(", "))
+                },
+                if aliases.is_empty() {
+                    String::new()
+                } else {
+                    format!(", also known as {}", aliases.join(", "))
                 },
                 if args.net.cluster_key.is_some() {
                     " (frames authenticated)"

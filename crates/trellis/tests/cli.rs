@@ -383,6 +383,7 @@ fn docs_and_examples_compile() {
         "docs/simulator.md",
         "docs/cli.md",
         "docs/networking.md",
+        "docs/security.md",
     ] {
         let text = std::fs::read_to_string(root().join(doc)).unwrap();
         for (i, block) in text.split("```olg\n").skip(1).enumerate() {
@@ -614,6 +615,42 @@ fn runaway_bounds_of_zero_are_refused() {
         "1",
     ]);
     assert_ne!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+/// The bounds on replay windows and name lookups refuse 0 (and a lookup
+/// time that is no time, or forever), and need a network transport.
+#[test]
+fn replay_and_resolve_bounds_are_checked() {
+    for (flag, value, says) in [
+        ("--replay-senders", "0", "at least 1"),
+        ("--resolve-cache", "0", "at least 1"),
+        ("--resolve-queue", "0", "at least 1"),
+        ("--resolve-timeout", "0", "above 0"),
+        ("--resolve-timeout", "NaN", "above 0"),
+        ("--resolve-timeout", "1e9", "at most 86400"),
+    ] {
+        let out = trellis(&["run", "examples/pingpong.olg", flag, value]);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}");
+        let err = text(&out.stderr);
+        assert!(
+            err.contains(flag) && err.contains(says),
+            "{flag} {value}: {err}"
+        );
+    }
+    let out = trellis(&[
+        "run",
+        "examples/pingpong.olg",
+        "--clock",
+        "virtual",
+        "--replay-senders",
+        "8",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("need a network transport"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 /// `--nodes 10000000` tried allocations of many GB (and `u64::MAX` nodes

@@ -28,19 +28,35 @@ const COMMANDS: [&str; 10] = [
 ];
 
 fn page_commands() -> Vec<String> {
-    let text = std::fs::read_to_string(root().join("docs/networking.md")).unwrap();
+    commands_of("docs/networking.md")
+}
+
+/// The `sh` commands of a page.
+fn commands_of(page: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(root().join(page)).unwrap();
     let mut commands = Vec::new();
     let mut in_sh = false;
-    for line in text.lines() {
+    // Blocks may be indented (in a list).
+    for line in text.lines().map(str::trim_start) {
         if line.starts_with("```") {
             in_sh = line == "```sh";
             continue;
         }
-        if in_sh && !line.trim().is_empty() && !line.starts_with('#') {
+        if in_sh && !line.is_empty() && !line.starts_with('#') {
             commands.push(line.to_string());
         }
     }
     commands
+}
+
+/// docs/security.md shows only commands this page shows (and so runs).
+#[test]
+fn the_security_guide_shows_only_tested_commands() {
+    let shown = commands_of("docs/security.md");
+    assert!(!shown.is_empty());
+    for command in shown {
+        assert!(COMMANDS.contains(&command.as_str()), "{command}");
+    }
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! Hostile input at a node's UDP and TCP ports: random bytes, truncated
 //! frames, bad checksums, wrong or missing cluster keys, unknown relations,
-//! wrong arities. The node keeps running (it still answers afterwards),
+//! wrong arities, tuples for another node, replayed and misdirected
+//! authenticated frames. The node keeps running (it still answers afterwards),
 //! counts every one of them in its `--json` summary, and its tables are
 //! unchanged.
 
@@ -9,12 +10,13 @@ mod support;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{Proc, records};
 use trellis_value::Value as V;
-use trellis_wire::{ClusterKey, WireMessage, encode};
+use trellis_wire::{ClusterKey, Signing, WireMessage};
 
 const PROGRAM: &str = "\
 materialize(item, infinity, infinity, keys(1, 2)).
@@ -30,6 +32,18 @@ fn message(relation: &str, fields: Vec<V>) -> WireMessage {
         tuple: fields.into(),
         delete: false,
     }
+}
+
+/// A frame for `to`; with `key`, signed as the first frame of a stream
+/// newer than any before, so that sending a probe again is no replay.
+fn encode(sender: &str, to: &str, messages: &[WireMessage], key: Option<&ClusterKey>) -> Vec<u8> {
+    static EPOCH: AtomicU64 = AtomicU64::new(1);
+    let signing = key.map(|key| Signing {
+        key: key.clone(),
+        stream: 0,
+        first_epoch: EPOCH.fetch_add(1, Ordering::Relaxed),
+    });
+    trellis_wire::encode(sender, to, messages, signing.as_ref())
 }
 
 fn probe(addr: &str, n: i64) -> WireMessage {
@@ -56,7 +70,7 @@ fn junk(len: usize, seed: u64) -> Vec<u8> {
 /// The bad frames, each with the decode-error kind it must be counted as.
 fn bad_frames(addr: &str, node_key: Option<&ClusterKey>) -> Vec<(Vec<u8>, &'static str)> {
     let other = ClusterKey::new(b"not the cluster key".to_vec());
-    let good = encode("attacker", &[probe(addr, 666)], node_key);
+    let good = encode("attacker", addr, &[probe(addr, 666)], node_key);
     let mut frames = vec![
         (junk(3, 1), "too_short"),
         (junk(100, 2), "bad_magic"),
@@ -80,16 +94,19 @@ fn bad_frames(addr: &str, node_key: Option<&ClusterKey>) -> Vec<(Vec<u8>, &'stat
     if node_key.is_none() {
         frames.push((malformed, "malformed"));
         frames.push((
-            encode("attacker", &[probe(addr, 667)], Some(&other)),
+            encode("attacker", addr, &[probe(addr, 667)], Some(&other)),
             "unexpected_tag",
         ));
     } else {
         frames.push((malformed, "missing_tag"));
         frames.push((
-            encode("attacker", &[probe(addr, 667)], Some(&other)),
+            encode("attacker", addr, &[probe(addr, 667)], Some(&other)),
             "bad_tag",
         ));
-        frames.push((encode("attacker", &[probe(addr, 668)], None), "missing_tag"));
+        frames.push((
+            encode("attacker", addr, &[probe(addr, 668)], None),
+            "missing_tag",
+        ));
     }
     frames
 }
@@ -97,17 +114,34 @@ fn bad_frames(addr: &str, node_key: Option<&ClusterKey>) -> Vec<(Vec<u8>, &'stat
 /// Well-formed frames whose tuples the node must refuse (and count).
 fn refused_frames(addr: &str, key: Option<&ClusterKey>) -> Vec<Vec<u8>> {
     vec![
-        encode("attacker", &[message("nosuch", vec![V::str(addr)])], key),
         encode(
             "attacker",
+            addr,
+            &[message("nosuch", vec![V::str(addr)])],
+            key,
+        ),
+        encode(
+            "attacker",
+            addr,
             &[message("probe", vec![V::str(addr), V::Int(1), V::Int(2)])],
             key,
         ),
         encode(
             "attacker",
+            addr,
             &[message(
                 "periodic",
                 vec![V::str(addr), V::Int(1), V::Int(1), V::Int(0)],
+            )],
+            key,
+        ),
+        // A row for another node (issue #13 items 2, 15): never stored.
+        encode(
+            "attacker",
+            addr,
+            &[message(
+                "item",
+                vec![V::str("10.9.9.9:1"), V::Int(3), V::str("x")],
             )],
             key,
         ),
@@ -163,10 +197,9 @@ fn probe_until_seen(
     send: &mut dyn FnMut(&[u8]),
     key: Option<&ClusterKey>,
 ) {
-    let frame = encode("tester", &[probe(addr, 7)], key);
     let start = Instant::now();
     loop {
-        send(&frame);
+        send(&encode("tester", addr, &[probe(addr, 7)], key));
         let seen = node
             .json()
             .iter()
@@ -200,10 +233,10 @@ fn check_summary(s: &Value, addr: &str, errors: &serde_json::Map<String, Value>)
     );
     assert_eq!(
         s["net"]["refused_tuples"],
-        json!({"unknown_relation": 1, "arity": 1, "periodic": 1}),
+        json!({"unknown_relation": 1, "arity": 1, "periodic": 1, "not_here": 1}),
         "{s}"
     );
-    assert_eq!(s["dropped_inputs"], 3, "{s}");
+    assert_eq!(s["dropped_inputs"], 4, "{s}");
     assert_eq!(s["errors"], 0);
     // The tables hold the facts and nothing else.
     assert_eq!(
@@ -286,7 +319,7 @@ fn tcp_faults(addr: &str, key_file: Option<&str>, key: Option<&ClusterKey>) {
     // Raw junk: its first bytes read as a length far over the limit.
     tcp_session(addr, &junk(5000, 9));
     // A frame cut off mid-way, and a length prefix cut off mid-way.
-    let good = prefixed(&encode("attacker", &[probe(addr, 669)], key));
+    let good = prefixed(&encode("attacker", addr, &[probe(addr, 669)], key));
     tcp_session(addr, &good[..good.len() - 3]);
     tcp_session(addr, &[0, 0]);
     // A connection that says nothing is fine.
@@ -342,4 +375,46 @@ fn garbage_and_wrong_keys_at_an_authenticated_udp_port() {
 fn garbage_and_wrong_keys_at_an_authenticated_tcp_port() {
     let (file, key) = key_file("tcp");
     tcp_faults("127.0.0.1:25730", Some(&file), Some(&key));
+}
+
+/// Issue #13 item 11: a captured authenticated frame sent again is
+/// refused (one ping replayed 100 times made 100 pongs), and so is a well
+/// signed frame written for another node.
+#[test]
+fn a_replayed_or_misdirected_authenticated_frame_is_refused_and_counted() {
+    let (file, key) = key_file("replay");
+    let addr = "127.0.0.1:25740";
+    let (mut node, _prog) = start("replay-node", addr, "udp", Some(&file));
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let captured = encode("127.0.0.1:25741", addr, &[probe(addr, 5)], Some(&key));
+    for _ in 0..100 {
+        socket.send_to(&captured, addr).unwrap();
+    }
+    let elsewhere = encode(
+        "127.0.0.1:25741",
+        "127.0.0.1:25742",
+        &[probe(addr, 6)],
+        Some(&key),
+    );
+    socket.send_to(&elsewhere, addr).unwrap();
+    probe_until_seen(
+        &mut node,
+        addr,
+        &mut |b| {
+            socket.send_to(b, addr).unwrap();
+        },
+        Some(&key),
+    );
+    let s = node.stop();
+    assert_eq!(
+        s["net"]["decode_errors"],
+        json!({"replayed": 99, "misdirected": 1}),
+        "{s}"
+    );
+    let lines = node.json();
+    let probed: Vec<&Value> = records(&lines, addr, "probed", &["event"])
+        .filter(|r| r["tuple"][1] != 7)
+        .collect();
+    assert_eq!(probed.len(), 1, "{probed:?}");
+    assert_eq!(probed[0]["tuple"][1], 5);
 }

@@ -566,3 +566,76 @@ fn nodes_do_not_outlive_a_killed_cluster() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Issue #13 items 2 and 15: `trellis inject localhost:PORT
+/// 'peer(@LOCALADDRESS, ...)'` at a node whose address is `127.0.0.1:PORT`
+/// replaced its `peer` row. Now a tuple located at a name the node does
+/// not answer to is refused and counted; with `--also-known-as` the name is
+/// the node's, and the row is stored at its address. A `--fact` located
+/// elsewhere is an error.
+#[test]
+fn a_node_keeps_only_tuples_located_at_its_names() {
+    let inject = |target: &str| {
+        support::trellis_ok(
+            &support::root(),
+            &["inject", target, "peer(@LOCALADDRESS, \"127.0.0.1:11001\")"],
+        )
+    };
+    let (a, a_alias) = ("127.0.0.1:25530", "localhost:25530");
+    let mut na = pingpong("a", a, "127.0.0.1:25539", &["--tables"]);
+    na.wait_listening();
+    inject(a_alias);
+    na.wait_for("the refusal", |l| {
+        l.iter().any(|l| l["warning"] == "refused")
+    });
+    let s = na.stop();
+    assert_eq!(s["net"]["refused_tuples"]["not_here"], 1, "{s}");
+    assert_eq!(
+        s["tables"]["peer"],
+        serde_json::json!([[a, "127.0.0.1:25539"]])
+    );
+
+    let (b, b_alias) = ("127.0.0.1:25535", "localhost:25535");
+    let mut nb = pingpong(
+        "b",
+        b,
+        "127.0.0.1:25539",
+        &["--tables", "--watch", "peer", "--also-known-as", b_alias],
+    );
+    nb.wait_listening();
+    let names = nb.json().into_iter().find(|l| l.get("listening").is_some());
+    assert_eq!(
+        names.expect("a listening line")["names"],
+        serde_json::json!([b, b_alias])
+    );
+    inject(b_alias);
+    nb.wait_for("the new peer", |l| {
+        records(l, b, "peer", &["recv"]).any(|r| r["tuple"][1] == "127.0.0.1:11001")
+    });
+    let s = nb.stop();
+    assert_eq!(s["dropped_inputs"], 0, "{s}");
+    assert_eq!(
+        s["tables"]["peer"],
+        serde_json::json!([[b, "127.0.0.1:11001"]])
+    );
+
+    let out = support::trellis()
+        .args([
+            "run",
+            &example("pingpong.olg"),
+            "--clock",
+            "virtual",
+            "--for",
+            "1",
+            "--fact",
+            "peer(\"127.0.0.1:9999\", \"x\")",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("located at \"127.0.0.1:9999\", which is not this node (127.0.0.1:10000)"),
+        "{stderr}"
+    );
+}

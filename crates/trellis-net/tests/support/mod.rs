@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 
 use trellis_engine::{Node, NodeConfig, Output, RecordKind, Stats, Tuple};
 use trellis_net::{
-    Counters, Driver, NetConfig, NetLimits, NetStats, Observer, Transport, WallClock, Warning,
+    Counters, Driver, NetConfig, NetLimits, NetStats, Observer, Resolve, Transport, WallClock,
+    Warning,
 };
 use trellis_plan::Plan;
 
@@ -91,8 +92,21 @@ pub fn run_limited(
     watch: Watch,
     inject: Vec<(&'static str, Tuple)>,
 ) -> Running {
+    let mut config = NetConfig::new(addr, addr.parse().unwrap(), transport, None);
+    config.limits = limits;
+    run_configured(plan, config, None, watch, inject)
+}
+
+/// A node set up by `config`, looking names up with `resolver` if given.
+pub fn run_configured(
+    plan: &Arc<Plan>,
+    config: NetConfig,
+    resolver: Option<Arc<dyn Resolve>>,
+    watch: Watch,
+    inject: Vec<(&'static str, Tuple)>,
+) -> Running {
     let plan = plan.clone();
-    let addr = addr.to_string();
+    let addr = config.address.clone();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
     let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let thread = std::thread::spawn(move || {
@@ -102,14 +116,10 @@ pub fn run_limited(
             .unwrap();
         rt.block_on(async move {
             let clock = WallClock::start();
-            let config = NetConfig {
-                address: addr.clone(),
-                bind: addr.parse().unwrap(),
-                transport,
-                key: None,
-                limits,
-            };
-            let driver = Driver::bind(config, &plan, clock).await.expect("bind");
+            let mut driver = Driver::bind(config, &plan, clock).await.expect("bind");
+            if let Some(r) = resolver {
+                driver.set_resolver(r);
+            }
             let mut node = Node::new(plan, NodeConfig::new(addr, 1)).unwrap();
             node.start(clock.now());
             for (rel, t) in inject {
