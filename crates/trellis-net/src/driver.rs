@@ -329,15 +329,15 @@ impl Driver {
                     pace.took(taken);
                 }
                 incoming = self.incoming.recv() => {
-                    if let Some(Incoming { frame, share }) = incoming {
+                    if let Some(Incoming { frame, transport, share }) = incoming {
                         let limit = pace.limit();
-                        let mut taken = self.deliver(node, frame, observer);
+                        let mut taken = self.deliver(node, (frame, transport), observer);
                         drop(share);
                         // Frames go in whole.
                         while taken < limit {
                             match self.incoming.try_recv() {
-                                Ok(Incoming { frame, share }) => {
-                                    taken += self.deliver(node, frame, observer);
+                                Ok(Incoming { frame, transport, share }) => {
+                                    taken += self.deliver(node, (frame, transport), observer);
                                     drop(share);
                                 }
                                 Err(_) => break,
@@ -498,13 +498,14 @@ impl Driver {
     }
 
     /// Hand a frame's tuples to the node; returns how many it held.
-    fn deliver(&mut self, node: &mut Node, frame: Frame, observer: &mut impl Observer) -> usize {
+    fn deliver(
+        &mut self,
+        node: &mut Node,
+        (frame, transport): (Frame, Transport),
+        observer: &mut impl Observer,
+    ) -> usize {
         let tuples = frame.messages.len();
-        {
-            let mut c = self.counters.lock();
-            c.frames_received += 1;
-            c.tuples_received += tuples as u64;
-        }
+        self.counters.lock().received(transport, tuples as u64);
         let Frame {
             sender,
             mut messages,
@@ -610,12 +611,9 @@ impl Driver {
         let udp = self.senders.udp.as_ref().expect("bound for its relations");
         match udp.socket.send_to(&bytes, addr).await {
             Ok(n) => {
-                {
-                    let mut c = self.counters.lock();
-                    c.frames_sent += 1;
-                    c.tuples_sent += tuples;
-                    c.bytes_sent += n as u64;
-                }
+                self.counters
+                    .lock()
+                    .sent(Transport::Udp, 1, tuples, n as u64);
                 frames.recycle(Transport::Udp, bytes);
                 None
             }

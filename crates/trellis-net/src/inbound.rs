@@ -7,6 +7,7 @@
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
+use trellis_frames::Transport;
 use trellis_wire::{ClusterKey, DecodeLimits, Frame, Gate, SharedStrings, WireMessage};
 
 use crate::budget::{Budget, Share};
@@ -29,6 +30,8 @@ const FRAME_OVERHEAD: usize = 64;
 /// node has taken the frame.
 pub(crate) struct Incoming {
     pub frame: Frame,
+    /// The transport it came on, for the counters.
+    pub transport: Transport,
     pub share: Share,
 }
 
@@ -93,7 +96,7 @@ impl Inbound {
 
     /// Decode one frame that took `wire_bytes` on the wire (a TCP frame's
     /// length prefix included) and hand it over.
-    pub async fn frame(&self, bytes: &[u8], wire_bytes: usize) -> Delivery {
+    pub async fn frame(&self, bytes: &[u8], wire_bytes: usize, transport: Transport) -> Delivery {
         // The most this frame can decode to, taken before decoding: the
         // frames waiting for the node never hold more than the budget.
         let bound = (bytes.len() * AMPLIFICATION + FRAME_OVERHEAD).min(self.limits.decoded_bytes);
@@ -127,7 +130,7 @@ impl Inbound {
         });
         {
             let mut c = self.counters.lock();
-            c.bytes_received += wire_bytes as u64;
+            c.read(transport, wire_bytes as u64);
             if let Err(kind) = admitted {
                 c.decode_error(kind);
             }
@@ -140,7 +143,15 @@ impl Inbound {
                     session: d.envelope.session,
                     messages,
                 };
-                match self.tx.send(Incoming { frame, share }).await {
+                match self
+                    .tx
+                    .send(Incoming {
+                        frame,
+                        transport,
+                        share,
+                    })
+                    .await
+                {
                     Ok(()) => Delivery::Taken,
                     Err(_) => Delivery::Stopped,
                 }
@@ -202,12 +213,22 @@ mod tests {
             counters.clone(),
             Arc::new(Mutex::new(Gate::new([], trellis_wire::DEFAULT_SENDERS))),
         );
-        assert_eq!(inbound.frame(&bytes, bytes.len()).await, Delivery::Taken);
+        assert_eq!(
+            inbound
+                .frame(&bytes, bytes.len(), trellis_frames::Transport::Tcp)
+                .await,
+            Delivery::Taken
+        );
         // The first frame was decoded and its share shrunk to its decoded
         // size, so the second fits next to it.
-        assert_eq!(inbound.frame(&bytes, bytes.len()).await, Delivery::Taken);
+        assert_eq!(
+            inbound
+                .frame(&bytes, bytes.len(), trellis_frames::Transport::Tcp)
+                .await,
+            Delivery::Taken
+        );
         // A third does not: it waits, decoding nothing, until one is taken.
-        let third = inbound.frame(&bytes, bytes.len());
+        let third = inbound.frame(&bytes, bytes.len(), Transport::Tcp);
         tokio::pin!(third);
         tokio::select! {
             biased;

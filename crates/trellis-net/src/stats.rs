@@ -16,10 +16,24 @@ pub struct Lost {
     pub tuples: u64,
 }
 
+/// Traffic over one transport.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub frames_sent: u64,
+    pub tuples_sent: u64,
+    pub bytes_sent: u64,
+    pub frames_received: u64,
+    pub tuples_received: u64,
+    pub bytes_received: u64,
+}
+
 /// A node's network counters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetStats {
+    /// The run's transport (a `channel` may add the other).
     pub transport: Transport,
+    /// The traffic fields below are over every transport; this splits them.
+    pub by_transport: BTreeMap<&'static str, Traffic>,
     pub frames_sent: u64,
     pub tuples_sent: u64,
     pub bytes_sent: u64,
@@ -68,9 +82,39 @@ pub struct NetStats {
 }
 
 impl NetStats {
+    /// Frames written to `transport`.
+    pub fn sent(&mut self, transport: Transport, frames: u64, tuples: u64, bytes: u64) {
+        self.frames_sent += frames;
+        self.tuples_sent += tuples;
+        self.bytes_sent += bytes;
+        let t = self.by_transport.entry(transport.as_str()).or_default();
+        t.frames_sent += frames;
+        t.tuples_sent += tuples;
+        t.bytes_sent += bytes;
+    }
+
+    /// Bytes read from `transport`, whether or not they decode.
+    pub fn read(&mut self, transport: Transport, bytes: u64) {
+        self.bytes_received += bytes;
+        self.by_transport
+            .entry(transport.as_str())
+            .or_default()
+            .bytes_received += bytes;
+    }
+
+    /// A frame of `tuples` handed to the node from `transport`.
+    pub fn received(&mut self, transport: Transport, tuples: u64) {
+        self.frames_received += 1;
+        self.tuples_received += tuples;
+        let t = self.by_transport.entry(transport.as_str()).or_default();
+        t.frames_received += 1;
+        t.tuples_received += tuples;
+    }
+
     pub fn new(transport: Transport) -> NetStats {
         NetStats {
             transport,
+            by_transport: BTreeMap::new(),
             frames_sent: 0,
             tuples_sent: 0,
             bytes_sent: 0,
@@ -126,8 +170,21 @@ impl NetStats {
                 )
             })
             .collect();
+        let by_transport: serde_json::Map<String, serde_json::Value> = self
+            .by_transport
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.to_string(),
+                    json!({"frames_sent": t.frames_sent, "tuples_sent": t.tuples_sent,
+                           "bytes_sent": t.bytes_sent, "frames_received": t.frames_received,
+                           "tuples_received": t.tuples_received, "bytes_received": t.bytes_received}),
+                )
+            })
+            .collect();
         json!({
             "transport": self.transport.as_str(),
+            "by_transport": by_transport,
             "frames_sent": self.frames_sent,
             "tuples_sent": self.tuples_sent,
             "bytes_sent": self.bytes_sent,
@@ -158,9 +215,15 @@ impl NetStats {
 
     /// A few lines for people.
     pub fn to_text(&self) -> String {
+        // Both transports when a `channel` uses the other one.
+        let used: Vec<&str> = self.by_transport.keys().copied().collect();
+        let label = if used.len() > 1 {
+            used.join(" and ")
+        } else {
+            self.transport.to_string()
+        };
         let mut out = format!(
-            "  network ({}): sent {} tuples in {} frames ({} bytes); received {} tuples in {} frames ({} bytes)\n",
-            self.transport,
+            "  network ({label}): sent {} tuples in {} frames ({} bytes); received {} tuples in {} frames ({} bytes)\n",
             self.tuples_sent,
             self.frames_sent,
             self.bytes_sent,

@@ -173,7 +173,7 @@ impl Reader {
             };
             match step {
                 Step::Frame(n, share) => {
-                    match self.inbound.frame(&buf, n + 4).await {
+                    match self.inbound.frame(&buf, n + 4, Transport::Tcp).await {
                         Delivery::Taken => {
                             taken = taken.saturating_add(1);
                             self.slot.proven.store(true, Ordering::Relaxed);
@@ -487,10 +487,9 @@ async fn write_frames(
         let written = timeout(WRITE_TIMEOUT, stream.write_all(&buf)).await;
         match written {
             Ok(Ok(())) => {
-                let mut c = counters.lock();
-                c.frames_sent += frames;
-                c.tuples_sent += tuples;
-                c.bytes_sent += buf.len() as u64;
+                counters
+                    .lock()
+                    .sent(Transport::Tcp, frames, tuples, buf.len() as u64);
             }
             failed => {
                 let error = match failed {

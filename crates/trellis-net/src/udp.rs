@@ -37,7 +37,7 @@ pub(crate) async fn receive(socket: Arc<UdpSocket>, inbound: Inbound) {
     loop {
         match socket.recv_from(&mut buf).await {
             Ok((n, _from)) => {
-                if inbound.frame(&buf[..n], n).await == Delivery::Stopped {
+                if inbound.frame(&buf[..n], n, Transport::Udp).await == Delivery::Stopped {
                     return;
                 }
             }

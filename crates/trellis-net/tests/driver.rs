@@ -179,6 +179,15 @@ fn a_relation_declared_on_tcp_travels_on_tcp_in_a_udp_run() {
     assert_eq!(na.tuples_sent, 2);
     assert!(na.lost.is_empty(), "{:?}", na.lost);
     assert!(na.bytes_sent > 100_000);
+    // Counted under the transport each went on, and the summary says both.
+    let (tcp, udp) = (na.by_transport["tcp"], na.by_transport["udp"]);
+    assert_eq!((tcp.tuples_sent, udp.tuples_sent), (1, 1));
+    assert!(tcp.bytes_sent > 100_000 && udp.bytes_sent < 1_000);
+    let (tcp, udp) = (nb.by_transport["tcp"], nb.by_transport["udp"]);
+    assert_eq!((tcp.tuples_received, udp.tuples_received), (1, 1));
+    assert_eq!(tcp.bytes_received + udp.bytes_received, nb.bytes_received);
+    assert!(na.to_text().starts_with("  network (tcp and udp): sent 2 tuples"));
+    assert_eq!(na.to_json()["by_transport"]["tcp"]["tuples_sent"], 1);
 }
 
 /// Answers for the names it knows at once, never for the others (a
