@@ -186,7 +186,10 @@ fn a_relation_declared_on_tcp_travels_on_tcp_in_a_udp_run() {
     let (tcp, udp) = (nb.by_transport["tcp"], nb.by_transport["udp"]);
     assert_eq!((tcp.tuples_received, udp.tuples_received), (1, 1));
     assert_eq!(tcp.bytes_received + udp.bytes_received, nb.bytes_received);
-    assert!(na.to_text().starts_with("  network (tcp and udp): sent 2 tuples"));
+    assert!(
+        na.to_text()
+            .starts_with("  network (tcp and udp): sent 2 tuples")
+    );
     assert_eq!(na.to_json()["by_transport"]["tcp"]["tuples_sent"], 1);
 }
 

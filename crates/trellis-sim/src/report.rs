@@ -750,25 +750,24 @@ where
 {
     root.fill(&WHITE)?;
     let max = counts.len() as u64;
-    let ymax = counts.iter().copied().max().unwrap_or(1) as f64 * 1.1;
+    // Counts are whole: an integer axis labels them `7000`, not `7000.0`.
+    let top = counts.iter().copied().max().unwrap_or(1);
+    let ymax = top + top / 10 + 1;
     let mut chart = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 22))
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d((0u64..max).into_segmented(), 0.0..ymax)?;
+        .build_cartesian_2d((0u64..max).into_segmented(), 0u64..ymax)?;
     chart
         .configure_mesh()
         .x_desc("hops")
         .y_desc("count")
         .draw()?;
     chart.draw_series(
-        Histogram::vertical(&chart).style(BLUE.filled()).data(
-            counts
-                .iter()
-                .enumerate()
-                .map(|(h, c)| (h as u64, *c as f64)),
-        ),
+        Histogram::vertical(&chart)
+            .style(BLUE.filled())
+            .data(counts.iter().enumerate().map(|(h, c)| (h as u64, *c))),
     )?;
     root.present()?;
     Ok(())
@@ -776,7 +775,19 @@ where
 
 #[cfg(test)]
 mod tests {
-    use super::traffic_per_node;
+    use super::{histogram, traffic_per_node};
+
+    #[test]
+    fn a_histogram_labels_counts_as_integers() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hops.svg");
+        let hops: Vec<u64> = (0..7000).map(|i| i % 3).collect();
+        histogram(&path, "hops", &hops).unwrap();
+        let svg = std::fs::read_to_string(&path).unwrap();
+        let labels: Vec<&str> = svg.lines().filter(|l| l.parse::<f64>().is_ok()).collect();
+        assert!(!labels.is_empty(), "{svg}");
+        assert!(labels.iter().all(|l| !l.contains('.')), "{labels:?}");
+    }
 
     #[test]
     fn a_partial_last_second_is_a_rate_over_its_length() {
