@@ -8,17 +8,21 @@ use hashbrown::HashTable;
 
 use rand::RngExt;
 use rustc_hash::FxBuildHasher;
-use trellis_plan::{LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
+use trellis_plan::{
+    LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Semantics, Step, Strand,
+};
 use trellis_value::Value;
 
 use crate::eval::{
-    Ctx, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
+    Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
     matches, prefetch_probes, read_registers,
 };
 use crate::rounds::{EventSet, Round, Rounds};
 use crate::stats::Stats;
 use crate::table::{Insert, Table};
 use crate::{Output, Problem, Record, RecordKind, Sends, Time, Tuple};
+
+mod p2;
 
 /// How one node is set up.
 #[derive(Debug, Clone)]
@@ -71,7 +75,7 @@ pub enum InputError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
+pub(crate) enum Origin {
     Fact,
     Network,
     Local,
@@ -79,11 +83,20 @@ enum Origin {
 }
 
 #[derive(Debug)]
-struct Input {
-    relation: RelId,
-    tuple: Tuple,
-    delete: bool,
-    origin: Origin,
+pub(crate) struct Input {
+    pub relation: RelId,
+    pub tuple: Tuple,
+    pub delete: bool,
+    pub origin: Origin,
+}
+
+/// What taking one input left to do.
+enum Taken {
+    Nothing,
+    /// An event for the rules.
+    Event(RelId, Tuple),
+    /// A table row written as a delta (a P2 fixpoint's insertion).
+    Delta(RelId, Tuple),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -185,6 +198,8 @@ pub struct Node {
     read: Vec<Vec<bool>>,
     /// Per relation: whether some rule's body reads it.
     read_by_rules: Vec<bool>,
+    /// What P2 semantics keeps between fixpoints (idle in tick semantics).
+    p2: p2::State,
 }
 
 impl Node {
@@ -227,6 +242,7 @@ impl Node {
         for atom in plan.rules.iter().flat_map(|r| &r.body) {
             read_by_rules[atom.relation.0 as usize] = true;
         }
+        let plan_for_p2 = plan.clone();
         Ok(Node {
             stats: Stats::new(&plan),
             env: NodeEnv::new(config.seed),
@@ -250,6 +266,7 @@ impl Node {
             distinct_sends: HashTable::new(),
             triggers,
             read_by_rules,
+            p2: p2::State::new(&plan_for_p2),
         })
     }
 
@@ -392,7 +409,7 @@ impl Node {
         if !self.started {
             return None;
         }
-        if !self.inbox.is_empty() || self.deltas_pending {
+        if !self.inbox.is_empty() || self.deltas_pending || self.p2.has_work() {
             return Some(self.clock);
         }
         self.timers
@@ -410,6 +427,9 @@ impl Node {
         }
         let now = now.max(self.clock);
         self.clock = now;
+        if self.plan.semantics == Semantics::P2 {
+            return self.step_p2(now, out);
+        }
         let timer_due = self
             .timers
             .iter()
@@ -523,37 +543,62 @@ impl Node {
         let mut inbox = std::mem::take(&mut self.inbox);
         let received = inbox.len();
         for input in inbox.drain(..) {
-            let rel = input.relation;
-            if input.origin != Origin::Fact {
-                self.stats.relations[rel.0 as usize].receives += 1;
-                self.record(out, RecordKind::Recv, rel, &input.tuple);
-            }
-            if let Some(table) = &self.tables[rel.0 as usize] {
-                if input.delete {
-                    self.delete_row(rel, &input.tuple, out);
-                } else {
-                    let hash = table.key_hash(&input.tuple);
-                    let stamp = self.tick;
-                    self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, stamp, out);
-                }
-            } else if !self.read_by_rules[rel.0 as usize]
-                && !self.plan.relation(rel).watch.is_some_and(|w| w.event)
-            {
-                // An event no rule reads and no one watches as an event
-                // (a program's output, say) has nothing to join.
-            } else {
-                self.add_event(rel, input.tuple, 0, tick, out);
+            if let Taken::Event(rel, tuple) = self.take_input(input, now, out) {
+                self.add_event(rel, tuple, 0, tick, out);
             }
         }
         self.inbox = recycle_drained(inbox, received);
     }
 
+    /// One input: a table tuple is written now, stamped with this tick; an
+    /// event is handed back unless nothing reads or watches it.
+    fn take_input(&mut self, input: Input, now: Time, out: &mut Output) -> Taken {
+        let rel = input.relation;
+        if input.origin != Origin::Fact {
+            self.stats.relations[rel.0 as usize].receives += 1;
+            self.record(out, RecordKind::Recv, rel, &input.tuple);
+        }
+        if let Some(table) = &self.tables[rel.0 as usize] {
+            if input.delete {
+                self.delete_row(rel, &input.tuple, out);
+                return Taken::Nothing;
+            }
+            let hash = table.key_hash(&input.tuple);
+            let stamp = self.tick;
+            if self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, stamp, out) {
+                return Taken::Delta(rel, input.tuple);
+            }
+            Taken::Nothing
+        } else if !self.read_by_rules[rel.0 as usize]
+            && !self.plan.relation(rel).watch.is_some_and(|w| w.event)
+        {
+            // An event no rule reads and no one watches as an event
+            // (a program's output, say) has nothing to join.
+            Taken::Nothing
+        } else {
+            Taken::Event(rel, input.tuple)
+        }
+    }
+
     /// Timers due now fire `periodic` events, round 0.
     fn fire_timers(&mut self, now: Time, tick: &mut Tick, out: &mut Output) {
-        let plan = self.plan.clone();
-        let periodic = plan
+        let mut fired = Vec::new();
+        self.due_timers(now, &mut fired);
+        let periodic = self.periodic();
+        for tuple in fired {
+            self.add_event(periodic, tuple, 0, tick, out);
+        }
+    }
+
+    fn periodic(&self) -> RelId {
+        self.plan
             .lookup(trellis_plan::PERIODIC)
-            .expect("always declared");
+            .expect("always declared")
+    }
+
+    /// The `periodic` tuples of the timers due now (each fires once).
+    fn due_timers(&mut self, now: Time, fired: &mut Vec<Tuple>) {
+        let plan = self.plan.clone();
         for (i, timer) in plan.timers.iter().enumerate() {
             let state = &mut self.timers[i];
             if state.left == Some(0) || state.next > now {
@@ -564,13 +609,12 @@ impl Node {
                 *left -= 1;
             }
             let e = Value::Int(self.env.rng.random::<i64>());
-            let tuple = Tuple::from(vec![
+            fired.push(Tuple::from(vec![
                 Value::Str(self.address.clone()),
                 e,
                 timer.period.clone(),
                 timer.count_value.clone().unwrap_or(Value::Int(0)),
-            ]);
-            self.add_event(periodic, tuple, 0, tick, out);
+            ]));
         }
     }
 
@@ -600,6 +644,7 @@ impl Node {
                     read: &self.read,
                     tick: self.tick,
                     window: rounds.window(),
+                    deltas: Deltas::Stamped,
                 };
                 if ctx.window.is_first() {
                     for &rid in stratum {
@@ -754,7 +799,8 @@ impl Node {
     fn send(&mut self, out: &mut Output) {
         let mut sends = std::mem::take(&mut self.derived.sends);
         let mut repeats = Vec::new(); // indices, ascending
-        if sends.len() > 1 {
+        // P2 sends what it derives as often as it derives it.
+        if sends.len() > 1 && self.plan.semantics == Semantics::Tick {
             let hash = |j: u32| {
                 let s = sends.get(j as usize);
                 FxBuildHasher.hash_one((s.relation, s.fields, s.delete))
@@ -844,7 +890,7 @@ impl Node {
     }
 
     /// Write a row; `hash` is its key's hash. The table may take the
-    /// fields, leaving nulls.
+    /// fields, leaving nulls. Whether the write is a delta (§5.3).
     fn insert_row(
         &mut self,
         rel: RelId,
@@ -853,7 +899,7 @@ impl Node {
         now: Time,
         stamp: u64,
         out: &mut Output,
-    ) {
+    ) -> bool {
         let i = rel.0 as usize;
         let watched = self.plan.relation(rel).watch.is_some_and(|w| w.insert);
         let record = watched.then(|| Tuple::from(&*tuple));
@@ -866,15 +912,19 @@ impl Node {
             Insert::New => stats.inserts += 1,
             Insert::Replaced { previous_stamp, .. } => {
                 stats.replacements += 1;
-                if *previous_stamp == stamp && stamp == self.tick + 1 {
+                // Two writes of one key in one tick (P2: in one fixpoint).
+                let written_now = match self.plan.semantics {
+                    Semantics::Tick => self.tick + 1,
+                    Semantics::P2 => self.tick,
+                };
+                if *previous_stamp == stamp && stamp == written_now {
                     self.stats.key_conflicts += 1;
                 }
             }
             Insert::Refreshed { .. } => stats.refreshes += 1,
         }
-        if !matches!(outcome, Insert::Refreshed { extended: false }) {
-            self.deltas_pending |= stamp > self.tick;
-        }
+        let delta = !matches!(outcome, Insert::Refreshed { extended: false });
+        self.deltas_pending |= delta && stamp > self.tick;
         let kind = match outcome {
             Insert::Refreshed { .. } => RecordKind::Refresh,
             _ => RecordKind::Insert,
@@ -886,6 +936,7 @@ impl Node {
             self.stats.relations[i].evictions += 1;
             self.record(out, RecordKind::Delete, rel, &t);
         }
+        delta
     }
 
     fn delete_row(&mut self, rel: RelId, tuple: &[Value], out: &mut Output) {
@@ -921,7 +972,7 @@ fn value_str(v: &Value) -> Option<&str> {
 
 /// Run one strand over the new tuples of its trigger (or, for an
 /// aggregate, over everything).
-fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand: &Strand) {
+pub(crate) fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand: &Strand) {
     let Some((
         Step::Scan {
             atom,
@@ -941,7 +992,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     // tick: in their stratum's first round.
     let idle = match &ctx.tables[rel.0 as usize] {
         Some(_) if aggregate => !first || !rule_has_news(ctx, rule),
-        Some(table) => !first || !table.has_deltas(ctx.tick),
+        Some(table) => !first || !ctx.deltas.any(rel, table, ctx.tick),
         None if aggregate => !first || ctx.events[rel.0 as usize].tuples.is_empty(),
         None => ctx.events[rel.0 as usize].new_in(ctx.window).is_empty(),
     };
@@ -956,7 +1007,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     match &ctx.tables[rel.0 as usize] {
         Some(table) if aggregate => {
             for row in table.rows() {
-                let fresh = row.stamp == ctx.tick;
+                let fresh = ctx.deltas.is_new(rel, &row, ctx.tick);
                 if *rows == Rows::Old && fresh {
                     continue;
                 }
@@ -968,16 +1019,25 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
                 }
             }
         }
-        Some(table) => {
-            for row in table.deltas(ctx.tick) {
-                if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                    exec(ctx, sink, rule, rest, &mut regs, true);
-                    if sink.exhausted {
-                        break;
+        Some(table) => match ctx.deltas {
+            Deltas::Stamped => {
+                for row in table.deltas(ctx.tick) {
+                    if matches(pattern, row.fields, &mut regs, ctx.params, read) {
+                        exec(ctx, sink, rule, rest, &mut regs, true);
+                        if sink.exhausted {
+                            break;
+                        }
                     }
                 }
             }
-        }
+            Deltas::Row(row) => {
+                if let Some((_, fields)) = row.filter(|(r, _)| *r == rel)
+                    && matches(pattern, fields, &mut regs, ctx.params, read)
+                {
+                    exec(ctx, sink, rule, rest, &mut regs, true);
+                }
+            }
+        },
         None => {
             let events = &ctx.events[rel.0 as usize];
             let visible = if aggregate {
@@ -1003,7 +1063,7 @@ fn rule_has_news(ctx: &Ctx, rule: &trellis_plan::RulePlan) -> bool {
         .iter()
         .filter(|a| !a.negated)
         .any(|a| match &ctx.tables[a.relation.0 as usize] {
-            Some(t) => t.has_deltas(ctx.tick),
+            Some(t) => ctx.deltas.any(a.relation, t, ctx.tick),
             None => !ctx.events[a.relation.0 as usize].tuples.is_empty(),
         })
 }

@@ -139,6 +139,8 @@ struct Compiler<'s> {
     derived: Vec<bool>,
     rule_names: BTreeSet<String>,
     timers: BTreeMap<(String, String), usize>,
+    /// Where the program chose its semantics, if it did.
+    semantics_span: Option<Span>,
 }
 
 impl<'s> Compiler<'s> {
@@ -153,6 +155,7 @@ impl<'s> Compiler<'s> {
                 facts: Vec::new(),
                 timers: Vec::new(),
                 node_params: vec![LOCAL_ADDRESS.to_string()],
+                semantics: Semantics::default(),
             },
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -160,6 +163,7 @@ impl<'s> Compiler<'s> {
             derived: Vec::new(),
             rule_names: BTreeSet::new(),
             timers: BTreeMap::new(),
+            semantics_span: None,
         };
         c.add_relation(PERIODIC, 4, RelationKind::Periodic, false, None);
         c
@@ -179,7 +183,8 @@ impl<'s> Compiler<'s> {
                 Statement::Materialize(_)
                 | Statement::Watch(_)
                 | Statement::Trace(_)
-                | Statement::Channel(_) => {}
+                | Statement::Channel(_)
+                | Statement::Semantics(_) => {}
             }
         }
         self.check_tables(program);
@@ -187,6 +192,7 @@ impl<'s> Compiler<'s> {
             match st {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
+                Statement::Semantics(s) => self.semantics(s),
                 Statement::Trace(t) => {
                     if let Some(id) = self.plan.lookup(&t.relation.name) {
                         self.plan.relations[id.0 as usize].trace = true;

@@ -5,7 +5,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 use trellis_syntax::{FileId, SourceDiagnostic, Span};
 
-use crate::Channel;
+use crate::{Channel, Semantics};
 
 #[derive(Debug, Clone, Error, Diagnostic)]
 pub enum PlanError {
@@ -336,6 +336,17 @@ pub enum PlanError {
         #[label("a different channel")]
         span: Span,
     },
+
+    #[error("the program already chose `{earlier}` semantics")]
+    #[diagnostic(
+        code(trellis::plan::semantics_conflict),
+        help("a program runs in one semantics; keep one `semantics(...)` statement")
+    )]
+    SemanticsConflict {
+        earlier: Semantics,
+        #[label("a different semantics")]
+        span: Span,
+    },
 }
 
 impl PlanError {
@@ -369,7 +380,8 @@ impl PlanError {
             | NeverDerived { span, .. }
             | WatchUnknown { span, .. }
             | ChannelUnknown { span, .. }
-            | ChannelConflict { span, .. } => *span,
+            | ChannelConflict { span, .. }
+            | SemanticsConflict { span, .. } => *span,
         }
     }
 

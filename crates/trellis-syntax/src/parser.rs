@@ -7,7 +7,7 @@ use std::path::Path;
 use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
-    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, Fact, Ident,
+    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Semantics, SemanticsDecl, Expr, ExprKind, Fact, Ident,
     KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Statement, Trace,
     Watch,
 };
@@ -355,6 +355,14 @@ impl Parser<'_> {
                 "watch" | "watchmod" => return self.watch(),
                 "trace" => return self.trace(),
                 "channel" => return self.channel(),
+                // `semantics(NAME).` with a lower-case name, which no fact
+                // or rule can be: a relation may still be called `semantics`.
+                "semantics"
+                    if matches!(self.peek_at(2).kind, TokenKind::Name(_))
+                        && self.peek_at(3).is(Punct::RParen) =>
+                {
+                    return self.semantics();
+                }
                 _ => {}
             }
         }
@@ -679,6 +687,30 @@ impl Parser<'_> {
             relation,
             channel,
             channel_span: token.span,
+            span: start.to(end),
+        }))
+    }
+
+    /// `semantics(tick).` or `semantics(p2).`
+    fn semantics(&mut self) -> PResult<Statement> {
+        let start = self.bump().span;
+        self.bump();
+        let token = self.bump();
+        let TokenKind::Name(name) = &token.kind else {
+            unreachable!("checked by the caller")
+        };
+        let Some(semantics) = Semantics::from_name(name) else {
+            self.diags.push(SyntaxError::UnknownSemantics {
+                name: name.clone(),
+                span: token.span,
+            });
+            return Err(());
+        };
+        self.expect(Punct::RParen)?;
+        let end = self.end_statement("`.`")?;
+        Ok(Statement::Semantics(SemanticsDecl {
+            semantics,
+            semantics_span: token.span,
             span: start.to(end),
         }))
     }
