@@ -84,6 +84,29 @@ pub struct ProgramArgs {
     /// as 1 (as cc does). A name the program never uses is warned about.
     #[arg(short = 'D', value_name = "NAME[=VALUE]")]
     pub defines: Vec<Define>,
+    /// Execute in this semantics, whatever the program's `semantics(...)`
+    /// statement says: `tick` (the default: a node takes its inputs as a
+    /// set, derived tuples are sets) or `p2` (P2's event-at-a-time
+    /// execution: one input per fixpoint, each event on its own, aggregates
+    /// per event). See "P2 compatibility" in docs/language.md.
+    #[arg(long, value_enum, value_name = "SEMANTICS")]
+    pub semantics: Option<SemanticsArg>,
+}
+
+/// `--semantics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SemanticsArg {
+    Tick,
+    P2,
+}
+
+impl From<SemanticsArg> for trellis_plan::Semantics {
+    fn from(s: SemanticsArg) -> Self {
+        match s {
+            SemanticsArg::Tick => trellis_plan::Semantics::Tick,
+            SemanticsArg::P2 => trellis_plan::Semantics::P2,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

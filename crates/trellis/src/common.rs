@@ -51,7 +51,12 @@ pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::
     match trellis_plan::load_file(&args.file, options) {
         Ok(loaded) => {
             eprint!("{}", render_all(&loaded.warnings, style()));
-            Ok(loaded.plan)
+            let mut plan = loaded.plan;
+            // The command line has the last word over the program's choice.
+            if let Some(semantics) = args.semantics {
+                plan.semantics = semantics.into();
+            }
+            Ok(plan)
         }
         Err(diagnostics) => {
             eprint!("{}", render_all(&diagnostics, style()));
