@@ -284,13 +284,15 @@ fn docs_and_examples_compile() {
         }
     }
     assert!(programs.len() >= 3, "the docs show programs");
-    for entry in std::fs::read_dir(root().join("examples")).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_some_and(|e| e == "olg") {
-            programs.push((
-                path.display().to_string(),
-                std::fs::read_to_string(&path).unwrap(),
-            ));
+    for dir in ["examples", "examples/p2"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "olg") {
+                programs.push((
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path).unwrap(),
+                ));
+            }
         }
     }
     let options = trellis_syntax::ParseOptions {
