@@ -14,8 +14,8 @@ use trellis_plan::{
 use trellis_value::Value;
 
 use crate::eval::{
-    Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
-    matches, prefetch_probes, read_registers,
+    Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval,
+    exec, matches, prefetch_probes, read_registers,
 };
 use crate::rounds::{EventSet, Round, Rounds};
 use crate::stats::Stats;
@@ -912,12 +912,7 @@ impl Node {
             Insert::New => stats.inserts += 1,
             Insert::Replaced { previous_stamp, .. } => {
                 stats.replacements += 1;
-                // Two writes of one key in one tick (P2: in one fixpoint).
-                let written_now = match self.plan.semantics {
-                    Semantics::Tick => self.tick + 1,
-                    Semantics::P2 => self.tick,
-                };
-                if *previous_stamp == stamp && stamp == written_now {
+                if *previous_stamp == stamp && stamp == self.tick + 1 {
                     self.stats.key_conflicts += 1;
                 }
             }
@@ -972,7 +967,12 @@ fn value_str(v: &Value) -> Option<&str> {
 
 /// Run one strand over the new tuples of its trigger (or, for an
 /// aggregate, over everything).
-pub(crate) fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand: &Strand) {
+pub(crate) fn run_strand(
+    ctx: &Ctx,
+    sink: &mut Sink,
+    rule: &trellis_plan::RulePlan,
+    strand: &Strand,
+) {
     let Some((
         Step::Scan {
             atom,

@@ -322,6 +322,7 @@ conformance! {
     p2mode_no_strata,
     p2mode_one_input_per_fixpoint,
     p2mode_pragma,
+    p2mode_runaway,
     p2mode_self_send,
     p2mode_send_bag,
     p2mode_successor_bound,

@@ -189,7 +189,9 @@ pub fn explain(plan: &Plan) -> String {
     let w = &mut out;
     let how = match plan.semantics {
         Semantics::Tick => "ticks: inputs taken as a set, strata to a fixpoint",
-        Semantics::P2 => "P2's event-at-a-time execution: one input per fixpoint, each event on its own",
+        Semantics::P2 => {
+            "P2's event-at-a-time execution: one input per fixpoint, each event on its own"
+        }
     };
     let _ = writeln!(w, "Semantics: {} ({how})", plan.semantics);
     let _ = writeln!(w, "Relations:");

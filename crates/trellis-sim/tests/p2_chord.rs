@@ -82,7 +82,10 @@ fn p2_semantics_keeps_successor_lists_bounded_and_lookups_right() {
     );
     let (done, correct) = lookups(&sim);
     assert!(done > 1000, "{done} lookups completed");
-    assert_eq!(correct, done, "every lookup answered by the key's successor");
+    assert_eq!(
+        correct, done,
+        "every lookup answered by the key's successor"
+    );
     for i in 0..nodes {
         let best = sim.table(i, "bestSucc").expect("up");
         assert!(matches!(best[0][1], Value::Id(_)), "node {i}: {best:?}");

@@ -7,9 +7,9 @@ use std::path::Path;
 use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
-    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Semantics, SemanticsDecl, Expr, ExprKind, Fact, Ident,
-    KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Statement, Trace,
-    Watch,
+    AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, Fact, Ident,
+    KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Semantics,
+    SemanticsDecl, Statement, Trace, Watch,
 };
 use crate::error::SyntaxError;
 use crate::lexer::{Punct, Token, TokenKind};
@@ -1317,6 +1317,27 @@ mod tests {
             panic!()
         };
         assert_eq!(t.relation.name, "lookupResults");
+    }
+
+    #[test]
+    fn semantics_statements() {
+        let Statement::Semantics(s) = one("semantics(p2).") else {
+            panic!("a semantics statement")
+        };
+        assert_eq!(s.semantics, Semantics::P2);
+        let Statement::Semantics(s) = one("semantics(tick).") else {
+            panic!("a semantics statement")
+        };
+        assert_eq!(s.semantics, Semantics::Tick);
+        // A relation may still be called `semantics`.
+        assert!(matches!(
+            one("semantics(LOCALADDRESS, 1)."),
+            Statement::Fact(_)
+        ));
+        assert!(matches!(
+            one("semantics(@N, X) :- e(@N, X)."),
+            Statement::Rule(_)
+        ));
     }
 
     #[test]

@@ -125,7 +125,9 @@ impl Node {
         queue.extend(self.inbox.drain(..).map(External::Input));
         let mut fired = Vec::new();
         self.due_timers(now, &mut fired);
-        self.p2.queue.extend(fired.into_iter().map(External::Periodic));
+        self.p2
+            .queue
+            .extend(fired.into_iter().map(External::Periodic));
     }
 
     /// 5.9 in P2 semantics: too many fixpoints of insertions at one
@@ -239,9 +241,12 @@ impl Node {
     }
 
     /// The fixpoint's writes, in the order derived; every row inserted
-    /// (a delta, §5.3) is queued for a fixpoint of its own.
+    /// (a delta, §5.3) is queued for a fixpoint of its own. Rows are
+    /// stamped with the next tick, as in tick semantics, so two writes of
+    /// one key in one commit are a key conflict.
     fn commit(&mut self, now: Time, out: &mut Output) {
         let plan = self.plan.clone();
+        let next = self.tick + 1;
         let writes = std::mem::take(&mut self.derived.writes);
         let mut fields = std::mem::take(&mut self.derived.write_fields);
         for w in &writes {
@@ -252,7 +257,7 @@ impl Node {
                 continue;
             }
             let tuple = self.read_by_rules[w.relation.0 as usize].then(|| Tuple::from(&*row));
-            if self.insert_row(w.relation, row, w.hash, now, self.tick, out)
+            if self.insert_row(w.relation, row, w.hash, now, next, out)
                 && let Some(tuple) = tuple
             {
                 self.p2
@@ -260,6 +265,8 @@ impl Node {
                     .push_back(External::Insertion(w.relation, tuple));
             }
         }
+        // The queue holds the insertions: no tick of deltas is pending.
+        self.deltas_pending = false;
         self.derived.writes = recycle(writes);
         self.derived.write_fields = recycle(fields);
     }
