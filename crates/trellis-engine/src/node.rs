@@ -722,7 +722,6 @@ impl Node {
         for (rel, tuple) in new_events.drain(..) {
             if self.add_event(rel, tuple, round, tick, out) {
                 added = true;
-                self.stats.relations[rel.0 as usize].events += 1;
                 for &(rid, strand) in &self.triggers[rel.0 as usize] {
                     if self.plan.rule(rid).stratum == stratum {
                         round_strands.push((rid, strand));
@@ -871,8 +870,9 @@ impl Node {
         }
     }
 
-    /// Add an event of `round` to the tick (watched, and its relation
-    /// remembered for the tick's end); false if the tick already has it.
+    /// Add an event of `round` to the tick (counted, watched, and its
+    /// relation remembered for the tick's end); false if the tick already
+    /// has it.
     fn add_event(
         &mut self,
         rel: RelId,
@@ -885,6 +885,7 @@ impl Node {
             return false;
         }
         tick.touched.push(rel);
+        self.stats.relations[rel.0 as usize].events += 1;
         self.record(out, RecordKind::Event, rel, &tuple);
         true
     }

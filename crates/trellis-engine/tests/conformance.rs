@@ -354,6 +354,7 @@ conformance! {
     s59_runaway,
     s59_runaway_sends,
     syntax_forms,
+    summary_events,
     table_keys,
     values,
 }

@@ -194,14 +194,14 @@ impl<'s> Compiler<'s> {
                 Statement::Channel(c) => self.channel(c),
                 Statement::Semantics(s) => self.semantics(s),
                 Statement::Trace(t) => {
-                    if let Some(id) = self.plan.lookup(&t.relation.name) {
-                        self.plan.relations[id.0 as usize].trace = true;
-                    } else {
-                        self.warnings.push(PlanError::WatchUnknown {
-                            relation: t.relation.name.clone(),
-                            span: t.relation.span,
+                    let relation = t.relation.name.clone();
+                    let span = t.relation.span;
+                    self.warnings
+                        .push(if self.plan.lookup(&relation).is_some() {
+                            PlanError::TraceUnsupported { relation, span }
+                        } else {
+                            PlanError::WatchUnknown { relation, span }
                         });
-                    }
                 }
                 _ => {}
             }

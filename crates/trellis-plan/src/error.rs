@@ -314,6 +314,20 @@ pub enum PlanError {
         span: Span,
     },
 
+    #[error("`trace({relation})` records nothing yet")]
+    #[diagnostic(
+        code(trellis::plan::trace_unsupported),
+        severity(Warning),
+        help(
+            "provenance is not implemented yet; the statement is accepted so P2 programs check, and has no effect"
+        )
+    )]
+    TraceUnsupported {
+        relation: String,
+        #[label("no provenance is recorded for this relation")]
+        span: Span,
+    },
+
     #[error("a channel for `{relation}`, which no rule or fact uses")]
     #[diagnostic(
         code(trellis::plan::channel_unknown),
@@ -379,6 +393,7 @@ impl PlanError {
             | DuplicateRuleName { span, .. }
             | NeverDerived { span, .. }
             | WatchUnknown { span, .. }
+            | TraceUnsupported { span, .. }
             | ChannelUnknown { span, .. }
             | ChannelConflict { span, .. }
             | SemanticsConflict { span, .. } => *span,
@@ -391,6 +406,7 @@ impl PlanError {
             PlanError::DuplicateRuleName { .. }
                 | PlanError::NeverDerived { .. }
                 | PlanError::WatchUnknown { .. }
+                | PlanError::TraceUnsupported { .. }
         )
     }
 }

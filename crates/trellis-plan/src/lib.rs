@@ -4,6 +4,7 @@
 //! indexes their joins need. The [`Plan`] is data: the engine interprets it,
 //! and `explain`/`graph` print it.
 
+pub mod calm;
 mod compile;
 mod error;
 mod explain;

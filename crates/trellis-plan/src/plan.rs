@@ -63,7 +63,6 @@ pub struct Relation {
     pub kind: RelationKind,
     /// Watch modes, when watched.
     pub watch: Option<WatchModes>,
-    pub trace: bool,
     /// The transport its tuples travel on when the program declares one
     /// (`channel(name, tcp).`); otherwise the run's.
     pub channel: Option<Channel>,

@@ -468,6 +468,15 @@ fn trace_of_an_unknown_relation() {
 }
 
 #[test]
+fn trace_records_nothing_yet() {
+    assert_snapshot!(warning(
+        "trace_unsupported",
+        "trace(ping).\n\
+         p1 ping(@X, E) :- periodic(@X, E, 1).\n"
+    ));
+}
+
+#[test]
 fn channel_of_an_unknown_relation() {
     assert_snapshot!(error(
         "channel_unknown",

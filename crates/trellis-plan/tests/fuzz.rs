@@ -24,6 +24,10 @@
 use std::sync::Arc;
 
 use proptest::prelude::*;
+
+#[path = "../../../tests/support/fuzz_config.rs"]
+mod fuzz_config;
+use fuzz_config::fuzz_config;
 use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, Output, Stats};
 use trellis_plan::{GraphFormat, LOCAL_ADDRESS, Plan, explain, graph, load_str};
 use trellis_render::{Style, render_all};
@@ -833,24 +837,6 @@ fn run(plan: Plan) -> Stats {
     node.stats().clone()
 }
 
-/// `cases` cases from a fixed seed, so that the test is deterministic,
-/// unless `PROPTEST_CASES` and `PROPTEST_RNG_SEED` ask otherwise (for a long
-/// run: `PROPTEST_CASES=100000 PROPTEST_RNG_SEED=$RANDOM cargo test
-/// --release -p trellis-plan --test fuzz`).
-fn config(cases: u32) -> ProptestConfig {
-    let mut config = ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    };
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        config.cases = cases;
-    }
-    if std::env::var_os("PROPTEST_RNG_SEED").is_none() {
-        config.rng_seed = proptest::test_runner::RngSeed::Fixed(1);
-    }
-    config
-}
-
 const CHILD: &str = "TRELLIS_FUZZ_CHILD";
 
 /// Run the test `name` of this binary again in a child process whose
@@ -890,7 +876,7 @@ fn fuzz<S: Strategy>(cases: u32, strategy: S, test: impl Fn(S::Value))
 where
     S::Value: std::fmt::Debug,
 {
-    let mut runner = proptest::test_runner::TestRunner::new(config(cases));
+    let mut runner = proptest::test_runner::TestRunner::new(fuzz_config(cases));
     if let Err(e) = runner.run(&strategy, |value| {
         test(value);
         Ok(())

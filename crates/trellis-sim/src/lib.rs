@@ -85,6 +85,29 @@ pub struct Stats {
     /// Messages and bytes per virtual second.
     pub per_second: Vec<(u64, u64)>,
     pub checkpoints: Vec<(trellis_engine::Time, u64)>,
+    /// Crashes, restarts, partitions and heals, in order, for the plots.
+    pub faults: Vec<(trellis_engine::Time, Fault)>,
+}
+
+/// A fault the scenario or churn caused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    Crash(usize),
+    Restart(usize),
+    Partition(String),
+    Heal(String),
+}
+
+impl Fault {
+    /// What kind of fault: a plot's legend entry.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Crash(_) => "crash",
+            Fault::Restart(_) => "restart",
+            Fault::Partition(_) => "partition",
+            Fault::Heal(_) => "heal",
+        }
+    }
 }
 
 impl Stats {

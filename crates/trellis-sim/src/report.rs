@@ -10,7 +10,7 @@ use trellis_engine::{RelationStats, Stats};
 use trellis_plan::Plan;
 
 use crate::sim::NANOS;
-use crate::{SimError, Simulation};
+use crate::{Fault, SimError, Simulation};
 
 /// The numbers of a finished run.
 #[derive(Debug, Clone)]
@@ -161,7 +161,7 @@ impl Report {
                                    "p90": percentile(&lat, 90.0), "p99": percentile(&lat, 99.0)},
                     "hops": if hops.is_empty() { serde_json::Value::Null } else {
                         json!({"mean": mean(&hops), "p50": percentile(&hops, 50.0),
-                               "max": hops.last().copied().unwrap_or(0.0)})
+                               "max": m.samples.iter().filter_map(|s| s.hops).max()})
                     },
                 })
             })
@@ -186,7 +186,8 @@ impl Report {
             "bytes_per_node_per_second": per_node_rate,
             "frames": {"sent": st.frames_sent, "delivered": st.frames_delivered, "lost": st.frames_lost,
                        "cut": st.frames_cut, "duplicated": st.frames_duplicated, "to_dead_nodes": st.frames_to_dead,
-                       "to_unknown_addresses": st.frames_to_unknown, "undecodable": st.frames_undecodable},
+                       "to_unknown_addresses": st.frames_to_unknown, "undecodable": st.frames_undecodable,
+                       "in_flight_at_end": sim.frames_in_flight()},
             "oversize_tuples": st.tuples_oversize,
             "dropped_inputs": st.dropped_inputs,
             "injected": st.injected,
@@ -249,11 +250,22 @@ impl Report {
             j["bytes_per_node_per_second"].as_f64().unwrap_or(0.0)
         );
         let f = &j["frames"];
-        let _ = writeln!(
+        // Every frame sent, and every duplicate, ends in exactly one of
+        // these, so the line adds up.
+        let _ = write!(
             s,
-            "  frames: {} sent, {} delivered, {} lost, {} cut by partitions, {} duplicated, {} to dead nodes",
-            f["sent"], f["delivered"], f["lost"], f["cut"], f["duplicated"], f["to_dead_nodes"]
+            "  frames: {} sent and {} duplicates = {} delivered + {} lost + {} cut by partitions + {} to dead nodes",
+            f["sent"], f["duplicated"], f["delivered"], f["lost"], f["cut"], f["to_dead_nodes"]
         );
+        for (key, what) in [
+            ("to_unknown_addresses", "to unknown addresses"),
+            ("undecodable", "undecodable"),
+        ] {
+            if f[key].as_u64() != Some(0) {
+                let _ = write!(s, " + {} {what}", f[key]);
+            }
+        }
+        let _ = writeln!(s, " + {} in flight at the end", f["in_flight_at_end"]);
         if f["undecodable"].as_u64() != Some(0) {
             let _ = writeln!(
                 s,
@@ -344,15 +356,17 @@ impl Report {
             let l = &m["latency_ms"];
             let _ = write!(
                 s,
-                "  {}: {} started, {} completed, {} incomplete; latency mean {:.1} ms, p50 {:.1}, p99 {:.1}",
+                "  {}: {} started, {} completed, {} incomplete",
                 m["name"].as_str().unwrap_or(""),
                 m["started"],
                 m["completed"],
                 m["incomplete"],
-                l["mean"].as_f64().unwrap_or(f64::NAN),
-                l["p50"].as_f64().unwrap_or(f64::NAN),
-                l["p99"].as_f64().unwrap_or(f64::NAN),
             );
+            if let (Some(mean), Some(p50), Some(p99)) =
+                (l["mean"].as_f64(), l["p50"].as_f64(), l["p99"].as_f64())
+            {
+                let _ = write!(s, "; latency mean {mean:.1} ms, p50 {p50:.1}, p99 {p99:.1}");
+            }
             if let Some(f) = m["correct_fraction"].as_f64() {
                 let _ = write!(
                     s,
@@ -423,11 +437,18 @@ pub fn write_outputs(
     )?;
     let st = &sim.stats;
     let n = st.per_node.len().max(1) as f64;
-    let mut csv = String::from("second,messages,bytes,bytes_per_node\n");
-    for (sec, (m, b)) in st.per_second.iter().enumerate() {
-        let _ = writeln!(csv, "{sec},{m},{b},{:.1}", *b as f64 / n);
+    let rates = traffic_per_node(&st.per_second, n, sim.now() as f64 / NANOS);
+    let mut csv = String::from("second,messages,bytes,bytes_per_node_per_second\n");
+    for ((sec, (m, b)), rate) in st.per_second.iter().enumerate().zip(&rates) {
+        let rate = rate.map_or(String::new(), |r| format!("{r:.1}"));
+        let _ = writeln!(csv, "{sec},{m},{b},{rate}");
     }
     put("traffic.csv", &csv)?;
+    let traffic: Vec<(f64, f64)> = rates
+        .iter()
+        .enumerate()
+        .filter_map(|(sec, rate)| Some((sec as f64, (*rate)?)))
+        .collect();
     let mut csv = String::from("relation,messages,bytes\n");
     for (r, (m, b)) in sim.plan().relations.iter().zip(&st.per_relation) {
         if *m > 0 {
@@ -473,12 +494,7 @@ pub fn write_outputs(
         put(&format!("measure-{}.csv", m.name), &csv)?;
     }
 
-    let traffic: Vec<(f64, f64)> = st
-        .per_second
-        .iter()
-        .enumerate()
-        .map(|(s, (_, b))| (s as f64, *b as f64 / n))
-        .collect();
+    let faults = fault_marks(&st.faults);
     for ext in ["svg", "png"] {
         let name = format!("traffic.{ext}");
         line_plot(
@@ -487,6 +503,7 @@ pub fn write_outputs(
             "virtual time (s)",
             "bytes/s per node",
             &traffic,
+            &faults,
         )?;
         written.push(name);
     }
@@ -504,6 +521,7 @@ pub fn write_outputs(
                 "virtual time (s)",
                 "fraction of live nodes",
                 &points,
+                &faults,
             )?;
             written.push(name);
         }
@@ -529,6 +547,7 @@ pub fn write_outputs(
                     "latency (ms)",
                     "fraction",
                     &cdf,
+                    &[],
                 )?;
                 written.push(name);
             }
@@ -566,14 +585,38 @@ fn plot_error(path: &Path, e: impl std::fmt::Display) -> SimError {
 
 type PlotResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Bytes per node per second of virtual time, for each second of the run.
+/// The last second is usually cut short by the run's end: its rate is over
+/// the part that was run; bytes sent at the very end instant (a second of
+/// no length) have no rate.
+fn traffic_per_node(per_second: &[(u64, u64)], nodes: f64, end: f64) -> Vec<Option<f64>> {
+    per_second
+        .iter()
+        .enumerate()
+        .map(|(s, (_, b))| {
+            let covered = (end - s as f64).min(1.0);
+            (covered > 0.0).then(|| *b as f64 / nodes / covered)
+        })
+        .collect()
+}
+
+/// Vertical marks for the faults, as (time in seconds, legend entry).
+fn fault_marks(faults: &[(trellis_engine::Time, Fault)]) -> Vec<(f64, &'static str)> {
+    faults
+        .iter()
+        .map(|(t, f)| (*t as f64 / NANOS, f.kind()))
+        .collect()
+}
+
 fn line_plot(
     path: &Path,
     title: &str,
     x: &str,
     y: &str,
     points: &[(f64, f64)],
+    marks: &[(f64, &str)],
 ) -> Result<(), SimError> {
-    line_chart(path, title, x, y, &[("", points.to_vec())])
+    draw_chart(path, title, x, y, &[("", points.to_vec())], marks)
 }
 
 /// A line chart of several named series, as SVG or PNG by the file's
@@ -585,33 +628,43 @@ pub fn line_chart(
     y: &str,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<(), SimError> {
+    draw_chart(path, title, x, y, series, &[])
+}
+
+fn draw_chart(
+    path: &Path,
+    title: &str,
+    x: &str,
+    y: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    marks: &[(f64, &str)],
+) -> Result<(), SimError> {
     register_font();
     let result = if path.extension().is_some_and(|e| e == "svg") {
         draw_lines(
             SVGBackend::new(path, (800, 480)).into_drawing_area(),
-            title,
-            x,
-            y,
+            (title, x, y),
             series,
+            marks,
         )
     } else {
         draw_lines(
             BitMapBackend::new(path, (800, 480)).into_drawing_area(),
-            title,
-            x,
-            y,
+            (title, x, y),
             series,
+            marks,
         )
     };
     result.map_err(|e| plot_error(path, e))
 }
 
+/// Draw the series, and a vertical line at each mark, one colour and one
+/// legend entry per kind of mark.
 fn draw_lines<DB: DrawingBackend>(
     root: DrawingArea<DB, plotters::coord::Shift>,
-    title: &str,
-    x: &str,
-    y: &str,
+    (title, x, y): (&str, &str, &str),
     series: &[(&str, Vec<(f64, f64)>)],
+    marks: &[(f64, &str)],
 ) -> PlotResult
 where
     DB::ErrorType: 'static,
@@ -639,7 +692,21 @@ where
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
         }
     }
-    if series.iter().any(|(n, _)| !n.is_empty()) {
+    let mut kinds: Vec<&str> = marks.iter().map(|(_, k)| *k).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for (i, kind) in kinds.iter().enumerate() {
+        let color = Palette99::pick(series.len() + i).mix(0.6);
+        let lines = marks
+            .iter()
+            .filter(|(_, k)| k == kind)
+            .map(|(t, _)| PathElement::new(vec![(*t, 0.0), (*t, ymax * 1.1)], color));
+        chart
+            .draw_series(lines)?
+            .label(*kind)
+            .legend(move |(x, y)| PathElement::new(vec![(x + 8, y - 6), (x + 8, y + 6)], color));
+    }
+    if !kinds.is_empty() || series.iter().any(|(n, _)| !n.is_empty()) {
         chart
             .configure_series_labels()
             .background_style(WHITE.mix(0.8))
@@ -705,4 +772,19 @@ where
     )?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::traffic_per_node;
+
+    #[test]
+    fn a_partial_last_second_is_a_rate_over_its_length() {
+        // 2 nodes, 2.5 s: the third second ran for half a second.
+        let rates = traffic_per_node(&[(0, 200), (0, 200), (0, 100)], 2.0, 2.5);
+        assert_eq!(rates, vec![Some(100.0), Some(100.0), Some(100.0)]);
+        // Bytes sent at the end instant itself have no rate.
+        let rates = traffic_per_node(&[(0, 200), (0, 200), (0, 50)], 2.0, 2.0);
+        assert_eq!(rates, vec![Some(100.0), Some(100.0), None]);
+    }
 }

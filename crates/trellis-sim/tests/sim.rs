@@ -292,6 +292,55 @@ fn outputs_are_written() {
             .unwrap();
     assert_eq!(summary["nodes"], 12);
     assert_eq!(summary["trace_hash"], format!("{:016x}", sim.trace_hash()));
+    // The scenario's crash is marked on the traffic plot, with a legend.
+    let svg = std::fs::read_to_string(dir.path().join("traffic.svg")).unwrap();
+    assert!(svg.contains("\ncrash\n"), "no crash mark:\n{svg}");
+    // A run of 30 s can send at the end instant (second 30), which has no
+    // length and so no rate.
+    let csv = std::fs::read_to_string(dir.path().join("traffic.csv")).unwrap();
+    let last = csv.lines().last().unwrap();
+    assert!(!last.starts_with("30,") || last.ends_with(','), "{last}");
+}
+
+/// Every frame sent or duplicated ends in exactly one place, and the
+/// summary line says so: loss, duplication, a crash (frames to a dead node),
+/// a partition (cut frames), the landmark's crash (frames to a dead node)
+/// and frames still in flight at the end.
+#[test]
+fn frame_totals_add_up() {
+    let toml = format!(
+        "{LOSSY}\n[[event]]\nat = 5\naction = \"partition\"\nname = \"p\"\ngroups = [[0, 1, 2], [3, 4, 5, 6, 7, 8, 9, 10, 11]]\n[[event]]\nat = 8\naction = \"heal\"\nname = \"p\"\n[[event]]\nat = 20\naction = \"crash\"\nnode = 0\n"
+    );
+    let mut sim = build(MEMBERS, &toml, &Options::default());
+    sim.run(&mut Quiet);
+    let report = trellis_sim::Report::new(&sim, "members", 0.1);
+    let f = &report.json["frames"];
+    let n = |k: &str| f[k].as_u64().unwrap_or_else(|| panic!("{k} in {f}"));
+    for k in ["lost", "cut", "duplicated", "to_dead_nodes"] {
+        assert!(n(k) > 0, "the scenario should produce frames {k}: {f}");
+    }
+    assert_eq!(
+        n("sent") + n("duplicated"),
+        n("delivered")
+            + n("lost")
+            + n("cut")
+            + n("to_dead_nodes")
+            + n("to_unknown_addresses")
+            + n("undecodable")
+            + n("in_flight_at_end"),
+        "{f}"
+    );
+    let text = report.text();
+    let line = text.lines().find(|l| l.contains("frames:")).unwrap();
+    assert!(
+        line.contains(&format!(
+            "{} sent and {} duplicates = {} delivered",
+            n("sent"),
+            n("duplicated"),
+            n("delivered")
+        )) && line.ends_with(&format!("+ {} in flight at the end", n("in_flight_at_end"))),
+        "{line}"
+    );
 }
 
 /// Every node sends the landmark 50 numbered tuples twice: `seq` on a

@@ -230,3 +230,43 @@ fn scenario_tuples_are_checked_against_the_program() {
         "{e}"
     );
 }
+
+/// docs/simulator.md's table of defaults is what an empty scenario gives.
+#[test]
+fn documented_defaults_are_the_defaults() {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../docs/simulator.md"
+    ))
+    .expect("docs/simulator.md");
+    let documented = |setting: &str| -> String {
+        let row = format!("| `{setting}` | ");
+        let line = page
+            .lines()
+            .find(|l| l.starts_with(&row))
+            .unwrap_or_else(|| panic!("no row for {setting} in docs/simulator.md"));
+        line[row.len()..].trim_end_matches(" |").to_string()
+    };
+    let empty: Scenario = toml::from_str("").expect("parses");
+    let sim = &empty.simulation;
+    assert_eq!(documented("simulation.nodes"), sim.nodes.to_string());
+    assert_eq!(documented("simulation.duration"), sim.duration.to_string());
+    assert_eq!(documented("simulation.seed"), sim.seed.to_string());
+    assert_eq!(
+        documented("simulation.address"),
+        format!("`{}`", sim.address)
+    );
+    assert_eq!(
+        documented("simulation.start_interval"),
+        sim.start_interval.to_string()
+    );
+    let trellis_sim::Latency::Constant { ms } = empty.network.latency else {
+        panic!("the default latency is constant");
+    };
+    assert_eq!(documented("network.latency"), format!("constant {ms} ms"));
+    assert_eq!(documented("network.loss"), empty.network.loss.to_string());
+    assert_eq!(
+        documented("network.duplicate"),
+        empty.network.duplicate.to_string()
+    );
+}

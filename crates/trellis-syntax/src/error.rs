@@ -455,7 +455,9 @@ pub enum SyntaxError {
     #[error("`{word}` is reserved for a future extension")]
     #[diagnostic(
         code(trellis::syntax::reserved_word),
-        help("choose, objective, durable, channel and invariant are reserved; rename it")
+        help(
+            "`channel` is a statement, and choose, objective, durable and invariant are kept for coming extensions: none can name a relation; rename it"
+        )
     )]
     ReservedWord {
         word: String,

@@ -3,6 +3,10 @@
 //! diagnostic's span lies in its file and renders.
 
 use proptest::prelude::*;
+
+#[path = "../../../tests/support/fuzz_config.rs"]
+mod fuzz_config;
+use fuzz_config::fuzz_config;
 use trellis_render::{Style, render};
 use trellis_syntax::{ParseOptions, SourceMap, parse_str};
 
@@ -137,7 +141,7 @@ fn program() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+    #![proptest_config(fuzz_config(2000))]
 
     #[test]
     fn parse_never_panics(text in program(), with_options in prop::bool::ANY) {

@@ -267,8 +267,11 @@ fn deep_lists_are_refused_not_recursed() {
     );
 }
 
+#[path = "../../../tests/support/fuzz_config.rs"]
+mod fuzz_config;
+
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+    #![proptest_config(fuzz_config::fuzz_config(2000))]
     #[test]
     fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
         let _ = decode(&bytes, None);

@@ -27,11 +27,19 @@ pub enum Command {
     /// Reports syntax errors, unknown functions, arity mismatches, unsafe
     /// variables, cycles through aggregates or `notin`, and bad
     /// `materialize` arguments, each pointing at the line it is about.
-    Check(ProgramArgs),
+    /// With `--calm`, also warns about every point of order (see `explain
+    /// --calm`).
+    Check(CalmArgs),
     /// Print the compiled plan in words: relations and their indexes,
     /// timers, strata, and every rule strand step by step, including the
     /// rules that localization generated.
-    Explain(ProgramArgs),
+    ///
+    /// With `--calm`, print the CALM analysis instead: which relations are
+    /// sent between nodes, which rules are monotone, every point of order (a
+    /// non-monotone operation fed by network input, whose result can depend
+    /// on message order) with what can go wrong and what would fix it, and a
+    /// label for each output (docs/calm.md).
+    Explain(CalmArgs),
     /// Print the dataflow graph (relations and rule strands) as DOT or
     /// Mermaid.
     ///
@@ -137,9 +145,23 @@ impl FromStr for Define {
 }
 
 #[derive(Debug, Args)]
+pub struct CalmArgs {
+    #[command(flatten)]
+    pub program: ProgramArgs,
+    /// The CALM analysis: monotone rules, points of order, output labels.
+    #[arg(long)]
+    pub calm: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct GraphArgs {
     #[command(flatten)]
     pub program: ProgramArgs,
+    /// Draw relations and rules coloured by the CALM analysis (green
+    /// monotone, orange non-monotone, red a point of order; dashed: sent
+    /// between nodes) instead of the rule strands.
+    #[arg(long)]
+    pub calm: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = GraphFormat::Dot)]
     pub format: GraphFormat,

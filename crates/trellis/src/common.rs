@@ -40,6 +40,14 @@ pub fn parse_options(args: &ProgramArgs) -> ParseOptions {
 /// does not compile, 2 when its file cannot be read (an I/O error, not a
 /// diagnostic about the program).
 pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::Plan, ExitCode> {
+    load_program(args, options).map(|loaded| loaded.plan)
+}
+
+/// [`load`], keeping the sources (for diagnostics about the plan).
+pub fn load_program(
+    args: &ProgramArgs,
+    options: &ParseOptions,
+) -> Result<trellis_plan::Loaded, ExitCode> {
     if let Err(e) = std::fs::read(&args.file) {
         eprintln!(
             "error: cannot read {}: {}",
@@ -51,12 +59,12 @@ pub fn load(args: &ProgramArgs, options: &ParseOptions) -> Result<trellis_plan::
     match trellis_plan::load_file(&args.file, options) {
         Ok(loaded) => {
             eprint!("{}", render_all(&loaded.warnings, style()));
-            let mut plan = loaded.plan;
+            let mut loaded = loaded;
             // The command line has the last word over the program's choice.
             if let Some(semantics) = args.semantics {
-                plan.semantics = semantics.into();
+                loaded.plan.semantics = semantics.into();
             }
-            Ok(plan)
+            Ok(loaded)
         }
         Err(diagnostics) => {
             eprint!("{}", render_all(&diagnostics, style()));

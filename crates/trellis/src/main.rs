@@ -17,20 +17,29 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command, ProgramArgs};
-use crate::common::{load, parse_options};
+use trellis_plan::calm;
+use trellis_render::render_all;
+
+use crate::cli::{CalmArgs, Cli, Command, ProgramArgs};
+use crate::common::{load, load_program, parse_options, style};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check(&args),
-        Command::Explain(args) => with_plan(&args, |plan| {
+        Command::Explain(args) if args.calm => explain_calm(&args.program),
+        Command::Explain(args) => with_plan(&args.program, |plan| {
             output::stdout(format_args!("{}", trellis_plan::explain(plan)))
         }),
         Command::Graph(args) => {
             let format = args.format.into();
             with_plan(&args.program, |plan| {
-                output::stdout(format_args!("{}", trellis_plan::graph(plan, format)))
+                let text = if args.calm {
+                    calm::graph_calm(plan, &calm::analyze(plan), format)
+                } else {
+                    trellis_plan::graph(plan, format)
+                };
+                output::stdout(format_args!("{text}"))
             })
         }
         Command::Run(args) => run::run(&args),
@@ -40,9 +49,26 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(args: &ProgramArgs) -> ExitCode {
-    match load(args, &parse_options(args)) {
-        Ok(plan) => {
+fn check(args: &CalmArgs) -> ExitCode {
+    let calm = args.calm;
+    let args = &args.program;
+    match load_program(args, &parse_options(args)) {
+        Ok(loaded) => {
+            let plan = &loaded.plan;
+            let mut points = 0;
+            if calm {
+                let warnings = calm::warnings(plan, &calm::analyze(plan));
+                points = warnings.len();
+                let diagnostics = trellis_plan::Diagnostics {
+                    sources: loaded.warnings.sources,
+                    errors: Vec::new(),
+                    warnings: warnings
+                        .into_iter()
+                        .map(|w| Box::new(w) as Box<dyn trellis_syntax::SourceDiagnostic>)
+                        .collect(),
+                };
+                eprint!("{}", render_all(&diagnostics, style()));
+            }
             let rules = plan.rules.iter().filter(|r| r.origin.is_none()).count()
                 + plan
                     .rules
@@ -55,8 +81,13 @@ fn check(args: &ProgramArgs) -> ExitCode {
                 .iter()
                 .filter(|r| matches!(r.kind, trellis_plan::RelationKind::Table(_)))
                 .count();
+            let points = if calm {
+                format!(", {}", count(points, "point of order", "points of order"))
+            } else {
+                String::new()
+            };
             eprintln!(
-                "{}: ok: {} ({} after localization), {}, {}",
+                "{}: ok: {} ({} after localization), {}, {}{points}",
                 args.file.display(),
                 count(rules, "rule", "rules"),
                 plan.rules.len(),
@@ -72,6 +103,26 @@ fn check(args: &ProgramArgs) -> ExitCode {
 /// `1 rule`, `2 rules`.
 fn count(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `explain --calm`: the analysis, each point of order at `file:line`.
+fn explain_calm(args: &ProgramArgs) -> ExitCode {
+    match load_program(args, &parse_options(args)) {
+        Ok(loaded) => {
+            let sources = &loaded.warnings.sources;
+            let locate = |span: trellis_syntax::Span| {
+                let (line, _) = sources.line_col(span);
+                format!("{}:{line}", sources.get(span.file).name)
+            };
+            let analysis = calm::analyze(&loaded.plan);
+            output::stdout(format_args!(
+                "{}",
+                calm::explain_calm(&loaded.plan, &analysis, &locate)
+            ));
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
 }
 
 fn with_plan(args: &ProgramArgs, show: impl FnOnce(&trellis_plan::Plan)) -> ExitCode {

@@ -150,6 +150,74 @@ fn explain_and_graph_describe_the_plan() {
 }
 
 #[test]
+fn the_calm_analysis_is_shown_by_explain_graph_and_check() {
+    // Every example program can be analysed.
+    for path in example_programs() {
+        let out = trellis(&["explain", "--calm", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            path.display(),
+            text(&out.stderr)
+        );
+        assert!(text(&out.stdout).contains("Points of order:"));
+    }
+    let cart = text(&trellis(&["explain", "--calm", "examples/calm/cart.olg"]).stdout);
+    for needle in [
+        "Sent between nodes (asynchronous): `add`, `remove`, `checkout`",
+        "c2: non-monotone: deletes from `cart`",
+        "`c2` at examples/calm/cart.olg:",
+        "what can go wrong: `c2` deletes `cart` rows when `remove` arrives",
+        "order: order-dependent (Bloom: D (diffluent))",
+    ] {
+        assert!(cart.contains(needle), "missing {needle:?} in\n{cart}");
+    }
+    let gossip = text(&trellis(&["explain", "--calm", "examples/calm/gossip.olg"]).stdout);
+    assert!(gossip.contains("Points of order: 0"), "{gossip}");
+    assert!(gossip.contains("seen: asynchronous"), "{gossip}");
+    // check --calm: a rendered warning per point of order, still exit 0.
+    let out = trellis(&["check", "--calm", "examples/calm/cart.olg"]);
+    assert!(out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("trellis::calm::point_of_order"), "{stderr}");
+    assert!(stderr.contains("c2 delete cart(@S, C, Item)"), "{stderr}");
+    assert!(stderr.contains("points of order"), "{stderr}");
+    let plain = text(&trellis(&["check", "examples/calm/cart.olg"]).stderr);
+    assert!(!plain.contains("point_of_order"), "{plain}");
+    // graph --calm colours the rule with a point of order.
+    let dot = text(&trellis(&["graph", "--calm", "examples/calm/cart.olg"]).stdout);
+    assert!(dot.starts_with("digraph calm {"), "{dot}");
+    assert!(dot.contains("fillcolor=red"), "{dot}");
+    let mermaid = text(
+        &trellis(&[
+            "graph",
+            "--calm",
+            "--format",
+            "mermaid",
+            "examples/calm/gossip.olg",
+        ])
+        .stdout,
+    );
+    assert!(
+        mermaid.contains("fill:green") && !mermaid.contains("fill:red"),
+        "{mermaid}"
+    );
+}
+
+/// docs/calm.md shows `trellis explain --calm examples/chord.olg` as it is.
+#[test]
+fn the_calm_guide_shows_chord_s_analysis() {
+    let guide = std::fs::read_to_string(root().join("docs/calm.md")).unwrap();
+    let shown = guide
+        .split("<!-- chord-calm -->\n```text\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/calm.md shows the Chord analysis in a marked block");
+    let actual = text(&trellis(&["explain", "--calm", "examples/chord.olg"]).stdout);
+    assert_eq!(shown, actual, "regenerate the block in docs/calm.md");
+}
+
+#[test]
 fn localization_is_visible_in_the_plan() {
     let dir = tempfile::tempdir().unwrap();
     let prog = dir.path().join("two.olg");
@@ -266,6 +334,24 @@ fn bad_scenarios_are_reported() {
 }
 
 /// Every OverLog block in the docs and every example program compiles.
+/// Every `.olg` file under examples/, in its subfolders too.
+fn example_programs() -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root().join("examples")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "olg") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 #[test]
 fn docs_and_examples_compile() {
     let mut programs: Vec<(String, String)> = Vec::new();
@@ -284,16 +370,11 @@ fn docs_and_examples_compile() {
         }
     }
     assert!(programs.len() >= 3, "the docs show programs");
-    for dir in ["examples", "examples/p2"] {
-        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "olg") {
-                programs.push((
-                    path.display().to_string(),
-                    std::fs::read_to_string(&path).unwrap(),
-                ));
-            }
-        }
+    for path in example_programs() {
+        programs.push((
+            path.display().to_string(),
+            std::fs::read_to_string(&path).unwrap(),
+        ));
     }
     let options = trellis_syntax::ParseOptions {
         defines: Vec::new(),

@@ -31,7 +31,6 @@ impl Compiler<'_> {
             arity,
             kind,
             watch: None,
-            trace: false,
             channel: None,
             generated,
             indexes: Vec::new(),

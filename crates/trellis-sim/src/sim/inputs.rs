@@ -8,6 +8,7 @@ use trellis_value::{Id, Value};
 use super::queue::{Class, Payload};
 use super::trace::Happening;
 use super::{NANOS, Observer, Simulation, to_time};
+use crate::Fault;
 use crate::scenario::{Action, NodeRef};
 use crate::template::{Template, TemplateField};
 
@@ -54,9 +55,13 @@ impl Simulation {
                 name,
                 groups,
                 oneway,
-            } => self.net.partition(&name, &groups, oneway),
+            } => {
+                self.net.partition(&name, &groups, oneway);
+                self.stats.faults.push((self.now, Fault::Partition(name)));
+            }
             Action::Heal { name } => {
                 self.net.heal(&name);
+                self.stats.faults.push((self.now, Fault::Heal(name)));
             }
         }
     }

@@ -31,7 +31,7 @@ use crate::network::NetworkModel;
 use crate::ring::RingState;
 use crate::scenario::{Action, ChurnModel, Scenario};
 use crate::template::Template;
-use crate::{SimError, Stats};
+use crate::{Fault, SimError, Stats};
 use queue::{Class, Key, Payload, Queue};
 use trace::{Happening, Trace, seed_for};
 
@@ -349,6 +349,11 @@ impl Simulation {
         self.nodes[self.slot[index]].node.as_ref()
     }
 
+    /// Frames sent but not yet delivered or dropped.
+    pub fn frames_in_flight(&self) -> u64 {
+        self.queue.frames_in_flight()
+    }
+
     pub fn trace_hash(&self) -> u64 {
         self.trace.value()
     }
@@ -505,6 +510,7 @@ impl Simulation {
         }
         if sn.incarnation > 1 {
             self.stats.restarts += 1;
+            self.stats.faults.push((self.now, Fault::Restart(i)));
         }
         self.trace.happening(Happening::Start, i, self.now);
         self.step(i, observer);
@@ -525,6 +531,7 @@ impl Simulation {
             self.nodes[ms].live_pos = Some(pos);
         }
         self.stats.crashes += 1;
+        self.stats.faults.push((self.now, Fault::Crash(i)));
         if let Some(ring) = &mut self.ring {
             ring.leave(&self.nodes[s].params);
         }

@@ -95,4 +95,12 @@ impl Queue {
         let Reverse(Entry(key, payload)) = self.heap.pop()?;
         Some((key, payload))
     }
+
+    /// Frames still on their way (delivered after the run's end, if ever).
+    pub fn frames_in_flight(&self) -> u64 {
+        self.heap
+            .iter()
+            .filter(|Reverse(Entry(_, p))| matches!(p, Payload::Deliver(_)))
+            .count() as u64
+    }
 }
