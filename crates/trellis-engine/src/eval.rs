@@ -63,6 +63,39 @@ pub(crate) struct Ctx<'a> {
     pub tick: u64,
     /// Which events this round sees, and which of them are new.
     pub window: Window,
+    /// Which table rows are new.
+    pub deltas: Deltas<'a>,
+}
+
+/// Which table rows are new to a round's strands.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Deltas<'a> {
+    /// Tick semantics: the rows stamped with this tick (the previous
+    /// tick's writes and this tick's table inputs).
+    Stamped,
+    /// P2 semantics: the one inserted row this pass processes, or none
+    /// when it processes an event. It is given whole: a later write of the
+    /// same fixpoint may have replaced or deleted it in its table.
+    Row(Option<(RelId, &'a [Value])>),
+}
+
+impl Deltas<'_> {
+    /// Is `row` of `rel` new?
+    pub fn is_new(self, rel: RelId, row: &Row, tick: u64) -> bool {
+        match self {
+            Deltas::Stamped => row.stamp == tick,
+            Deltas::Row(Some((r, fields))) => r == rel && row.fields == fields,
+            Deltas::Row(None) => false,
+        }
+    }
+
+    /// Does `table` (of `rel`) have new rows?
+    pub fn any(self, rel: RelId, table: &Table, tick: u64) -> bool {
+        match self {
+            Deltas::Stamped => table.has_deltas(tick),
+            Deltas::Row(row) => row.is_some_and(|(r, _)| r == rel),
+        }
+    }
 }
 
 /// A table write of this tick, applied when the tick's fixpoint is reached.
@@ -111,6 +144,9 @@ pub(crate) struct Sink<'a> {
     /// Heads are deletes: a removed row's strands ship deletes of what it
     /// made (`RulePlan::retract`).
     pub retracting: bool,
+    /// P2 semantics: this node's address. A derived tuple addressed to it
+    /// is handled in this fixpoint (an event of it, or a write), never sent.
+    pub local_address: Option<Arc<str>>,
 }
 
 impl<'a> Sink<'a> {
@@ -130,6 +166,7 @@ impl<'a> Sink<'a> {
             budget: usize::MAX,
             exhausted: false,
             retracting: false,
+            local_address: None,
         }
     }
 }
@@ -381,7 +418,7 @@ pub(crate) fn exec(
             match &ctx.tables[rel.0 as usize] {
                 Some(table) => {
                     let visit = |row: Row, regs: &mut [Value], sink: &mut Sink| {
-                        let is_delta = row.stamp == ctx.tick;
+                        let is_delta = ctx.deltas.is_new(rel, &row, ctx.tick);
                         if *rows == Rows::Old && is_delta {
                             return;
                         }
@@ -654,7 +691,16 @@ pub(crate) fn prefetch_probes(
 /// Route the head tuple derived in `sink.scratch` (which this empties).
 fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePlan, check: bool) {
     let head = &rule.head;
-    match head.route {
+    let route = match (head.route, &sink.local_address, &sink.scratch[0]) {
+        (Route::Send, Some(local), Value::Str(to)) if **local == **to => {
+            match plan.relation(head.relation).kind {
+                RelationKind::Table(_) => Route::LocalTable,
+                _ => Route::LocalEvent,
+            }
+        }
+        (route, ..) => route,
+    };
+    match route {
         Route::LocalTable => {
             let table = tables[head.relation.0 as usize].as_ref().expect("a table");
             sink.writes.push(Write {

@@ -8,17 +8,21 @@ use hashbrown::HashTable;
 
 use rand::RngExt;
 use rustc_hash::FxBuildHasher;
-use trellis_plan::{Field, LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Step, Strand};
+use trellis_plan::{
+    Field, LOCAL_ADDRESS, Plan, RelId, RelationKind, Rows, RuleId, Semantics, Step, Strand,
+};
 use trellis_value::Value;
 
 use crate::eval::{
-    Ctx, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval, exec,
-    matches, prefetch_probes, read_registers,
+    Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval,
+    exec, matches, prefetch_probes, read_registers,
 };
 use crate::rounds::{EventSet, Round, Rounds};
 use crate::stats::Stats;
 use crate::table::{Insert, Table};
 use crate::{Output, Problem, Record, RecordKind, Sends, Time, Tuple};
+
+mod p2;
 
 /// How one node is set up.
 #[derive(Debug, Clone)]
@@ -76,7 +80,7 @@ pub enum InputError {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
+pub(crate) enum Origin {
     Fact,
     Network,
     Local,
@@ -84,11 +88,20 @@ enum Origin {
 }
 
 #[derive(Debug)]
-struct Input {
-    relation: RelId,
-    tuple: Tuple,
-    delete: bool,
-    origin: Origin,
+pub(crate) struct Input {
+    pub relation: RelId,
+    pub tuple: Tuple,
+    pub delete: bool,
+    pub origin: Origin,
+}
+
+/// What taking one input left to do.
+enum Taken {
+    Nothing,
+    /// An event for the rules.
+    Event(RelId, Tuple),
+    /// A table row written as a delta (a P2 fixpoint's insertion).
+    Delta(RelId, Tuple),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -196,6 +209,8 @@ pub struct Node {
     /// Per table: the strands of localization stages that ship its rows
     /// into a generated table, run again when a row is removed.
     retractors: Vec<Vec<(RuleId, usize)>>,
+    /// What P2 semantics keeps between fixpoints (idle in tick semantics).
+    p2: p2::State,
 }
 
 impl Node {
@@ -242,6 +257,7 @@ impl Node {
         for atom in plan.rules.iter().flat_map(|r| &r.body) {
             read_by_rules[atom.relation.0 as usize] = true;
         }
+        let plan_for_p2 = plan.clone();
         Ok(Node {
             stats: Stats::new(&plan),
             env: NodeEnv::new(config.seed),
@@ -267,6 +283,7 @@ impl Node {
             triggers,
             read_by_rules,
             retractors,
+            p2: p2::State::new(&plan_for_p2),
         })
     }
 
@@ -452,7 +469,7 @@ impl Node {
         if !self.started {
             return None;
         }
-        if !self.inbox.is_empty() || self.deltas_pending {
+        if !self.inbox.is_empty() || self.deltas_pending || self.p2.has_work() {
             return Some(self.clock);
         }
         let timer = self
@@ -482,6 +499,9 @@ impl Node {
         }
         let now = now.max(self.clock);
         self.clock = now;
+        if self.plan.semantics == Semantics::P2 {
+            return self.step_p2(now, out);
+        }
         let timer_due = self
             .timers
             .iter()
@@ -593,37 +613,62 @@ impl Node {
         let mut inbox = std::mem::take(&mut self.inbox);
         let received = inbox.len();
         for input in inbox.drain(..) {
-            let rel = input.relation;
-            if input.origin != Origin::Fact {
-                self.stats.relations[rel.0 as usize].receives += 1;
-                self.record(out, RecordKind::Recv, rel, &input.tuple);
-            }
-            if let Some(table) = &self.tables[rel.0 as usize] {
-                if input.delete {
-                    self.delete_row(rel, &input.tuple, out);
-                } else {
-                    let hash = table.key_hash(&input.tuple);
-                    let stamp = self.tick;
-                    self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, stamp, out);
-                }
-            } else if !self.read_by_rules[rel.0 as usize]
-                && !self.plan.relation(rel).watch.is_some_and(|w| w.event)
-            {
-                // An event no rule reads and no one watches as an event
-                // (a program's output, say) has nothing to join.
-            } else {
-                self.add_event(rel, input.tuple, 0, tick, out);
+            if let Taken::Event(rel, tuple) = self.take_input(input, now, out) {
+                self.add_event(rel, tuple, 0, tick, out);
             }
         }
         self.inbox = recycle_drained(inbox, received);
     }
 
+    /// One input: a table tuple is written now, stamped with this tick; an
+    /// event is handed back unless nothing reads or watches it.
+    fn take_input(&mut self, input: Input, now: Time, out: &mut Output) -> Taken {
+        let rel = input.relation;
+        if input.origin != Origin::Fact {
+            self.stats.relations[rel.0 as usize].receives += 1;
+            self.record(out, RecordKind::Recv, rel, &input.tuple);
+        }
+        if let Some(table) = &self.tables[rel.0 as usize] {
+            if input.delete {
+                self.delete_row(rel, &input.tuple, out);
+                return Taken::Nothing;
+            }
+            let hash = table.key_hash(&input.tuple);
+            let stamp = self.tick;
+            if self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, stamp, out) {
+                return Taken::Delta(rel, input.tuple);
+            }
+            Taken::Nothing
+        } else if !self.read_by_rules[rel.0 as usize]
+            && !self.plan.relation(rel).watch.is_some_and(|w| w.event)
+        {
+            // An event no rule reads and no one watches as an event
+            // (a program's output, say) has nothing to join.
+            Taken::Nothing
+        } else {
+            Taken::Event(rel, input.tuple)
+        }
+    }
+
     /// Timers due now fire `periodic` events, round 0.
     fn fire_timers(&mut self, now: Time, tick: &mut Tick, out: &mut Output) {
-        let plan = self.plan.clone();
-        let periodic = plan
+        let mut fired = Vec::new();
+        self.due_timers(now, &mut fired);
+        let periodic = self.periodic();
+        for tuple in fired {
+            self.add_event(periodic, tuple, 0, tick, out);
+        }
+    }
+
+    fn periodic(&self) -> RelId {
+        self.plan
             .lookup(trellis_plan::PERIODIC)
-            .expect("always declared");
+            .expect("always declared")
+    }
+
+    /// The `periodic` tuples of the timers due now (each fires once).
+    fn due_timers(&mut self, now: Time, fired: &mut Vec<Tuple>) {
+        let plan = self.plan.clone();
         for (i, timer) in plan.timers.iter().enumerate() {
             let state = &mut self.timers[i];
             if state.left == Some(0) || state.next > now {
@@ -635,13 +680,12 @@ impl Node {
             }
             // Never negative, as in P2: programs compute keys as `E % n`.
             let e = Value::Int(self.env.rng.random::<i64>() & i64::MAX);
-            let tuple = Tuple::from(vec![
+            fired.push(Tuple::from(vec![
                 Value::Str(self.address.clone()),
                 e,
                 timer.period.clone(),
                 timer.count_value.clone().unwrap_or(Value::Int(0)),
-            ]);
-            self.add_event(periodic, tuple, 0, tick, out);
+            ]));
         }
     }
 
@@ -671,6 +715,7 @@ impl Node {
                     read: &self.read,
                     tick: self.tick,
                     window: rounds.window(),
+                    deltas: Deltas::Stamped,
                 };
                 if ctx.window.is_first() {
                     for &rid in stratum {
@@ -824,7 +869,8 @@ impl Node {
     fn send(&mut self, out: &mut Output) {
         let mut sends = std::mem::take(&mut self.derived.sends);
         let mut repeats = Vec::new(); // indices, ascending
-        if sends.len() > 1 {
+        // P2 sends what it derives as often as it derives it.
+        if sends.len() > 1 && self.plan.semantics == Semantics::Tick {
             let hash = |j: u32| {
                 let s = sends.get(j as usize);
                 FxBuildHasher.hash_one((s.relation, s.fields, s.delete))
@@ -916,7 +962,7 @@ impl Node {
     }
 
     /// Write a row; `hash` is its key's hash. The table may take the
-    /// fields, leaving nulls.
+    /// fields, leaving nulls. Whether the write is a delta (§5.3).
     fn insert_row(
         &mut self,
         rel: RelId,
@@ -925,7 +971,7 @@ impl Node {
         now: Time,
         stamp: u64,
         out: &mut Output,
-    ) {
+    ) -> bool {
         let i = rel.0 as usize;
         let watch = self.plan.relation(rel).watch;
         if watch.is_some_and(|w| w.add) {
@@ -957,9 +1003,8 @@ impl Node {
             }
             Insert::Refreshed { .. } => stats.refreshes += 1,
         }
-        if !matches!(outcome, Insert::Refreshed { extended: false }) {
-            self.deltas_pending |= stamp > self.tick;
-        }
+        let delta = !matches!(outcome, Insert::Refreshed { extended: false });
+        self.deltas_pending |= delta && stamp > self.tick;
         let kind = match outcome {
             Insert::Refreshed { .. } => RecordKind::Refresh,
             _ => RecordKind::Insert,
@@ -975,6 +1020,7 @@ impl Node {
         if let Some((old, new)) = replacing {
             self.retract(rel, &old, Some(&new), out);
         }
+        delta
     }
 
     fn delete_row(&mut self, rel: RelId, tuple: &[Value], out: &mut Output) {
@@ -1031,6 +1077,7 @@ impl Node {
             read: &self.read,
             tick: self.tick,
             window: rounds.window(),
+            deltas: Deltas::Stamped,
         };
         let mut sink = Sink::new(&mut self.env, &mut self.stats.rule_firings);
         sink.retracting = true;
@@ -1089,7 +1136,12 @@ fn value_str(v: &Value) -> Option<&str> {
 
 /// Run one strand over the new tuples of its trigger (or, for an
 /// aggregate, over everything).
-fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand: &Strand) {
+pub(crate) fn run_strand(
+    ctx: &Ctx,
+    sink: &mut Sink,
+    rule: &trellis_plan::RulePlan,
+    strand: &Strand,
+) {
     let Some((
         Step::Scan {
             atom,
@@ -1109,7 +1161,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     // tick: in their stratum's first round.
     let idle = match &ctx.tables[rel.0 as usize] {
         Some(_) if aggregate => !first || !rule_has_news(ctx, rule),
-        Some(table) => !first || !table.has_deltas(ctx.tick),
+        Some(table) => !first || !ctx.deltas.any(rel, table, ctx.tick),
         None if aggregate => !first || ctx.events[rel.0 as usize].tuples.is_empty(),
         None => ctx.events[rel.0 as usize].new_in(ctx.window).is_empty(),
     };
@@ -1124,7 +1176,7 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
     match &ctx.tables[rel.0 as usize] {
         Some(table) if aggregate => {
             for row in table.rows() {
-                let fresh = row.stamp == ctx.tick;
+                let fresh = ctx.deltas.is_new(rel, &row, ctx.tick);
                 if *rows == Rows::Old && fresh {
                     continue;
                 }
@@ -1136,16 +1188,25 @@ fn run_strand(ctx: &Ctx, sink: &mut Sink, rule: &trellis_plan::RulePlan, strand:
                 }
             }
         }
-        Some(table) => {
-            for row in table.deltas(ctx.tick) {
-                if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                    exec(ctx, sink, rule, rest, &mut regs, true);
-                    if sink.exhausted {
-                        break;
+        Some(table) => match ctx.deltas {
+            Deltas::Stamped => {
+                for row in table.deltas(ctx.tick) {
+                    if matches(pattern, row.fields, &mut regs, ctx.params, read) {
+                        exec(ctx, sink, rule, rest, &mut regs, true);
+                        if sink.exhausted {
+                            break;
+                        }
                     }
                 }
             }
-        }
+            Deltas::Row(row) => {
+                if let Some((_, fields)) = row.filter(|(r, _)| *r == rel)
+                    && matches(pattern, fields, &mut regs, ctx.params, read)
+                {
+                    exec(ctx, sink, rule, rest, &mut regs, true);
+                }
+            }
+        },
         None => {
             let events = &ctx.events[rel.0 as usize];
             let visible = if aggregate {
@@ -1184,7 +1245,7 @@ fn rule_has_news(ctx: &Ctx, rule: &trellis_plan::RulePlan) -> bool {
         .iter()
         .filter(|a| !a.negated)
         .any(|a| match &ctx.tables[a.relation.0 as usize] {
-            Some(t) => t.has_deltas(ctx.tick),
+            Some(t) => ctx.deltas.any(a.relation, t, ctx.tick),
             None => !ctx.events[a.relation.0 as usize].tuples.is_empty(),
         })
 }

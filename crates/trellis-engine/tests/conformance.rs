@@ -19,7 +19,7 @@ use trellis_engine::harness::{Harness, Observer};
 use trellis_engine::{
     NANOS_PER_SECOND, Node, NodeConfig, NodeParams, Output, Placement, Problem, Stats, Tuple,
 };
-use trellis_plan::{Plan, WatchModes};
+use trellis_plan::{Plan, Semantics, WatchModes};
 use trellis_syntax::{GroundField, ParseOptions, SourceMap, parse_ground};
 use trellis_value::Value;
 
@@ -126,6 +126,9 @@ fn run(file: &Path, spec: &Spec, extra: &[&str]) -> Result<Run, String> {
     for w in &loaded.warnings.warnings {
         let _ = writeln!(run.reports, "warning: {w}");
     }
+    if let Some(name) = flag(&args, "--semantics") {
+        plan.semantics = Semantics::from_name(name).expect("--semantics tick|p2");
+    }
     if flag(&args, "--watch") == Some("all") {
         for r in &mut plan.relations {
             r.watch = Some(WatchModes::PLAIN);
@@ -201,13 +204,28 @@ fn check(name: &str) {
     let text = std::fs::read_to_string(&file).expect("a conformance program");
     let spec = parse_spec(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut problems = String::new();
-    let first = run(&file, &spec, &[]).unwrap_or_else(|e| panic!("{name} does not run: {e}"));
+    // A program that shows a difference runs in both semantics.
+    let tick: &[&str] = match spec.expect_p2 {
+        Some(_) => &["--semantics", "tick"],
+        None => &[],
+    };
+    let first = run(&file, &spec, tick).unwrap_or_else(|e| panic!("{name} does not run: {e}"));
     let expected = spec.expect.as_deref().unwrap_or_default();
     if let Some(diff) = compare(expected, &first.records) {
         let _ = write!(
             problems,
             "  watch output differs (- expected, + actual):\n{diff}"
         );
+    }
+    if let Some(expected) = &spec.expect_p2 {
+        let p2 = run(&file, &spec, &["--semantics", "p2"])
+            .unwrap_or_else(|e| panic!("{name} does not run in P2 semantics: {e}"));
+        if let Some(diff) = compare(expected, &p2.records) {
+            let _ = write!(
+                problems,
+                "  watch output in P2 semantics differs (- expected, + actual):\n{diff}"
+            );
+        }
     }
     for s in &spec.stderr {
         if !first.reports.contains(s.as_str()) {
@@ -300,6 +318,17 @@ conformance! {
     notin,
     notin_wildcard,
     p2_atomicity,
+    p2mode_aggregate_per_event,
+    p2mode_event_bag,
+    p2mode_no_strata,
+    p2mode_one_input_per_fixpoint,
+    p2mode_pragma,
+    p2mode_runaway,
+    p2mode_self_send,
+    p2mode_send_bag,
+    p2mode_successor_bound,
+    p2mode_table_aggregate,
+    p2mode_write_order,
     periodic,
     periodic_nonnegative,
     runtime_errors,

@@ -147,6 +147,8 @@ struct Compiler<'s> {
     declared_keys: BTreeMap<RelId, Vec<usize>>,
     /// Variables localization has made up so far.
     fresh_vars: usize,
+    /// Where the program chose its semantics, if it did.
+    semantics_span: Option<Span>,
 }
 
 impl<'s> Compiler<'s> {
@@ -161,6 +163,7 @@ impl<'s> Compiler<'s> {
                 facts: Vec::new(),
                 timers: Vec::new(),
                 node_params: vec![LOCAL_ADDRESS.to_string()],
+                semantics: Semantics::default(),
             },
             errors: Vec::new(),
             warnings: Vec::new(),
@@ -170,6 +173,7 @@ impl<'s> Compiler<'s> {
             timers: BTreeMap::new(),
             declared_keys: BTreeMap::new(),
             fresh_vars: 0,
+            semantics_span: None,
         };
         c.add_relation(PERIODIC, 4, RelationKind::Periodic, false, None);
         c
@@ -190,7 +194,8 @@ impl<'s> Compiler<'s> {
                 | Statement::Watch(_)
                 | Statement::Trace(_)
                 | Statement::Channel(_)
-                | Statement::External(_) => {}
+                | Statement::External(_)
+                | Statement::Semantics(_) => {}
             }
         }
         self.check_tables(program);
@@ -199,6 +204,7 @@ impl<'s> Compiler<'s> {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
                 Statement::External(e) => self.external(e),
+                Statement::Semantics(s) => self.semantics(s),
                 Statement::Trace(t) => {
                     let relation = t.relation.name.clone();
                     let span = t.relation.span;

@@ -5,7 +5,7 @@ use miette::Diagnostic;
 use thiserror::Error;
 use trellis_syntax::{FileId, SourceDiagnostic, Span};
 
-use crate::Channel;
+use crate::{Channel, Semantics};
 
 #[derive(Debug, Clone, Error, Diagnostic)]
 pub enum PlanError {
@@ -390,6 +390,17 @@ pub enum PlanError {
         #[label("a different channel")]
         span: Span,
     },
+
+    #[error("the program already chose `{earlier}` semantics")]
+    #[diagnostic(
+        code(trellis::plan::semantics_conflict),
+        help("a program runs in one semantics; keep one `semantics(...)` statement")
+    )]
+    SemanticsConflict {
+        earlier: Semantics,
+        #[label("a different semantics")]
+        span: Span,
+    },
 }
 
 impl PlanError {
@@ -427,7 +438,8 @@ impl PlanError {
             | ExternalUnknown { span, .. }
             | TraceUnsupported { span, .. }
             | ChannelUnknown { span, .. }
-            | ChannelConflict { span, .. } => *span,
+            | ChannelConflict { span, .. }
+            | SemanticsConflict { span, .. } => *span,
         }
     }
 

@@ -187,6 +187,13 @@ fn route_to_string(plan: &Plan, rule: &RulePlan) -> String {
 pub fn explain(plan: &Plan) -> String {
     let mut out = String::new();
     let w = &mut out;
+    let how = match plan.semantics {
+        Semantics::Tick => "ticks: inputs taken as a set, strata to a fixpoint",
+        Semantics::P2 => {
+            "P2's event-at-a-time execution: one input per fixpoint, each event on its own"
+        }
+    };
+    let _ = writeln!(w, "Semantics: {} ({how})", plan.semantics);
     let _ = writeln!(w, "Relations:");
     for r in &plan.relations {
         if r.kind == RelationKind::Periodic

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-pub use trellis_syntax::ast::Channel;
+pub use trellis_syntax::ast::{Channel, Semantics};
 
 use trellis_syntax::Span;
 use trellis_value::{BinaryOp, Builtin, UnaryOp, Value};
@@ -37,6 +37,9 @@ pub struct Plan {
     pub timers: Vec<Timer>,
     /// Names the engine must resolve per node (`LOCALADDRESS`, ...).
     pub node_params: Vec<String>,
+    /// How nodes execute it: the program's `semantics(...)` statement,
+    /// which a driver may override (`--semantics`).
+    pub semantics: Semantics,
 }
 
 impl Plan {

@@ -543,6 +543,16 @@ fn two_channels_for_one_relation() {
 }
 
 #[test]
+fn two_semantics_for_one_program() {
+    assert_snapshot!(error(
+        "semantics_conflict",
+        "semantics(p2).\n\
+         semantics(tick).\n\
+         p1 ping(@X, E) :- periodic(@X, E, 1).\n"
+    ));
+}
+
+#[test]
 fn channel_for_periodic() {
     assert_snapshot!(error(
         "builtin_relation",

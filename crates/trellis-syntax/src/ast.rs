@@ -22,6 +22,7 @@ pub enum Statement {
     Trace(Trace),
     Channel(ChannelDecl),
     External(External),
+    Semantics(SemanticsDecl),
     Fact(Fact),
     Rule(Rule),
 }
@@ -84,6 +85,50 @@ pub struct ChannelDecl {
     pub channel: Channel,
     pub channel_span: Span,
     pub span: Span,
+}
+
+/// `semantics(p2).` or `semantics(tick).`: how the program is executed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SemanticsDecl {
+    pub semantics: Semantics,
+    pub semantics_span: Span,
+    pub span: Span,
+}
+
+/// How a node runs a program (docs/language.md §5 and "P2 compatibility").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Semantics {
+    /// Ticks: a node's inputs are taken as a set, derived tuples are sets,
+    /// strata run to a fixpoint (the default).
+    #[default]
+    Tick,
+    /// P2's event-at-a-time execution: one input per fixpoint, each event
+    /// through the rules on its own, aggregates per event.
+    P2,
+}
+
+impl Semantics {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Semantics::Tick => "tick",
+            Semantics::P2 => "p2",
+        }
+    }
+
+    /// The semantics named `name` (`tick` or `p2`).
+    pub fn from_name(name: &str) -> Option<Semantics> {
+        match name {
+            "tick" => Some(Semantics::Tick),
+            "p2" => Some(Semantics::P2),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Semantics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// A transport, in Lampson's terms.

@@ -577,6 +577,20 @@ pub enum SyntaxError {
         span: Span,
     },
 
+    #[error("unknown semantics `{name}`")]
+    #[diagnostic(
+        code(trellis::syntax::unknown_semantics),
+        help(
+            "a program runs in `tick` semantics (the default) or in `p2`, P2's \
+             event-at-a-time execution: `semantics(p2).`"
+        )
+    )]
+    UnknownSemantics {
+        name: String,
+        #[label("not a semantics")]
+        span: Span,
+    },
+
     #[error("expression nested too deeply")]
     #[diagnostic(
         code(trellis::syntax::nesting_too_deep),
@@ -667,6 +681,7 @@ impl SyntaxError {
             | BadKeys { span }
             | UnknownWatchmodLetter { span, .. }
             | UnknownChannel { span, .. }
+            | UnknownSemantics { span, .. }
             | NestingTooDeep { span } => *span,
         }
     }

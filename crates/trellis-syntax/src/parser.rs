@@ -8,8 +8,8 @@ use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
     AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, External, Fact,
-    Ident, KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Statement,
-    Trace, Watch,
+    Ident, KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Semantics,
+    SemanticsDecl, Statement, Trace, Watch,
 };
 use crate::error::SyntaxError;
 use crate::lexer::{Punct, Token, TokenKind};
@@ -364,6 +364,14 @@ impl Parser<'_> {
                 {
                     return self.external();
                 }
+                // `semantics(NAME).` with a lower-case name, which no fact
+                // or rule can be: a relation may still be called `semantics`.
+                "semantics"
+                    if matches!(self.peek_at(2).kind, TokenKind::Name(_))
+                        && self.peek_at(3).is(Punct::RParen) =>
+                {
+                    return self.semantics();
+                }
                 _ => {}
             }
         }
@@ -701,6 +709,30 @@ impl Parser<'_> {
             relation,
             channel,
             channel_span: token.span,
+            span: start.to(end),
+        }))
+    }
+
+    /// `semantics(tick).` or `semantics(p2).`
+    fn semantics(&mut self) -> PResult<Statement> {
+        let start = self.bump().span;
+        self.bump();
+        let token = self.bump();
+        let TokenKind::Name(name) = &token.kind else {
+            unreachable!("checked by the caller")
+        };
+        let Some(semantics) = Semantics::from_name(name) else {
+            self.diags.push(SyntaxError::UnknownSemantics {
+                name: name.clone(),
+                span: token.span,
+            });
+            return Err(());
+        };
+        self.expect(Punct::RParen)?;
+        let end = self.end_statement("`.`")?;
+        Ok(Statement::Semantics(SemanticsDecl {
+            semantics,
+            semantics_span: token.span,
             span: start.to(end),
         }))
     }
@@ -1322,6 +1354,27 @@ mod tests {
         ));
         assert!(matches!(
             one("r1 external(@N, X) :- go(@N, X)."),
+            Statement::Rule(_)
+        ));
+    }
+
+    #[test]
+    fn semantics_statements() {
+        let Statement::Semantics(s) = one("semantics(p2).") else {
+            panic!("a semantics statement")
+        };
+        assert_eq!(s.semantics, Semantics::P2);
+        let Statement::Semantics(s) = one("semantics(tick).") else {
+            panic!("a semantics statement")
+        };
+        assert_eq!(s.semantics, Semantics::Tick);
+        // A relation may still be called `semantics`.
+        assert!(matches!(
+            one("semantics(LOCALADDRESS, 1)."),
+            Statement::Fact(_)
+        ));
+        assert!(matches!(
+            one("semantics(@N, X) :- e(@N, X)."),
             Statement::Rule(_)
         ));
     }

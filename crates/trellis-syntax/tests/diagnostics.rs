@@ -228,6 +228,11 @@ fn unknown_channel() {
 }
 
 #[test]
+fn unknown_semantics() {
+    assert_snapshot!(diagnose("semantics(p3).\n"));
+}
+
+#[test]
 fn a_very_long_line_renders_clipped_around_its_label() {
     // One line of 70,000 characters with the error at its end: miette
     // alone panics on it ("Formatting argument out of range").

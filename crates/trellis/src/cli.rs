@@ -99,10 +99,33 @@ pub struct ProgramArgs {
     /// `-A never_derived`; `-A warnings` silences them all.
     #[arg(short = 'A', long = "allow", value_name = "KIND", value_parser = allow_kind)]
     pub allow: Vec<String>,
+    /// Execute in this semantics, whatever the program's `semantics(...)`
+    /// statement says: `tick` (the default: a node takes its inputs as a
+    /// set, derived tuples are sets) or `p2` (P2's event-at-a-time
+    /// execution: one input per fixpoint, each event on its own, aggregates
+    /// per event). See "P2 compatibility" in docs/language.md.
+    #[arg(long, value_enum, value_name = "SEMANTICS")]
+    pub semantics: Option<SemanticsArg>,
 }
 
 fn allow_kind(s: &str) -> Result<String, String> {
     trellis_plan::warning_kind(s).map_err(|e| e.to_string())
+}
+
+/// `--semantics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SemanticsArg {
+    Tick,
+    P2,
+}
+
+impl From<SemanticsArg> for trellis_plan::Semantics {
+    fn from(s: SemanticsArg) -> Self {
+        match s {
+            SemanticsArg::Tick => trellis_plan::Semantics::Tick,
+            SemanticsArg::P2 => trellis_plan::Semantics::P2,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

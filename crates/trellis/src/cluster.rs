@@ -60,6 +60,10 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push("-D".into());
         argv.push(format!("{}={}", d.name, d.value));
     }
+    if let Some(s) = args.program.semantics {
+        argv.push("--semantics".into());
+        argv.push(trellis_plan::Semantics::from(s).as_str().into());
+    }
     // The standard node parameters, with node 0 as the first node, unless
     // `-D` defines them.
     let first = format!("127.0.0.1:{}", args.base_port);

@@ -60,6 +60,11 @@ pub fn load_program(
         Ok(mut loaded) => {
             loaded.warnings.allow(&args.allow);
             eprint!("{}", render_all(&loaded.warnings, style()));
+            let mut loaded = loaded;
+            // The command line has the last word over the program's choice.
+            if let Some(semantics) = args.semantics {
+                loaded.plan.semantics = semantics.into();
+            }
             Ok(loaded)
         }
         Err(mut diagnostics) => {

@@ -87,7 +87,13 @@ fn check(file: &Path) -> Result<(), String> {
     let spec = parse_spec(&text)?;
     let mut problems = String::new();
 
-    let text_run = run(file, &spec, &[])?;
+    // A program that shows a difference runs in both semantics.
+    let semantics = |name: &str| vec!["--semantics".to_string(), name.to_string()];
+    let tick = match spec.expect_p2 {
+        Some(_) => semantics("tick"),
+        None => Vec::new(),
+    };
+    let text_run = run(file, &spec, &tick)?;
     let expected = spec.expect.as_deref().unwrap_or_default();
     let actual: Vec<String> = text_run.stdout.lines().map(record).collect();
     if let Some(diff) = compare(expected, &actual) {
@@ -95,6 +101,16 @@ fn check(file: &Path) -> Result<(), String> {
             problems,
             "  watch output differs (- expected, + actual):\n{diff}"
         );
+    }
+    if let Some(expected) = &spec.expect_p2 {
+        let p2_run = run(file, &spec, &semantics("p2"))?;
+        let actual: Vec<String> = p2_run.stdout.lines().map(record).collect();
+        if let Some(diff) = compare(expected, &actual) {
+            let _ = write!(
+                problems,
+                "  watch output with --semantics p2 differs (- expected, + actual):\n{diff}"
+            );
+        }
     }
     for s in &spec.stderr {
         if !text_run.stderr.contains(s.as_str()) {
@@ -155,8 +171,10 @@ fn check(file: &Path) -> Result<(), String> {
 
 /// The programs run end to end: errors and runaways reported on stderr,
 /// `--fact`, `-D`, includes, warnings, counters in the JSON summary, and
-/// determinism across processes.
-const END_TO_END: [&str; 8] = [
+/// determinism across processes, `--semantics` and `semantics(p2).`.
+const END_TO_END: [&str; 10] = [
+    "p2mode_successor_bound",
+    "p2mode_runaway",
     "runtime_errors",
     "s59_runaway",
     "s51_inputs",

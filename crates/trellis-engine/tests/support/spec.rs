@@ -36,6 +36,11 @@
 //! normalised. A `*` in the time or tick column matches anything (for what
 //! the documents leave open). Files ending in `.olgi` are included by others
 //! and not run on their own.
+//!
+//! A program that shows where the two semantics differ (docs/language.md,
+//! "P2 compatibility") has a second block, `/* expect p2 ... */`: it is run
+//! with `--semantics tick` against the first block and with `--semantics
+//! p2` against the second.
 
 #![allow(dead_code)] // each includer uses its part
 
@@ -53,6 +58,8 @@ pub struct Spec {
     pub stderr: Vec<String>,
     pub repeat: Option<Vec<String>>,
     pub expect: Option<Vec<String>>,
+    /// What the program prints in P2 semantics, when it shows a difference.
+    pub expect_p2: Option<Vec<String>>,
 }
 
 /// Split like a POSIX shell: whitespace separates words, `'...'` is
@@ -127,18 +134,22 @@ pub fn parse_spec(text: &str) -> Result<Spec, String> {
     let mut lines = text.lines();
     while let Some(line) = lines.next() {
         let line = line.trim();
-        if line == "/* expect" {
+        if let Some(opening @ ("/* expect" | "/* expect p2")) = Some(line) {
             let mut expect = Vec::new();
             loop {
                 match lines.next() {
                     Some(l) if l.trim() == "*/" => break,
                     Some(l) if l.trim().is_empty() => {}
                     Some(l) => expect.push(normalise(l)),
-                    None => return Err("the `/* expect` block is not closed".into()),
+                    None => return Err(format!("the `{opening}` block is not closed")),
                 }
             }
-            if spec.expect.replace(expect).is_some() {
-                return Err("two `/* expect` blocks".into());
+            let block = match opening {
+                "/* expect" => &mut spec.expect,
+                _ => &mut spec.expect_p2,
+            };
+            if block.replace(expect).is_some() {
+                return Err(format!("two `{opening}` blocks"));
             }
             continue;
         }

@@ -3,7 +3,7 @@
 //! operation consumes input whose arrival order the network decides, so
 //! that the result can depend on that order (Alvaro et al., "Consistency
 //! Analysis in Bloom: a CALM and Collected Approach", CIDR 2011). The rules
-//! of the analysis are in docs/language.md §7 and the guide is docs/calm.md.
+//! of the analysis are in docs/language.md §6 and the guide is docs/calm.md.
 //!
 //! The analysis reads the plan after localization, so the stages of a rule
 //! that reads several nodes are linked by the sends that really happen.

@@ -285,6 +285,22 @@ impl Compiler<'_> {
         }
     }
 
+    /// `semantics(p2).`: one per program, or several that agree.
+    pub(super) fn semantics(&mut self, s: &ast::SemanticsDecl) {
+        match self.semantics_span {
+            Some(_) if self.plan.semantics != s.semantics => {
+                self.errors.push(PlanError::SemanticsConflict {
+                    earlier: self.plan.semantics,
+                    span: s.semantics_span,
+                });
+            }
+            _ => {
+                self.plan.semantics = s.semantics;
+                self.semantics_span = Some(s.semantics_span);
+            }
+        }
+    }
+
     pub(super) fn never_derived(&mut self, program: &ast::Program) {
         let mut reported = BTreeSet::new();
         for st in &program.statements {
