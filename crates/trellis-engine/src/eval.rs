@@ -609,6 +609,15 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
             }
         }
     }
+    // Large values count against the budget by their size, so that it
+    // bounds a tick's memory too: a rule that grows a list each round
+    // would otherwise allocate quadratically within the count.
+    let weight: usize = sink.scratch.iter().map(weight).sum();
+    if weight > sink.budget {
+        sink.exhausted = true;
+        return;
+    }
+    sink.budget -= weight;
     // A write that changes nothing is dropped (recursive queries re-derive
     // known facts many times over).
     let rel = rule.head.relation;
@@ -621,6 +630,16 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
     derive(ctx.plan, ctx.tables, sink, rule, check);
     if check && sink.writes.len() - sink.checked >= WRITE_BATCH {
         drop_noop_writes(ctx.plan, ctx.tables, sink);
+    }
+}
+
+/// What a derived value costs beyond one derivation: a list's elements
+/// (each head copies its top level), a string's bytes in 64-byte units.
+fn weight(v: &Value) -> usize {
+    match v {
+        Value::List(items) => items.len(),
+        Value::Str(s) => s.len() / 64,
+        _ => 0,
     }
 }
 

@@ -137,6 +137,12 @@ fn run(file: &Path, spec: &Spec, extra: &[&str]) -> Result<Run, String> {
     let plan = Arc::new(plan);
     let seed = flag(&args, "--seed").map_or(7, |s| s.parse().expect("--seed N"));
     let mut config = NodeConfig::new(NODE, seed);
+    if let Some(n) = flag(&args, "--max-derivations-per-tick") {
+        config.max_derivations_per_tick = n.parse().expect("--max-derivations-per-tick N");
+    }
+    if let Some(n) = flag(&args, "--max-ticks-per-instant") {
+        config.max_ticks_per_instant = n.parse().expect("--max-ticks-per-instant N");
+    }
     // As `trellis run` gives them: a lone node is its own first node.
     config.params = NodeParams::standard().values(
         |_| true,
@@ -320,6 +326,7 @@ conformance! {
     p2_atomicity,
     p2mode_aggregate_per_event,
     p2mode_event_bag,
+    p2mode_expiry_wakes_the_node,
     p2mode_no_strata,
     p2mode_one_input_per_fixpoint,
     p2mode_pragma,
@@ -358,6 +365,7 @@ conformance! {
     s57_localization_tables,
     s58_determinism,
     s59_runaway,
+    s59_runaway_growing_values,
     s59_runaway_sends,
     syntax_forms,
     summary_events,

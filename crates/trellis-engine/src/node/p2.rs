@@ -99,7 +99,13 @@ impl Node {
     pub(super) fn step_p2(&mut self, now: Time, out: &mut Output) -> bool {
         self.admit(now);
         let Some(next) = self.p2.queue.pop_front() else {
-            return false;
+            // Woken for an expiry alone (`next_wakeup`): remove and report
+            // the rows now (§5.5), or the node would be woken again at once.
+            let due = self.next_expiry().is_some_and(|t| t <= now);
+            if due {
+                self.expire(now, out);
+            }
+            return due;
         };
         // A cascade is insertions begetting insertions at one instant;
         // inputs and timers come from outside it.
