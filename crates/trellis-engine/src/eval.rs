@@ -150,6 +150,18 @@ pub(crate) struct Sink<'a> {
 }
 
 impl<'a> Sink<'a> {
+    /// A derivation dropped by a runtime error. It counts against the
+    /// budget like one that succeeds, so that a join whose every match
+    /// fails cannot pile up errors without bound.
+    pub fn error(&mut self, rule: u32, error: RuleError) {
+        if self.budget == 0 {
+            self.exhausted = true;
+            return;
+        }
+        self.budget -= 1;
+        self.errors.push((rule, error));
+    }
+
     pub fn new(env: &'a mut NodeEnv, firings: &'a mut [u64]) -> Self {
         Sink {
             env,
@@ -505,20 +517,20 @@ pub(crate) fn exec(
         Step::Filter(e) => match holds(e, regs, ctx.params, sink.env) {
             Ok(true) => exec(ctx, sink, rule, rest, regs, fresh),
             Ok(false) => {}
-            Err(err) => sink.errors.push((rule.id.0, err.into())),
+            Err(err) => sink.error(rule.id.0, err.into()),
         },
         Step::Assign(v, e) => match eval(e, regs, ctx.params, sink.env) {
             Ok(value) => {
                 regs[*v as usize] = value;
                 exec(ctx, sink, rule, rest, regs, fresh);
             }
-            Err(err) => sink.errors.push((rule.id.0, err.into())),
+            Err(err) => sink.error(rule.id.0, err.into()),
         },
         Step::MarkGroup => {
             let key = match group_key(ctx, sink, rule, regs) {
                 Ok(key) => key,
                 Err(err) => {
-                    sink.errors.push((rule.id.0, err.into()));
+                    sink.error(rule.id.0, err.into());
                     return;
                 }
             };
@@ -581,7 +593,7 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
                 let mut key = match group_key(ctx, sink, rule, regs) {
                     Ok(k) => k,
                     Err(err) => {
-                        sink.errors.push((rule.id.0, err.into()));
+                        sink.errors.push((rule.id.0, err.into())); // charged above
                         return;
                     }
                 };
@@ -604,7 +616,7 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
         match eval(f, regs, ctx.params, sink.env) {
             Ok(v) => sink.scratch.push(v),
             Err(err) => {
-                sink.errors.push((rule.id.0, err.into()));
+                sink.errors.push((rule.id.0, err.into())); // charged above
                 return;
             }
         }
@@ -739,7 +751,7 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
         Route::Send => {
             if !matches!(sink.scratch[0], Value::Str(_)) {
                 let found = sink.scratch[0].type_name();
-                sink.errors.push((rule.id.0, RuleError::Address { found }));
+                sink.error(rule.id.0, RuleError::Address { found });
                 return;
             }
             debug_assert!(
@@ -892,7 +904,7 @@ pub(crate) fn emit_groups(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink
         let value = match acc.result(agg.function) {
             Ok(v) => v,
             Err(err) => {
-                sink.errors.push((rule.id.0, err.into()));
+                sink.error(rule.id.0, err.into());
                 continue;
             }
         };

@@ -365,6 +365,7 @@ conformance! {
     s57_localization_tables,
     s58_determinism,
     s59_runaway,
+    s59_runaway_errors,
     s59_runaway_growing_values,
     s59_runaway_sends,
     syntax_forms,
