@@ -3,9 +3,12 @@
 //! to a child process once it has printed its first watch record (no fixed
 //! sleeps); every wait is bounded.
 
+mod support;
+
+use support::{run_trellis as trellis, text, write_file as program};
+
 use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -13,23 +16,6 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 const TRELLIS: &str = env!("CARGO_BIN_EXE_trellis");
-
-fn trellis(args: &[&str]) -> Output {
-    Command::new(TRELLIS)
-        .args(args)
-        .output()
-        .expect("the trellis binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn program(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path.to_str().unwrap().to_string()
-}
 
 /// A heartbeat every second, forever.
 const ENDLESS: &str = "watch(beat).\nr1 beat(@N, E) :- periodic(@N, E, 1).\n";

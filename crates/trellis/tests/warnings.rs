@@ -2,25 +2,9 @@
 //! declared `external`, a cluster's warnings printed once, and a runaway
 //! cascade reported with the same line by every runner.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-fn trellis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args(args)
-        .output()
-        .expect("the trellis binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn program(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path.to_str().unwrap().to_string()
-}
+use support::{run_trellis as trellis, text, write_file as program};
 
 /// `lookup` is only read: it is meant to be injected.
 const INJECTED: &str = "watch(found).\nr1 found(@N, K) :- lookup(@N, K).\n";

@@ -2,25 +2,9 @@
 //! `--watch-from`/`--watch-until`) and the simulator's faults (crash,
 //! restart, partition, heal) in it.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod support;
 
-fn trellis(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_trellis"))
-        .args(args)
-        .output()
-        .expect("the trellis binary runs")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn file(dir: &Path, name: &str, body: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    path.to_str().unwrap().to_string()
-}
+use support::{run_trellis as trellis, text, write_file as file};
 
 /// Every node writes `seen(@N, 1)` every second: inserted once, then
 /// refreshed; node 1 crashes at 2.5 s and restarts at 3.5 s; a partition

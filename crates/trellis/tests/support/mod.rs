@@ -33,6 +33,26 @@ pub fn trellis_ok(dir: &std::path::Path, args: &[&str]) -> String {
 }
 
 /// The workspace root (for `examples/...`).
+/// Run `trellis` with `args` to the end and keep what it printed.
+pub fn run_trellis(args: &[&str]) -> std::process::Output {
+    trellis()
+        .args(args)
+        .output()
+        .expect("the trellis binary runs")
+}
+
+/// Bytes a process printed, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Write `body` to `dir/name`; the path, for a command line.
+pub fn write_file(dir: &std::path::Path, name: &str, body: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../..")
