@@ -15,6 +15,7 @@ use trellis_plan::{
 };
 use trellis_value::{BinaryOp, EvalError, Value, binary, in_interval, unary};
 
+use crate::provenance::{Capture, MAX_AGGREGATE_INPUTS, Made, TupleId, exec_id, tuple_id};
 use crate::rounds::{EventSet, Window};
 use crate::table::{Row, Table, hash_columns, same};
 use crate::{Sends, Time, Tuple};
@@ -147,6 +148,8 @@ pub(crate) struct Sink<'a> {
     /// P2 semantics: this node's address. A derived tuple addressed to it
     /// is handled in this fixpoint (an event of it, or a write), never sent.
     pub local_address: Option<Arc<str>>,
+    /// Provenance, when the node traces anything.
+    pub capture: Option<Capture>,
 }
 
 impl<'a> Sink<'a> {
@@ -179,6 +182,36 @@ impl<'a> Sink<'a> {
             exhausted: false,
             retracting: false,
             local_address: None,
+            capture: None,
+        }
+    }
+
+    /// A traced rule matched `fields` of `rel`: its ID is an input of what
+    /// the match derives. Whether it was pushed (pop it after the match).
+    #[inline]
+    pub fn push_input(&mut self, plan: &Plan, rel: RelId, fields: &[Value]) -> bool {
+        match &mut self.capture {
+            Some(c) if c.on => {
+                c.stack.push(tuple_id(&plan.relation(rel).name, fields));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    #[inline]
+    pub fn pop_input(&mut self, pushed: bool) {
+        if pushed && let Some(c) = &mut self.capture {
+            c.stack.pop();
+        }
+    }
+
+    /// Record that `rule` is about to run: capture follows it if traced.
+    #[inline]
+    pub fn follow(&mut self, rule: &RulePlan) {
+        if let Some(c) = &mut self.capture {
+            c.on = c.traced[rule.id.0 as usize] && !self.retracting && !rule.head.delete;
+            c.stack.clear();
         }
     }
 }
@@ -435,7 +468,9 @@ pub(crate) fn exec(
                             return;
                         }
                         if matches(pattern, row.fields, regs, ctx.params, read) {
+                            let pushed = sink.push_input(ctx.plan, rel, row.fields);
                             exec(ctx, sink, rule, rest, regs, fresh || is_delta);
+                            sink.pop_input(pushed);
                         }
                     };
                     match index {
@@ -475,7 +510,9 @@ pub(crate) fn exec(
                     };
                     for (tuple, _) in visible {
                         if matches(pattern, tuple, regs, ctx.params, read) {
+                            let pushed = sink.push_input(ctx.plan, rel, tuple);
                             exec(ctx, sink, rule, rest, regs, true);
+                            sink.pop_input(pushed);
                             if sink.exhausted {
                                 break;
                             }
@@ -605,6 +642,10 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
         let acc = &mut sink.groups.accs[group];
         acc.triggered |= fresh;
         acc.add(agg.function, agg.var.map(|v| &regs[v as usize]));
+        if let Some(c) = sink.capture.as_ref().filter(|c| c.on) {
+            let room = MAX_AGGREGATE_INPUTS.saturating_sub(acc.inputs.len());
+            acc.inputs.extend(c.stack.iter().take(room));
+        }
         return;
     }
     sink.scratch.clear();
@@ -639,7 +680,7 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
         && ctx.tables[rel.0 as usize]
             .as_ref()
             .is_some_and(Table::noop_writes);
-    derive(ctx.plan, ctx.tables, sink, rule, check);
+    derive(ctx.plan, ctx.tables, sink, rule, check, None);
     if check && sink.writes.len() - sink.checked >= WRITE_BATCH {
         drop_noop_writes(ctx.plan, ctx.tables, sink);
     }
@@ -719,8 +760,16 @@ pub(crate) fn prefetch_probes(
     }
 }
 
-/// Route the head tuple derived in `sink.scratch` (which this empties).
-fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePlan, check: bool) {
+/// Route the head tuple derived in `sink.scratch` (which this empties);
+/// `group_inputs` are an aggregate's inputs, when captured.
+fn derive(
+    plan: &Plan,
+    tables: &[Option<Table>],
+    sink: &mut Sink,
+    rule: &RulePlan,
+    check: bool,
+    group_inputs: Option<&[TupleId]>,
+) {
     let head = &rule.head;
     let route = match (head.route, &sink.local_address, &sink.scratch[0]) {
         (Route::Send, Some(local), Value::Str(to)) if **local == **to => {
@@ -730,6 +779,25 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
             }
         }
         (route, ..) => route,
+    };
+    let exec = match &mut sink.capture {
+        Some(c) if c.on => {
+            let relation = head.relation;
+            let id = tuple_id(&plan.relation(relation).name, &sink.scratch);
+            let inputs = group_inputs.map_or_else(|| c.stack.clone(), <[TupleId]>::to_vec);
+            let exec = exec_id(&rule.name, &c.node, id, &inputs);
+            c.made.push(Made {
+                rule: rule.id,
+                relation,
+                tuple: Tuple::from(&sink.scratch[..]),
+                id,
+                exec,
+                inputs,
+                sent: route == Route::Send,
+            });
+            Some(exec)
+        }
+        _ => None,
     };
     match route {
         Route::LocalTable => {
@@ -762,7 +830,8 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
                 "periodic is never a head"
             );
             let delete = head.delete || sink.retracting;
-            sink.sends.push(head.relation, &mut sink.scratch, delete);
+            sink.sends
+                .push(head.relation, &mut sink.scratch, delete, exec);
         }
     }
     sink.firings[rule.id.0 as usize] += 1;
@@ -827,6 +896,8 @@ pub(crate) struct Accumulator {
     count: u64,
     value: Option<Value>,
     error: Option<EvalError>,
+    /// Captured inputs (provenance), at most [`MAX_AGGREGATE_INPUTS`].
+    inputs: Vec<TupleId>,
 }
 
 impl Accumulator {
@@ -916,6 +987,6 @@ pub(crate) fn emit_groups(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink
         sink.scratch.clear();
         sink.scratch.extend(key);
         sink.scratch.insert(agg.position, value);
-        derive(plan, tables, sink, rule, false);
+        derive(plan, tables, sink, rule, false, Some(&acc.inputs));
     }
 }

@@ -34,8 +34,11 @@ impl Observer for Quiet {}
 pub struct InFlight {
     /// When it arrives.
     pub at: Time,
-    /// The index of the node it goes to.
+    /// The index of the node that sent it, and of the node it goes to.
+    pub from: usize,
     pub to: usize,
+    /// The sender's derivation of it, when traced (provenance).
+    pub derivation: Option<crate::ExecId>,
     pub relation: RelId,
     pub tuple: Tuple,
     pub delete: bool,
@@ -125,7 +128,14 @@ impl Harness {
                 let m = self.in_flight.pop_front().expect("checked");
                 // Refusals are counted by the node; the plan is the same
                 // for every node, so relation ids resolve.
-                let _ = self.nodes[m.to].receive_id(m.relation, m.tuple, m.delete);
+                let from = self.nodes[m.from].shared_address().clone();
+                let _ = self.nodes[m.to].receive_from(
+                    m.relation,
+                    m.tuple,
+                    m.delete,
+                    &from,
+                    m.derivation,
+                );
             }
             let mut ran = false;
             for i in 0..self.nodes.len() {
@@ -152,6 +162,8 @@ impl Harness {
             match self.index_of(send.destination()) {
                 Some(to) => self.in_flight.push_back(InFlight {
                     at: self.now + self.latency,
+                    from: i,
+                    derivation: send.derivation,
                     to,
                     relation: send.relation,
                     tuple: send.tuple(),

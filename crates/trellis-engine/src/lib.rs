@@ -16,6 +16,7 @@ mod eval;
 pub mod harness;
 mod node;
 mod params;
+pub mod provenance;
 mod rounds;
 mod sends;
 mod stats;
@@ -29,6 +30,7 @@ use trellis_value::Value;
 pub use eval::RuleError;
 pub use node::{ConfigError, InputError, Node, NodeConfig};
 pub use params::{NodeParams, ParamSource, Placement};
+pub use provenance::{Cause, Derivation, ExecId, TupleId};
 pub use sends::{Outgoing, Sends};
 pub use stats::{RelationStats, Stats};
 
@@ -50,6 +52,9 @@ pub struct Output {
     pub records: Vec<Record>,
     /// Derivations dropped by a runtime error, and runaway cascades stopped.
     pub problems: Vec<Problem>,
+    /// How each tuple of a traced relation came to be (provenance), in
+    /// the order things happened.
+    pub provenance: Vec<Derivation>,
 }
 
 impl Output {
@@ -57,6 +62,7 @@ impl Output {
         self.sends.clear();
         self.records.clear();
         self.problems.clear();
+        self.provenance.clear();
     }
 }
 

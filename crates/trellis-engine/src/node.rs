@@ -17,6 +17,7 @@ use crate::eval::{
     Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval,
     exec, matches, prefetch_probes, read_registers,
 };
+use crate::provenance::{Capture, Cause, Derivation, ExecId, tuple_id};
 use crate::rounds::{EventSet, Round, Rounds};
 use crate::stats::Stats;
 use crate::table::{Insert, Table};
@@ -93,6 +94,9 @@ pub(crate) struct Input {
     pub tuple: Tuple,
     pub delete: bool,
     pub origin: Origin,
+    /// Who sent it and by which of its derivations, when known
+    /// (provenance).
+    pub from: Option<(Arc<str>, Option<ExecId>)>,
 }
 
 /// What taking one input left to do.
@@ -127,6 +131,8 @@ struct Derived {
     /// The most new events one round of this tick derived (how much of
     /// `new_events` to keep).
     most_new_events: usize,
+    /// Provenance capture, when the node traces anything.
+    capture: Option<Capture>,
 }
 
 impl Derived {
@@ -137,6 +143,7 @@ impl Derived {
         sink.write_fields = std::mem::take(&mut self.write_fields);
         sink.sends = std::mem::take(&mut self.sends);
         sink.new_events = std::mem::take(&mut self.new_events);
+        sink.capture = self.capture.take();
         sink.checked = sink.writes.len();
     }
 
@@ -149,8 +156,10 @@ impl Derived {
             sends,
             errors,
             registers,
+            capture,
             ..
         } = sink;
+        self.capture = capture;
         self.registers = registers;
         self.writes = writes;
         self.write_fields = write_fields;
@@ -211,6 +220,8 @@ pub struct Node {
     retractors: Vec<Vec<(RuleId, usize)>>,
     /// What P2 semantics keeps between fixpoints (idle in tick semantics).
     p2: p2::State,
+    /// Derivations of this tick's inputs already in the output.
+    traced_this_tick: usize,
 }
 
 impl Node {
@@ -258,6 +269,10 @@ impl Node {
             read_by_rules[atom.relation.0 as usize] = true;
         }
         let plan_for_p2 = plan.clone();
+        let derived = Derived {
+            capture: Capture::new(&plan, address.clone()),
+            ..Derived::default()
+        };
         Ok(Node {
             stats: Stats::new(&plan),
             env: NodeEnv::new(config.seed),
@@ -278,12 +293,13 @@ impl Node {
             rules_last_tick: Vec::new(),
             config,
             read,
-            derived: Derived::default(),
+            derived,
             distinct_sends: HashTable::new(),
             triggers,
             read_by_rules,
             retractors,
             p2: p2::State::new(&plan_for_p2),
+            traced_this_tick: 0,
         })
     }
 
@@ -354,6 +370,7 @@ impl Node {
                 tuple: Tuple::from(fields),
                 delete: false,
                 origin: Origin::Fact,
+                from: None,
             });
         }
         self.timers = plan
@@ -374,7 +391,7 @@ impl Node {
         delete: bool,
     ) -> Result<(), InputError> {
         let rel = self.resolve(relation)?;
-        self.accept(rel, tuple, delete, Origin::Network)
+        self.accept(rel, tuple, delete, Origin::Network, None)
     }
 
     /// A tuple from the network whose relation the driver already resolved
@@ -385,14 +402,29 @@ impl Node {
         tuple: Tuple,
         delete: bool,
     ) -> Result<(), InputError> {
-        self.accept(relation, tuple, delete, Origin::Network)
+        self.accept(relation, tuple, delete, Origin::Network, None)
+    }
+
+    /// A tuple from the network sent by `from`, which made it by its
+    /// derivation `derivation` when it traced it (the frame's reference):
+    /// the tuple's provenance leads back there.
+    pub fn receive_from(
+        &mut self,
+        relation: RelId,
+        tuple: Tuple,
+        delete: bool,
+        from: &Arc<str>,
+        derivation: Option<ExecId>,
+    ) -> Result<(), InputError> {
+        let from = Some((from.clone(), derivation));
+        self.accept(relation, tuple, delete, Origin::Network, from)
     }
 
     /// A tuple injected by the user (`--fact`, `trellis inject`), for the
     /// next tick.
     pub fn inject(&mut self, relation: &str, tuple: Tuple) -> Result<(), InputError> {
         let rel = self.resolve(relation)?;
-        self.accept(rel, tuple, false, Origin::Injected)
+        self.accept(rel, tuple, false, Origin::Injected, None)
     }
 
     fn resolve(&mut self, relation: &str) -> Result<RelId, InputError> {
@@ -408,6 +440,7 @@ impl Node {
         tuple: Tuple,
         delete: bool,
         origin: Origin,
+        from: Option<(Arc<str>, Option<ExecId>)>,
     ) -> Result<(), InputError> {
         let r = self.plan.relation(rel);
         let refused = if r.kind == RelationKind::Periodic {
@@ -433,6 +466,7 @@ impl Node {
             tuple,
             delete,
             origin,
+            from,
         });
         Ok(())
     }
@@ -587,6 +621,7 @@ impl Node {
         self.fixpoint(&mut tick, out);
         self.report(now, &mut tick, out);
         self.apply_writes(now, out);
+        self.trace(now, out);
         self.send(out);
         self.end_tick(&tick);
     }
@@ -628,6 +663,21 @@ impl Node {
             self.stats.relations[rel.0 as usize].receives += 1;
             self.record(out, RecordKind::Recv, rel, &input.tuple);
         }
+        if self.plan.relation(rel).traced && !input.delete {
+            let cause = match (input.origin, input.from) {
+                (Origin::Fact, _) => Cause::Fact,
+                (Origin::Injected, _) => Cause::Injected,
+                (_, Some((from, exec))) => Cause::Received {
+                    from: Some(from),
+                    exec,
+                },
+                (_, None) => Cause::Received {
+                    from: None,
+                    exec: None,
+                },
+            };
+            self.traced_input(rel, &input.tuple, cause, out);
+        }
         if let Some(table) = &self.tables[rel.0 as usize] {
             if input.delete {
                 self.delete_row(rel, &input.tuple, out);
@@ -655,7 +705,11 @@ impl Node {
         let mut fired = Vec::new();
         self.due_timers(now, &mut fired);
         let periodic = self.periodic();
+        let traced = self.plan.relation(periodic).traced;
         for tuple in fired {
+            if traced {
+                self.traced_input(periodic, &tuple, Cause::Timer, out);
+            }
             self.add_event(periodic, tuple, 0, tick, out);
         }
     }
@@ -822,6 +876,9 @@ impl Node {
             self.derived.writes.clear();
             self.derived.write_fields.clear();
             self.derived.sends.clear();
+            if let Some(c) = &mut self.derived.capture {
+                c.made.clear();
+            }
             self.stats.runaways += 1;
             out.problems.push(Problem::Runaway {
                 time: now,
@@ -862,6 +919,62 @@ impl Node {
         }
         self.derived.writes = recycle(writes);
         self.derived.write_fields = recycle(write_fields);
+    }
+
+    /// An input of a traced relation came to be on this node by `cause`.
+    fn traced_input(&mut self, rel: RelId, tuple: &Tuple, cause: Cause, out: &mut Output) {
+        out.provenance.push(Derivation {
+            time: self.clock,
+            tick: self.tick,
+            relation: rel,
+            tuple: tuple.clone(),
+            id: tuple_id(&self.plan.relation(rel).name, tuple),
+            cause,
+        });
+        self.traced_this_tick += 1;
+    }
+
+    /// Provenance: the tick's derivations go out, and into `ruleExec` and
+    /// `tupleTable` when the plan has them (rows of the next tick, as
+    /// writes are), with this tick's inputs.
+    fn trace(&mut self, now: Time, out: &mut Output) {
+        let Some(capture) = &mut self.derived.capture else {
+            return;
+        };
+        let inputs = out.provenance.len() - std::mem::take(&mut self.traced_this_tick);
+        for m in capture.made.drain(..) {
+            out.provenance.push(Derivation {
+                time: now,
+                tick: self.tick,
+                relation: m.relation,
+                tuple: m.tuple,
+                id: m.id,
+                cause: Cause::Rule {
+                    rule: m.rule,
+                    exec: m.exec,
+                    inputs: m.inputs,
+                    sent: m.sent,
+                },
+            });
+        }
+        let Some((rule_exec, tuple_table)) = self.plan.provenance_tables() else {
+            return;
+        };
+        let plan = self.plan.clone();
+        let next = self.tick + 1;
+        let time = Value::Float(now as f64 / crate::NANOS_PER_SECOND as f64);
+        let mut rows = Vec::new();
+        for d in &out.provenance[inputs..] {
+            crate::provenance::rows(&plan, &self.address, d, &time, |rel, row| {
+                rows.push((rel, row));
+            });
+        }
+        for (which, mut row) in rows {
+            let rel = if which { rule_exec } else { tuple_table };
+            let table = self.tables[rel.0 as usize].as_ref().expect("a table");
+            let hash = table.key_hash(&row);
+            self.insert_row(rel, &mut row, hash, now, next, out);
+        }
     }
 
     /// Sends: to this node itself through its inbox, else out. A tuple
@@ -914,6 +1027,7 @@ impl Node {
                     tuple: send.tuple(),
                     delete: send.delete,
                     origin: Origin::Local,
+                    from: Some((self.address.clone(), send.derivation)),
                 });
                 stay.push(i);
             }
@@ -1168,6 +1282,7 @@ pub(crate) fn run_strand(
     if idle {
         return;
     }
+    sink.follow(rule);
     // One register file, reused across strands.
     let mut regs = std::mem::take(&mut sink.registers);
     regs.clear();
@@ -1181,7 +1296,9 @@ pub(crate) fn run_strand(
                     continue;
                 }
                 if matches(pattern, row.fields, &mut regs, ctx.params, read) {
+                    let pushed = sink.push_input(ctx.plan, rel, row.fields);
                     exec(ctx, sink, rule, rest, &mut regs, fresh);
+                    sink.pop_input(pushed);
                     if sink.exhausted {
                         break;
                     }
@@ -1192,7 +1309,9 @@ pub(crate) fn run_strand(
             Deltas::Stamped => {
                 for row in table.deltas(ctx.tick) {
                     if matches(pattern, row.fields, &mut regs, ctx.params, read) {
+                        let pushed = sink.push_input(ctx.plan, rel, row.fields);
                         exec(ctx, sink, rule, rest, &mut regs, true);
+                        sink.pop_input(pushed);
                         if sink.exhausted {
                             break;
                         }
@@ -1203,7 +1322,9 @@ pub(crate) fn run_strand(
                 if let Some((_, fields)) = row.filter(|(r, _)| *r == rel)
                     && matches(pattern, fields, &mut regs, ctx.params, read)
                 {
+                    let pushed = sink.push_input(ctx.plan, rel, fields);
                     exec(ctx, sink, rule, rest, &mut regs, true);
+                    sink.pop_input(pushed);
                 }
             }
         },
@@ -1216,7 +1337,9 @@ pub(crate) fn run_strand(
             };
             for (tuple, _) in visible {
                 if matches(pattern, tuple, &mut regs, ctx.params, read) {
+                    let pushed = sink.push_input(ctx.plan, rel, tuple);
                     exec(ctx, sink, rule, rest, &mut regs, true);
+                    sink.pop_input(pushed);
                     if sink.exhausted {
                         break;
                     }

@@ -9,6 +9,7 @@ use trellis_plan::RelId;
 use trellis_value::Value;
 
 use crate::Tuple;
+use crate::provenance::ExecId;
 
 /// Sends, in the order the node derived them.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -16,6 +17,9 @@ pub struct Sends {
     heads: Vec<Head>,
     /// Every send's fields, one after the other.
     fields: Vec<Value>,
+    /// Per send, the derivation that made it (provenance; 0 for none):
+    /// empty until a send has one, then as long as `heads`.
+    derivations: Vec<ExecId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,6 +39,9 @@ pub struct Outgoing<'a> {
     pub fields: &'a [Value],
     /// A remote `delete`: remove the row with this key at the destination.
     pub delete: bool,
+    /// The sender's derivation of it, when traced: the receiver's reference
+    /// to its provenance.
+    pub derivation: Option<ExecId>,
 }
 
 impl Outgoing<'_> {
@@ -73,6 +80,7 @@ impl Sends {
             relation: h.relation,
             fields: &self.fields[self.range(i)],
             delete: h.delete,
+            derivation: self.derivations.get(i).copied().filter(|&d| d != 0),
         }
     }
 
@@ -81,8 +89,19 @@ impl Sends {
         (0..self.len()).map(|i| self.get(i))
     }
 
-    /// Add a send whose fields are taken from `fields` (left empty).
-    pub fn push(&mut self, relation: RelId, fields: &mut Vec<Value>, delete: bool) {
+    /// Add a send whose fields are taken from `fields` (left empty), made
+    /// by `derivation` when traced.
+    pub fn push(
+        &mut self,
+        relation: RelId,
+        fields: &mut Vec<Value>,
+        delete: bool,
+        derivation: Option<ExecId>,
+    ) {
+        if derivation.is_some() || !self.derivations.is_empty() {
+            self.derivations.resize(self.heads.len(), 0);
+            self.derivations.push(derivation.unwrap_or(0));
+        }
         self.heads.push(Head {
             relation,
             delete,
@@ -104,6 +123,9 @@ impl Sends {
                 start: fields,
                 ..self.heads[i]
             };
+            if !self.derivations.is_empty() {
+                self.derivations[heads] = self.derivations[i];
+            }
             heads += 1;
             // Each field moves down once; the dropped sends' fields end up
             // past `fields` and go with the truncation.
@@ -114,6 +136,7 @@ impl Sends {
         }
         self.heads.truncate(heads);
         self.fields.truncate(fields);
+        self.derivations.truncate(heads);
     }
 
     /// Move all of `other`'s sends to the end of these.
@@ -123,6 +146,11 @@ impl Sends {
             // trade buffers rather than copy.
             std::mem::swap(self, other);
             return;
+        }
+        if !self.derivations.is_empty() || !other.derivations.is_empty() {
+            self.derivations.resize(self.heads.len(), 0);
+            other.derivations.resize(other.heads.len(), 0);
+            self.derivations.append(&mut other.derivations);
         }
         let offset = self.fields.len();
         self.heads.extend(other.heads.drain(..).map(|h| Head {
@@ -135,6 +163,7 @@ impl Sends {
     pub fn clear(&mut self) {
         self.heads.clear();
         self.fields.clear();
+        self.derivations.clear();
     }
 
     /// Clear a buffer kept from tick to tick, giving back memory that a
@@ -173,12 +202,14 @@ mod tests {
     #[test]
     fn sends_keep_their_fields_apart_and_move_whole() {
         let mut sends = Sends::default();
-        sends.push(RelId(0), &mut fields(&[1]), false);
-        sends.push(RelId(1), &mut fields(&[2, 3]), true);
-        sends.push(RelId(0), &mut fields(&[]), false);
+        sends.push(RelId(0), &mut fields(&[1]), false, None);
+        sends.push(RelId(1), &mut fields(&[2, 3]), true, Some(7));
+        sends.push(RelId(0), &mut fields(&[]), false, None);
         assert_eq!(sends.len(), 3);
         assert_eq!(sends.get(1).fields, &fields(&[2, 3])[..]);
         assert!(sends.get(1).delete);
+        assert_eq!(sends.get(0).derivation, None);
+        assert_eq!(sends.get(1).derivation, Some(7));
         assert_eq!(sends.get(2).fields.len(), 1);
         assert_eq!(&**sends.get(2).destination(), "a:1");
 
@@ -192,6 +223,8 @@ mod tests {
             vec![(RelId(1), fields(&[2, 3])), (RelId(0), fields(&[]))]
         );
         assert_eq!(&*kept.get(0).tuple(), &fields(&[2, 3])[..]);
+        assert_eq!(kept.get(0).derivation, Some(7));
+        assert_eq!(kept.get(1).derivation, None);
 
         let mut out = Sends::default();
         out.append(&mut kept);
@@ -201,6 +234,8 @@ mod tests {
         assert_eq!(all(&out).len(), 5);
         assert_eq!(all(&out)[2], (RelId(0), fields(&[1])));
         assert_eq!(all(&out)[3], (RelId(1), fields(&[2, 3])));
+        assert_eq!(out.get(1).derivation, None);
+        assert_eq!(out.get(3).derivation, Some(7));
         out.recycle();
         assert!(out.is_empty());
     }

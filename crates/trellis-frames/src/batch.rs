@@ -121,10 +121,13 @@ impl Batcher {
             for &i in indices.iter() {
                 let m = sends.get(i);
                 let relation = &self.names[m.relation.0 as usize];
-                match self
-                    .encoder
-                    .push(relation, m.fields, m.delete, &mut self.frames)
-                {
+                match self.encoder.push_traced(
+                    relation,
+                    m.fields,
+                    m.delete,
+                    m.derivation,
+                    &mut self.frames,
+                ) {
                     Ok(bytes) => sized(m, bytes),
                     Err(o) => out.push(Packed::Oversize {
                         destination: destination.clone(),
@@ -158,7 +161,12 @@ mod tests {
 
     fn send(sends: &mut Sends, plan: &Plan, dest: &str, payload: usize) {
         let mut fields = vec![Value::str(dest), Value::str(&"x".repeat(payload))];
-        sends.push(plan.lookup("big").expect("declared"), &mut fields, false);
+        sends.push(
+            plan.lookup("big").expect("declared"),
+            &mut fields,
+            false,
+            None,
+        );
     }
 
     #[test]

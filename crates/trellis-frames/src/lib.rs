@@ -158,12 +158,14 @@ fn batcher_of(batchers: &mut [(Transport, Batcher)], transport: Transport) -> &m
         .1
 }
 
-/// Hand a decoded frame's tuples to the node, in order; each refused tuple
-/// (an unknown relation, a wrong arity) goes to `refused`, counted by the
-/// node. Messages of one relation come in runs sharing one name, so each
-/// run's relation is looked up once. Leaves `messages` empty.
+/// Hand a decoded frame's tuples, sent by `sender`, to the node, in order;
+/// each refused tuple (an unknown relation, a wrong arity) goes to
+/// `refused`, counted by the node. Messages of one relation come in runs
+/// sharing one name, so each run's relation is looked up once. Leaves
+/// `messages` empty.
 pub fn hand_to_node(
     node: &mut Node,
+    sender: &Arc<str>,
     messages: &mut Vec<WireMessage>,
     mut refused: impl FnMut(&Arc<str>, InputError),
 ) {
@@ -178,7 +180,7 @@ pub fn hand_to_node(
             }
         };
         let received = match rel {
-            Some(rel) => node.receive_id(rel, m.tuple, m.delete),
+            Some(rel) => node.receive_from(rel, m.tuple, m.delete, sender, m.derivation),
             // The node counts and names the unknown relation.
             None => node.receive(&m.relation, m.tuple, m.delete),
         };

@@ -159,6 +159,7 @@ fn amplifying_frame() -> Vec<u8> {
         relation: Arc::from("ping"),
         tuple: Vec::new().into(),
         delete: false,
+        derivation: None,
     };
     let mut n = MAX_FRAME / 2 - 64;
     loop {
@@ -184,6 +185,7 @@ fn peer_table_frame(first: u32, count: u32) -> Vec<u8> {
                 relation: Arc::from("ping"),
                 tuple: vec![Value::str(NODE), Value::str(&from), Value::Int(0)].into(),
                 delete: false,
+                derivation: None,
             }
         })
         .collect();

@@ -619,6 +619,7 @@ fn baseline_latency(
             relation: Arc::from("ping"),
             tuple: vec![Value::str(&b), Value::str(&a), Value::Int(1000)].into(),
             delete: false,
+            derivation: None,
         }],
         None,
     );
@@ -769,9 +770,12 @@ fn stages(s: &Settings, payload_len: usize) {
         let t3 = Instant::now();
         for mut messages in frames.drain(..) {
             tuples += messages.len() as u64;
-            trellis_frames::hand_to_node(&mut receiver, &mut messages, |r, e| {
-                panic!("`{r}` refused: {e}")
-            });
+            trellis_frames::hand_to_node(
+                &mut receiver,
+                sender.shared_address(),
+                &mut messages,
+                |r, e| panic!("`{r}` refused: {e}"),
+            );
             spare.push(messages);
             while receiver.step(0, &mut out) {}
             out.clear();

@@ -512,7 +512,7 @@ impl Driver {
             ..
         } = frame;
         let mut refused = Vec::new();
-        hand_to_node(node, &mut messages, |relation, e| {
+        hand_to_node(node, &sender, &mut messages, |relation, e| {
             refused.push((relation.clone(), e))
         });
         for (relation, e) in refused {

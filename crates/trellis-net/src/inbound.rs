@@ -191,6 +191,7 @@ mod tests {
             relation: Arc::from("r"),
             tuple: vec![Value::Int(1)].into(),
             delete: false,
+            derivation: None,
         };
         trellis_wire::encode("a", "b", &vec![m; n], None)
     }

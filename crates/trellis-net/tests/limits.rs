@@ -23,6 +23,7 @@ fn ping(node: &str, from: &str) -> WireMessage {
         relation: Arc::from("ping"),
         tuple: vec![Value::str(node), Value::str(from)].into(),
         delete: false,
+        derivation: None,
     }
 }
 
@@ -70,6 +71,7 @@ fn a_frame_of_too_many_messages_is_refused_and_the_stream_goes_on() {
         relation: Arc::from("ping"),
         tuple: Vec::new().into(),
         delete: false,
+        derivation: None,
     };
     let flood = trellis_wire::encode("x", node, &vec![empty; MAX_MESSAGES + 1], None);
     let good = trellis_wire::encode("x", node, &[ping(node, "127.0.0.1:1")], None);

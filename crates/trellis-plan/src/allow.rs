@@ -5,7 +5,7 @@
 use crate::load::Diagnostics;
 
 /// Every warning a program can get, by kind.
-pub const WARNING_KINDS: [&str; 11] = [
+pub const WARNING_KINDS: [&str; 10] = [
     "extra_directive_tokens",
     "unused_define",
     "macro_redefined",
@@ -16,7 +16,6 @@ pub const WARNING_KINDS: [&str; 11] = [
     "watch_periodic_letter",
     "external_unknown",
     "notin_wildcard",
-    "trace_unsupported",
 ];
 
 /// `-A warnings` silences every kind (rustc's spelling).

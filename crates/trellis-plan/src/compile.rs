@@ -186,6 +186,7 @@ impl<'s> Compiler<'s> {
                 self.declare_table(m);
             }
         }
+        self.declare_provenance(program);
         for st in &program.statements {
             match st {
                 Statement::Fact(f) => self.fact(f),
@@ -199,25 +200,24 @@ impl<'s> Compiler<'s> {
             }
         }
         self.check_tables(program);
+        let mut traced = Vec::new();
         for st in &program.statements {
             match st {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
                 Statement::External(e) => self.external(e),
                 Statement::Semantics(s) => self.semantics(s),
-                Statement::Trace(t) => {
-                    let relation = t.relation.name.clone();
-                    let span = t.relation.span;
-                    self.warnings
-                        .push(if self.plan.lookup(&relation).is_some() {
-                            PlanError::TraceUnsupported { relation, span }
-                        } else {
-                            PlanError::WatchUnknown { relation, span }
-                        });
-                }
+                Statement::Trace(t) => match self.plan.lookup(&t.relation.name) {
+                    Some(rel) => traced.push(rel),
+                    None => self.warnings.push(PlanError::WatchUnknown {
+                        relation: t.relation.name.clone(),
+                        span: t.relation.span,
+                    }),
+                },
                 _ => {}
             }
         }
+        self.plan.trace(&traced);
         self.never_derived(program);
         if self.errors.is_empty()
             && let Err(e) = stratify(&mut self.plan)

@@ -354,20 +354,6 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("`trace({relation})` records nothing yet")]
-    #[diagnostic(
-        code(trellis::plan::trace_unsupported),
-        severity(Warning),
-        help(
-            "provenance is not implemented yet; the statement is accepted so P2 programs check, and has no effect"
-        )
-    )]
-    TraceUnsupported {
-        relation: String,
-        #[label("no provenance is recorded for this relation")]
-        span: Span,
-    },
-
     #[error("a channel for `{relation}`, which no rule or fact uses")]
     #[diagnostic(
         code(trellis::plan::channel_unknown),
@@ -436,7 +422,6 @@ impl PlanError {
             | WatchUnknown { span, .. }
             | WatchPeriodicLetter { span, .. }
             | ExternalUnknown { span, .. }
-            | TraceUnsupported { span, .. }
             | ChannelUnknown { span, .. }
             | ChannelConflict { span, .. }
             | SemanticsConflict { span, .. } => *span,
@@ -452,7 +437,6 @@ impl PlanError {
                 | PlanError::WatchUnknown { .. }
                 | PlanError::WatchPeriodicLetter { .. }
                 | PlanError::ExternalUnknown { .. }
-                | PlanError::TraceUnsupported { .. }
         )
     }
 }

@@ -11,6 +11,7 @@ mod error;
 mod explain;
 mod load;
 mod plan;
+mod provenance;
 mod stratify;
 
 pub use allow::{ALL_WARNINGS, UnknownWarningKind, WARNING_KINDS, warning_kind};
@@ -19,3 +20,6 @@ pub use error::PlanError;
 pub use explain::{GraphFormat, explain, expr_to_string, graph};
 pub use load::{Diagnostics, Loaded, load_file, load_str};
 pub use plan::*;
+pub use provenance::{
+    ProvenanceLimits, RULE_EXEC, RULE_EXEC_ARITY, TUPLE_TABLE, TUPLE_TABLE_ARITY, provenance_arity,
+};

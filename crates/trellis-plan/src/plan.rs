@@ -76,6 +76,9 @@ pub struct Relation {
     /// Within-tick stratum of an event relation (0 for tables).
     pub stratum: usize,
     pub span: Option<Span>,
+    /// Its derivations are recorded (docs/language.md §6; see
+    /// [`Plan::trace`]).
+    pub traced: bool,
 }
 
 impl Relation {

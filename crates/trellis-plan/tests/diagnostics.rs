@@ -515,11 +515,12 @@ fn trace_of_an_unknown_relation() {
 }
 
 #[test]
-fn trace_records_nothing_yet() {
-    assert_snapshot!(warning(
-        "trace_unsupported",
+fn provenance_relation_of_the_wrong_arity() {
+    assert_snapshot!(error(
+        "arity",
         "trace(ping).\n\
-         p1 ping(@X, E) :- periodic(@X, E, 1).\n"
+         p1 ping(@X, E) :- periodic(@X, E, 1).\n\
+         w1 why(@X, R) :- ruleExec(@X, R, Inputs, Out).\n"
     ));
 }
 

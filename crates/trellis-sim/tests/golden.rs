@@ -10,7 +10,7 @@ use std::path::Path;
 use trellis_engine::Time;
 use trellis_sim::{NANOS, Options, Quiet, Scenario, Simulation};
 
-const DEMO_TRACE_HASH: u64 = 0xb470_6966_c889_5e22;
+const DEMO_TRACE_HASH: u64 = 0xcde3_3fff_8718_6aa0;
 
 #[test]
 fn the_readme_demo_converges_with_its_pinned_trace_hash() {

@@ -530,6 +530,7 @@ fn bytes_on_the_wire_are_the_real_codec_s() {
             ]
             .into(),
             delete: false,
+            derivation: None,
         }],
         None,
     );

@@ -12,8 +12,8 @@ use trellis_value::{Id, Value};
 
 use crate::cost::{self, ARC_HEADER, DecodeLimits};
 use crate::{
-    CRC, ClusterKey, Envelope, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_NAMED, HEADER, MAGIC,
-    MAX_DEPTH, MAX_FRAME, Session, TAG, VERSION, WireError, WireMessage, tag,
+    CRC, ClusterKey, Envelope, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_DERIVATION, HEAD_NAMED,
+    HEADER, MAGIC, MAX_DEPTH, MAX_FRAME, Session, TAG, VERSION, WireError, WireMessage, tag,
 };
 
 /// Strings up to this long are shared.
@@ -343,7 +343,7 @@ impl<'de> DeserializeSeed<'de> for MessageSeed<'_, 'de> {
     type Value = WireMessage;
 
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<WireMessage, D::Error> {
-        d.deserialize_tuple(3, self)
+        d.deserialize_tuple(4, self)
     }
 }
 
@@ -359,7 +359,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
         let head: u8 = seq
             .next_element()?
             .ok_or_else(|| self.cx.refuse("message cut short"))?;
-        if head & !(HEAD_DELETE | HEAD_NAMED) != 0 {
+        if head & !(HEAD_DELETE | HEAD_NAMED | HEAD_DERIVATION) != 0 {
             return Err(self.cx.refuse("unknown message flags"));
         }
         if head & HEAD_NAMED != 0 {
@@ -371,6 +371,14 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
                 *self.relation = Some(Arc::from(name));
             }
         }
+        let derivation = if head & HEAD_DERIVATION != 0 {
+            let bytes: [u8; 8] = seq
+                .next_element()?
+                .ok_or_else(|| self.cx.refuse("message cut short"))?;
+            Some(u64::from_le_bytes(bytes))
+        } else {
+            None
+        };
         let Some(relation) = self.relation.clone() else {
             return Err(self
                 .cx
@@ -386,6 +394,7 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
             relation,
             tuple,
             delete: head & HEAD_DELETE != 0,
+            derivation,
         })
     }
 }

@@ -12,7 +12,8 @@ use trellis_value::Value;
 
 use crate::cost::{self, DecodeLimits};
 use crate::{
-    CRC, FLAG_TAGGED, HEAD_DELETE, HEAD_NAMED, MAGIC, Signing, TAG, VERSION, WireMessage, tag,
+    CRC, FLAG_TAGGED, HEAD_DELETE, HEAD_DERIVATION, HEAD_NAMED, MAGIC, Signing, TAG, VERSION,
+    WireMessage, tag,
 };
 
 /// A finished frame and how many messages it holds.
@@ -156,24 +157,41 @@ impl Encoder {
         delete: bool,
         done: &mut Vec<EncodedFrame>,
     ) -> Result<usize, Oversize> {
+        self.push_traced(relation, tuple, delete, None, done)
+    }
+
+    /// [`Encoder::push`], with the sender's derivation of the tuple.
+    pub fn push_traced(
+        &mut self,
+        relation: &Arc<str>,
+        tuple: &[Value],
+        delete: bool,
+        derivation: Option<u64>,
+        done: &mut Vec<EncodedFrame>,
+    ) -> Result<usize, Oversize> {
+        let m = Message {
+            tuple,
+            delete,
+            derivation,
+        };
         if self.buf.is_empty() {
             self.begin();
         }
-        if let Some(bytes) = self.try_write(relation, tuple, delete) {
+        if let Some(bytes) = self.try_write(relation, &m) {
             return Ok(bytes);
         }
         if self.count == 0 {
-            return Err(self.oversize(relation, tuple, delete));
+            return Err(self.oversize(relation, &m));
         }
         self.finish(done);
         self.begin();
-        self.try_write(relation, tuple, delete)
-            .ok_or_else(|| self.oversize(relation, tuple, delete))
+        self.try_write(relation, &m)
+            .ok_or_else(|| self.oversize(relation, &m))
     }
 
     /// Write the message if the frame still fits the limits with it; the
     /// bytes it took.
-    fn try_write(&mut self, relation: &Arc<str>, tuple: &[Value], delete: bool) -> Option<usize> {
+    fn try_write(&mut self, relation: &Arc<str>, m: &Message) -> Option<usize> {
         let mark = self.buf.len();
         // Callers share one name per relation: compare pointers first
         // (`Arc`'s `==` compares bytes).
@@ -181,13 +199,13 @@ impl Encoder {
             .run
             .as_ref()
             .is_some_and(|r| Arc::ptr_eq(r, relation) || r == relation);
-        let decoded = cost::message_cost(named.then_some(&**relation), tuple);
+        let decoded = cost::message_cost(named.then_some(&**relation), m.tuple);
         if self.count as usize >= self.decode.messages
             || self.decoded + decoded > self.decode.decoded_bytes
         {
             return None;
         }
-        write_message(&mut self.buf, named.then_some(relation), tuple, delete);
+        write_message(&mut self.buf, named.then_some(relation), m);
         if self.buf.len() + self.tag_len() > self.limit {
             self.buf.truncate(mark);
             return None;
@@ -201,9 +219,9 @@ impl Encoder {
     }
 
     /// The size of a frame holding only this message (which did not fit).
-    fn oversize(&mut self, relation: &str, tuple: &[Value], delete: bool) -> Oversize {
+    fn oversize(&mut self, relation: &str, m: &Message) -> Oversize {
         let mark = self.buf.len();
-        write_message(&mut self.buf, Some(relation), tuple, delete);
+        write_message(&mut self.buf, Some(relation), m);
         let bytes = self.buf.len() + self.tag_len();
         self.buf.truncate(mark);
         Oversize { bytes }
@@ -255,7 +273,7 @@ pub fn encode(
     encoder.begin();
     for m in messages {
         encoder
-            .push(&m.relation, &m.tuple, m.delete, &mut done)
+            .push_traced(&m.relation, &m.tuple, m.delete, m.derivation, &mut done)
             .expect("no limit");
     }
     encoder.seal().bytes
@@ -294,24 +312,47 @@ fn append(buf: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
     postcard::serialize_with_flavor(value, Append(buf)).expect("writing into a Vec cannot fail");
 }
 
-fn write_message(buf: &mut Vec<u8>, name: Option<&str>, tuple: &[Value], delete: bool) {
-    let head = if delete { HEAD_DELETE } else { 0 } | if name.is_some() { HEAD_NAMED } else { 0 };
-    append(buf, &MessageOut { head, name, tuple });
+/// A message's content, but for its relation.
+struct Message<'a> {
+    tuple: &'a [Value],
+    delete: bool,
+    derivation: Option<u64>,
+}
+
+fn write_message(buf: &mut Vec<u8>, name: Option<&str>, m: &Message) {
+    let head = if m.delete { HEAD_DELETE } else { 0 }
+        | if name.is_some() { HEAD_NAMED } else { 0 }
+        | if m.derivation.is_some() {
+            HEAD_DERIVATION
+        } else {
+            0
+        };
+    let out = MessageOut {
+        head,
+        name,
+        derivation: m.derivation,
+        tuple: m.tuple,
+    };
+    append(buf, &out);
 }
 
 struct MessageOut<'a> {
     head: u8,
     name: Option<&'a str>,
+    derivation: Option<u64>,
     tuple: &'a [Value],
 }
 
 impl Serialize for MessageOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         // A postcard tuple has no length: the head says what follows.
-        let mut t = s.serialize_tuple(3)?;
+        let mut t = s.serialize_tuple(4)?;
         t.serialize_element(&self.head)?;
         if let Some(name) = self.name {
             t.serialize_element(name)?;
+        }
+        if let Some(d) = self.derivation {
+            t.serialize_element(&d.to_le_bytes())?;
         }
         t.serialize_element(&Values(self.tuple))?;
         t.end()

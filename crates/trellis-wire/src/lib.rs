@@ -12,9 +12,12 @@
 //! authenticated frame (flag bit 0) carries a [`Session`] under its tag: the
 //! destination it is for, and its place in its sender's stream to that
 //! destination, which a receiver's [`Gate`] admits once. A message is a head
-//! byte (bit 0: a deletion; bit 1: the relation's name follows), the name
-//! when the relation differs from the previous message's, and the tuple as
-//! a sequence of values. A run of tuples of one relation names it once.
+//! byte (bit 0: a deletion; bit 1: the relation's name follows; bit 2: a
+//! derivation reference follows), the name when the relation differs from
+//! the previous message's, the reference (8 bytes, little-endian: the
+//! sender's ID of the derivation that made the tuple, when it traces
+//! provenance), and the tuple as a sequence of values. A run of tuples of
+//! one relation names it once.
 //!
 //! The CRC catches corruption; the tag (present when the cluster has a key)
 //! proves the frame came from a member of this cluster, unaltered, for the
@@ -40,10 +43,11 @@ pub use encode::{EncodedFrame, Encoder, Oversize, encode, encode_tuple};
 pub use gate::{DEFAULT_SENDERS, Gate, Replay, WINDOW};
 
 pub const MAGIC: &[u8; 4] = b"TRLS";
-/// Version 3 puts a session (destination, stream, epoch, sequence) in
+/// Version 4 lets a message carry a derivation reference (provenance);
+/// version 3 put a session (destination, stream, epoch, sequence) in
 /// authenticated frames; version 2 named each run of a relation once;
 /// version 1 named every message.
-pub const VERSION: u8 = 3;
+pub const VERSION: u8 = 4;
 /// Magic, version, flags and checksum.
 const HEADER: usize = 10;
 /// Where the checksum sits; it covers every byte after it.
@@ -53,6 +57,7 @@ const FLAG_TAGGED: u8 = 1;
 /// Message head bits.
 const HEAD_DELETE: u8 = 1;
 const HEAD_NAMED: u8 = 2;
+const HEAD_DERIVATION: u8 = 4;
 /// Frames above this size are refused, whatever the transport.
 pub const MAX_FRAME: usize = 4 << 20;
 /// Lists nest at most this deep on the wire.
@@ -64,6 +69,8 @@ pub struct WireMessage {
     pub relation: Arc<str>,
     pub tuple: Arc<[Value]>,
     pub delete: bool,
+    /// The sender's derivation of the tuple, when it traces provenance.
+    pub derivation: Option<u64>,
 }
 
 /// A decoded frame.

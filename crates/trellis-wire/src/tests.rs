@@ -27,16 +27,19 @@ fn sample() -> Vec<WireMessage> {
             ]
             .into(),
             delete: false,
+            derivation: None,
         },
         WireMessage {
             relation: "gone".into(),
             tuple: vec![Value::str("a")].into(),
             delete: true,
+            derivation: None,
         },
         WireMessage {
             relation: "gone".into(),
             tuple: vec![Value::str("b")].into(),
             delete: false,
+            derivation: None,
         },
     ]
 }
@@ -95,6 +98,7 @@ fn a_run_names_its_relation_once() {
                 relation: "a_long_relation_name".into(),
                 tuple: vec![Value::Int(i as i64)].into(),
                 delete: false,
+                derivation: None,
             })
             .collect();
         encode("s", "to:1", &messages, None).len()
@@ -116,6 +120,7 @@ fn repeated_strings_are_shared_when_decoded() {
             relation: "r".into(),
             tuple: vec![Value::str("10.0.0.1:7"), Value::Int(i)].into(),
             delete: false,
+            derivation: None,
         })
         .collect();
     let frame = decode(&encode("10.0.0.1:7", "to:1", &messages, None), None).unwrap();
@@ -138,6 +143,7 @@ fn a_field_repeating_its_last_string_shares_it_however_long() {
             relation: "r".into(),
             tuple: vec![Value::str("a:1"), Value::str(s)].into(),
             delete: false,
+            derivation: None,
         })
         .collect();
     let frame = decode(&encode("a:1", "to:1", &messages, None), None).unwrap();
@@ -162,6 +168,7 @@ fn a_string_that_is_not_utf8_is_refused() {
             relation: "r".into(),
             tuple: vec![Value::str(s)].into(),
             delete: false,
+            derivation: None,
         })
         .collect();
     let mut bytes = encode("a:1", "to:1", &messages, None);
@@ -218,6 +225,7 @@ fn a_message_too_large_alone_is_refused_and_the_rest_go() {
             relation: "big".into(),
             tuple: vec![Value::str(&"x".repeat(2_000))].into(),
             delete: false,
+            derivation: None,
         },
     );
     let (frames, refused) = cut(&messages, None, 1_000);
@@ -276,6 +284,7 @@ fn deep_lists_are_refused_not_recursed() {
         relation: "r".into(),
         tuple: vec![v].into(),
         delete: false,
+        derivation: None,
     };
     let bytes = encode("a", "to:1", &[m], None);
     assert_eq!(
@@ -344,6 +353,7 @@ fn empty_messages(n: usize) -> Vec<WireMessage> {
         relation: "e".into(),
         tuple: Vec::new().into(),
         delete: false,
+        derivation: None,
     };
     vec![m; n]
 }
@@ -415,6 +425,7 @@ fn frames_are_cut_within_the_decode_limits() {
         relation: "n".into(),
         tuple: vec![Value::Null; 1000].into(),
         delete: false,
+        derivation: None,
     };
     let many = vec![nulls; 1000];
     let (frames, refused) = cut(&many, None, MAX_FRAME);

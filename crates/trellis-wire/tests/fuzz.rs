@@ -55,6 +55,7 @@ fn messages() -> impl Strategy<Value = Vec<WireMessage>> {
                 relation: Arc::from(relation),
                 tuple: tuple.into(),
                 delete,
+                derivation: None,
             }),
         0..6,
     )

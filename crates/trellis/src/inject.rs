@@ -54,6 +54,7 @@ pub fn inject(args: &InjectArgs) -> ExitCode {
         relation: Arc::from(relation.as_str()),
         tuple,
         delete: false,
+        derivation: None,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -31,6 +31,7 @@ fn message(relation: &str, fields: Vec<V>) -> WireMessage {
         relation: Arc::from(relation),
         tuple: fields.into(),
         delete: false,
+        derivation: None,
     }
 }
 

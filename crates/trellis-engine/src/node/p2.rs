@@ -26,6 +26,7 @@ use trellis_plan::{Plan, RelId, RuleId};
 
 use super::{Deltas, Input, Node, Taken, Tick, recycle};
 use crate::eval::{Ctx, Sink, drop_noop_writes, emit_groups};
+use crate::provenance::Cause;
 use crate::rounds::Rounds;
 use crate::{Output, Problem, Time, Tuple};
 
@@ -166,13 +167,20 @@ impl Node {
                 Taken::Event(rel, tuple) => Some(Pass::Event(rel, tuple)),
                 Taken::Delta(rel, tuple) => Some(Pass::Insertion(rel, tuple)),
             },
-            External::Periodic(tuple) => Some(Pass::Event(self.periodic(), tuple)),
+            External::Periodic(tuple) => {
+                let periodic = self.periodic();
+                if self.plan.relation(periodic).traced {
+                    self.traced_input(periodic, &tuple, Cause::Timer, out);
+                }
+                Some(Pass::Event(periodic, tuple))
+            }
             External::Insertion(rel, tuple) => Some(Pass::Insertion(rel, tuple)),
         };
         self.p2.passes.extend(first);
         self.passes(&mut tick, out);
         self.report(now, &mut tick, out);
         self.commit(now, out);
+        self.trace(now, out);
         self.send(out);
         self.end_tick(&tick);
     }

@@ -15,6 +15,9 @@ use super::localize::LocTerm;
 use super::{AtomIr, Compiler, PERIODIC};
 use crate::error::PlanError;
 use crate::plan::*;
+use crate::provenance::{
+    ProvenanceLimits, RULE_EXEC, TUPLE_TABLE, provenance_arity, provenance_spec,
+};
 
 impl Compiler<'_> {
     pub(super) fn add_relation(
@@ -37,6 +40,7 @@ impl Compiler<'_> {
             indexes: Vec::new(),
             stratum: 0,
             span,
+            traced: false,
         });
         self.plan.by_name.insert(name.to_string(), id);
         self.first_use.push(span);
@@ -69,7 +73,21 @@ impl Compiler<'_> {
             return Some(id);
         }
         if self.first_use[idx].is_none() {
-            // Declared by `materialize` only so far: this use fixes the arity.
+            // Declared by `materialize` only so far: this use fixes the arity
+            // (a provenance table Trellis declared has its own).
+            let builtin = self.plan.relations[idx].span.is_none();
+            if let Some(fixed) = provenance_arity(&name.name).filter(|_| builtin)
+                && fixed != arity
+            {
+                self.errors.push(PlanError::Arity {
+                    relation: name.name.clone(),
+                    expected: fixed,
+                    found: arity,
+                    first: "as Trellis declares it (docs/language.md §6)".to_string(),
+                    span: name.span,
+                });
+                return None;
+            }
             self.first_use[idx] = Some(name.span);
             self.plan.relations[idx].arity = arity;
             return Some(id);
@@ -87,6 +105,38 @@ impl Compiler<'_> {
             return None;
         }
         Some(id)
+    }
+
+    /// `ruleExec` and `tupleTable`, when the program reads or writes them
+    /// or traces anything, and did not materialize them itself.
+    pub(super) fn declare_provenance(&mut self, program: &ast::Program) {
+        let traces = program
+            .statements
+            .iter()
+            .any(|st| matches!(st, ast::Statement::Trace(_)));
+        let mentions = |name: &str| {
+            program.statements.iter().any(|st| match st {
+                ast::Statement::Rule(r) => {
+                    r.head.relation.name == name
+                        || r.body.iter().any(|el| {
+                            matches!(el, BodyElem::Atom(a) | BodyElem::NotIn(a, _)
+                                if a.relation.name == name)
+                        })
+                }
+                ast::Statement::Fact(f) => f.atom.relation.name == name,
+                _ => false,
+            })
+        };
+        for name in [RULE_EXEC, TUPLE_TABLE] {
+            if self.plan.lookup(name).is_some() || !(traces || mentions(name)) {
+                continue;
+            }
+            let spec = provenance_spec(name, ProvenanceLimits::default()).expect("one");
+            let arity = provenance_arity(name).expect("one");
+            let id = self.add_relation(name, arity, RelationKind::Table(spec), false, None);
+            // The engine writes it: never "never derived".
+            self.derived[id.0 as usize] = true;
+        }
     }
 
     pub(super) fn declare_table(&mut self, m: &ast::Materialize) {

@@ -27,15 +27,19 @@ impl Simulation {
             return;
         };
         let mut messages = std::mem::take(&mut self.messages);
-        if trellis_wire::decode_shared(frame, None, &mut messages, &mut self.strings).is_err() {
-            // Frames are never corrupted in flight here: the codec is wrong.
-            self.stats.frames_undecodable += 1;
-            self.messages = messages;
-            return;
-        }
+        let envelope =
+            match trellis_wire::decode_shared(frame, None, &mut messages, &mut self.strings) {
+                Ok(envelope) => envelope,
+                Err(_) => {
+                    // Frames are never corrupted in flight here: the codec is wrong.
+                    self.stats.frames_undecodable += 1;
+                    self.messages = messages;
+                    return;
+                }
+            };
         self.trace.frame(self.now, from, to, frame);
         let dropped = &mut self.stats.dropped_inputs;
-        hand_to_node(node, &mut messages, |_, _| *dropped += 1);
+        hand_to_node(node, &envelope.sender, &mut messages, |_, _| *dropped += 1);
         self.messages = messages;
         self.stats.frames_delivered += 1;
         self.step(to, observer);

@@ -1,0 +1,262 @@
+//! Provenance capture (docs/language.md §6): what each derivation of a
+//! traced relation was made from.
+//!
+//! Identities are content hashes, specified (SipHash-1-3 under fixed keys
+//! over explicit little-endian bytes), so they are the same on every node
+//! and in every build: a tuple's ID is the hash of its relation and
+//! values, a derivation's the hash of its rule, node, output and inputs.
+//! The same tuple derived twice has one ID; the same derivation made twice
+//! (a rule refiring on the same inputs) has one ID too.
+//!
+//! While a traced rule runs, the strand pushes the ID of each body tuple it
+//! matches onto [`Capture::stack`] and pops it when the match is done, so
+//! at the head the stack is exactly the derivation's inputs, in body order.
+//! Nothing of this runs for a rule that is not traced.
+
+use std::hash::Hasher;
+use std::sync::Arc;
+
+use siphasher::sip::SipHasher13;
+use trellis_plan::{Plan, RelId, RuleId};
+use trellis_value::Value;
+
+use crate::{Time, Tuple};
+
+/// A tuple's identity: the hash of its relation and values.
+pub type TupleId = u64;
+/// A derivation's identity: the hash of its rule, node, output and inputs.
+pub type ExecId = u64;
+
+/// An aggregate's derivation lists at most this many of its inputs.
+pub const MAX_AGGREGATE_INPUTS: usize = 256;
+
+/// Fixed keys: identities must not change between runs or builds.
+const KEYS: (u64, u64) = (0x7472_656c_6c69_7370, 0x726f_7665_6e61_6e63);
+
+fn hasher() -> SipHasher13 {
+    SipHasher13::new_with_keys(KEYS.0, KEYS.1)
+}
+
+/// The identity of the tuple `fields` of `relation`.
+pub fn tuple_id(relation: &str, fields: &[Value]) -> TupleId {
+    let mut h = hasher();
+    bytes(&mut h, relation.as_bytes());
+    h.write_u64(fields.len() as u64);
+    for v in fields {
+        value(&mut h, v);
+    }
+    h.finish()
+}
+
+/// The identity of a derivation by `rule` on `node` of `output` from
+/// `inputs`.
+pub fn exec_id(rule: &str, node: &str, output: TupleId, inputs: &[TupleId]) -> ExecId {
+    let mut h = hasher();
+    bytes(&mut h, rule.as_bytes());
+    bytes(&mut h, node.as_bytes());
+    h.write(&output.to_le_bytes());
+    h.write_u64(inputs.len() as u64);
+    for i in inputs {
+        h.write(&i.to_le_bytes());
+    }
+    h.finish()
+}
+
+fn bytes(h: &mut SipHasher13, b: &[u8]) {
+    h.write(&(b.len() as u64).to_le_bytes());
+    h.write(b);
+}
+
+fn value(h: &mut SipHasher13, v: &Value) {
+    match v {
+        Value::Null => h.write(&[0]),
+        Value::Bool(b) => h.write(&[1, *b as u8]),
+        Value::Int(i) => {
+            h.write(&[2]);
+            h.write(&i.to_le_bytes());
+        }
+        Value::Float(f) => {
+            h.write(&[3]);
+            h.write(&f.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            h.write(&[4]);
+            bytes(h, s.as_bytes());
+        }
+        Value::Id(id) => {
+            h.write(&[5]);
+            h.write(&id.0.to_le_bytes::<20>());
+        }
+        Value::List(items) => {
+            h.write(&[6]);
+            h.write(&(items.len() as u64).to_le_bytes());
+            for item in items.iter() {
+                value(h, item);
+            }
+        }
+    }
+}
+
+/// One recorded happening: a tuple of a traced relation came to be on a
+/// node, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Derivation {
+    pub time: Time,
+    pub tick: u64,
+    pub relation: RelId,
+    pub tuple: Tuple,
+    pub id: TupleId,
+    pub cause: Cause,
+}
+
+/// How a tuple came to be on a node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cause {
+    /// A rule derived it from `inputs` (body tuples, in body order; an
+    /// aggregate's inputs, at most [`MAX_AGGREGATE_INPUTS`]). `sent`: it
+    /// was sent to the node its location names (`OutputNode`), rather than
+    /// kept here as an event or a write.
+    Rule {
+        rule: RuleId,
+        exec: ExecId,
+        inputs: Vec<TupleId>,
+        sent: bool,
+    },
+    /// A fact of the program.
+    Fact,
+    /// Injected by the user (`--fact`, `trellis inject`, a scenario).
+    Injected,
+    /// A `periodic` timer fired.
+    Timer,
+    /// Received from `from` (unknown when the driver did not say), which
+    /// derived it by `exec` (none when the sender did not trace it).
+    Received {
+        from: Option<Arc<str>>,
+        exec: Option<ExecId>,
+    },
+}
+
+impl Cause {
+    /// The word `tupleTable`'s `How` column uses.
+    pub fn how(&self) -> &'static str {
+        match self {
+            Cause::Rule { .. } => "rule",
+            Cause::Fact => "fact",
+            Cause::Injected => "inject",
+            Cause::Timer => "timer",
+            Cause::Received { .. } => "recv",
+        }
+    }
+}
+
+/// What strands capture while a tick runs (kept by the node from tick to
+/// tick; `None` in a node that traces nothing).
+#[derive(Debug)]
+pub(crate) struct Capture {
+    /// Per rule: is it traced?
+    pub traced: Vec<bool>,
+    /// The node's address, part of every derivation's identity.
+    pub node: Arc<str>,
+    /// The rule being run is traced.
+    pub on: bool,
+    /// The IDs of the body tuples matched so far.
+    pub stack: Vec<TupleId>,
+    /// Derivations made this tick, in derivation order.
+    pub made: Vec<Made>,
+}
+
+/// A derivation made by a rule this tick.
+#[derive(Debug)]
+pub(crate) struct Made {
+    pub rule: RuleId,
+    pub relation: RelId,
+    pub tuple: Tuple,
+    pub id: TupleId,
+    pub exec: ExecId,
+    pub inputs: Vec<TupleId>,
+    pub sent: bool,
+}
+
+impl Capture {
+    pub fn new(plan: &Plan, node: Arc<str>) -> Option<Capture> {
+        plan.traces_anything().then(|| Capture {
+            traced: plan.traced_rules(),
+            node,
+            on: false,
+            stack: Vec::new(),
+            made: Vec::new(),
+        })
+    }
+}
+
+/// An identity as a value rules read (the same bits, as an integer).
+pub fn id_value(id: u64) -> Value {
+    Value::Int(id as i64)
+}
+
+/// The rows `d` makes on `node`: `emit(true, row)` for `ruleExec`,
+/// `emit(false, row)` for `tupleTable` (docs/language.md §6). A rule's
+/// derivation is a `ruleExec` row, and a `tupleTable` row too unless it
+/// was sent away (the receiver records its arrival); every other cause is
+/// a `tupleTable` row.
+pub(crate) fn rows(
+    plan: &Plan,
+    node: &Arc<str>,
+    d: &Derivation,
+    time: &Value,
+    mut emit: impl FnMut(bool, Vec<Value>),
+) {
+    let here = Value::Str(node.clone());
+    let tuple = || {
+        let name = Value::str(&plan.relation(d.relation).name);
+        Value::List(
+            std::iter::once(name)
+                .chain(d.tuple.iter().cloned())
+                .collect(),
+        )
+    };
+    let how = Value::str(d.cause.how());
+    let (source, exec) = match &d.cause {
+        Cause::Rule {
+            rule,
+            exec,
+            inputs,
+            sent,
+        } => {
+            emit(
+                true,
+                vec![
+                    here.clone(),
+                    Value::str(&plan.rule(*rule).name),
+                    Value::List(inputs.iter().map(|&i| id_value(i)).collect()),
+                    id_value(d.id),
+                    d.tuple.first().cloned().unwrap_or(Value::Null),
+                    time.clone(),
+                    id_value(*exec),
+                ],
+            );
+            if *sent {
+                return;
+            }
+            (here.clone(), *exec)
+        }
+        Cause::Received { from, exec } => (
+            from.as_ref().map_or(Value::Null, |f| Value::Str(f.clone())),
+            exec.unwrap_or(0),
+        ),
+        Cause::Fact | Cause::Injected | Cause::Timer => (here.clone(), 0),
+    };
+    emit(
+        false,
+        vec![
+            here,
+            id_value(d.id),
+            tuple(),
+            source,
+            id_value(d.id),
+            id_value(exec),
+            how,
+            time.clone(),
+        ],
+    );
+}
