@@ -189,10 +189,11 @@ impl<'a> Sink<'a> {
     /// A traced rule matched `fields` of `rel`: its ID is an input of what
     /// the match derives. Whether it was pushed (pop it after the match).
     #[inline]
-    pub fn push_input(&mut self, plan: &Plan, rel: RelId, fields: &[Value]) -> bool {
+    pub fn push_input(&mut self, plan: &Plan, atom: usize, rel: RelId, fields: &[Value]) -> bool {
         match &mut self.capture {
             Some(c) if c.on => {
-                c.stack.push(tuple_id(&plan.relation(rel).name, fields));
+                c.stack
+                    .push((atom, tuple_id(&plan.relation(rel).name, fields)));
                 true
             }
             _ => false,
@@ -468,7 +469,7 @@ pub(crate) fn exec(
                             return;
                         }
                         if matches(pattern, row.fields, regs, ctx.params, read) {
-                            let pushed = sink.push_input(ctx.plan, rel, row.fields);
+                            let pushed = sink.push_input(ctx.plan, *atom, rel, row.fields);
                             exec(ctx, sink, rule, rest, regs, fresh || is_delta);
                             sink.pop_input(pushed);
                         }
@@ -510,7 +511,7 @@ pub(crate) fn exec(
                     };
                     for (tuple, _) in visible {
                         if matches(pattern, tuple, regs, ctx.params, read) {
-                            let pushed = sink.push_input(ctx.plan, rel, tuple);
+                            let pushed = sink.push_input(ctx.plan, *atom, rel, tuple);
                             exec(ctx, sink, rule, rest, regs, true);
                             sink.pop_input(pushed);
                             if sink.exhausted {
@@ -644,7 +645,7 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
         acc.add(agg.function, agg.var.map(|v| &regs[v as usize]));
         if let Some(c) = sink.capture.as_ref().filter(|c| c.on) {
             let room = MAX_AGGREGATE_INPUTS.saturating_sub(acc.inputs.len());
-            acc.inputs.extend(c.stack.iter().take(room));
+            acc.inputs.extend(c.inputs().take(room));
         }
         return;
     }
@@ -784,7 +785,7 @@ fn derive(
         Some(c) if c.on => {
             let relation = head.relation;
             let id = tuple_id(&plan.relation(relation).name, &sink.scratch);
-            let inputs = group_inputs.map_or_else(|| c.stack.clone(), <[TupleId]>::to_vec);
+            let inputs = group_inputs.map_or_else(|| c.inputs().collect(), <[TupleId]>::to_vec);
             let exec = exec_id(&rule.name, &c.node, id, &inputs);
             c.made.push(Made {
                 rule: rule.id,

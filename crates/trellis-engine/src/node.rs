@@ -1296,7 +1296,7 @@ pub(crate) fn run_strand(
                     continue;
                 }
                 if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                    let pushed = sink.push_input(ctx.plan, rel, row.fields);
+                    let pushed = sink.push_input(ctx.plan, *atom, rel, row.fields);
                     exec(ctx, sink, rule, rest, &mut regs, fresh);
                     sink.pop_input(pushed);
                     if sink.exhausted {
@@ -1309,7 +1309,7 @@ pub(crate) fn run_strand(
             Deltas::Stamped => {
                 for row in table.deltas(ctx.tick) {
                     if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                        let pushed = sink.push_input(ctx.plan, rel, row.fields);
+                        let pushed = sink.push_input(ctx.plan, *atom, rel, row.fields);
                         exec(ctx, sink, rule, rest, &mut regs, true);
                         sink.pop_input(pushed);
                         if sink.exhausted {
@@ -1322,7 +1322,7 @@ pub(crate) fn run_strand(
                 if let Some((_, fields)) = row.filter(|(r, _)| *r == rel)
                     && matches(pattern, fields, &mut regs, ctx.params, read)
                 {
-                    let pushed = sink.push_input(ctx.plan, rel, fields);
+                    let pushed = sink.push_input(ctx.plan, *atom, rel, fields);
                     exec(ctx, sink, rule, rest, &mut regs, true);
                     sink.pop_input(pushed);
                 }
@@ -1337,7 +1337,7 @@ pub(crate) fn run_strand(
             };
             for (tuple, _) in visible {
                 if matches(pattern, tuple, &mut regs, ctx.params, read) {
-                    let pushed = sink.push_input(ctx.plan, rel, tuple);
+                    let pushed = sink.push_input(ctx.plan, *atom, rel, tuple);
                     exec(ctx, sink, rule, rest, &mut regs, true);
                     sink.pop_input(pushed);
                     if sink.exhausted {

@@ -10,8 +10,10 @@
 //!
 //! While a traced rule runs, the strand pushes the ID of each body tuple it
 //! matches onto [`Capture::stack`] and pops it when the match is done, so
-//! at the head the stack is exactly the derivation's inputs, in body order.
-//! Nothing of this runs for a rule that is not traced.
+//! at the head the stack is exactly the derivation's inputs; they are
+//! recorded in body order, whichever atom triggered the strand, so one
+//! derivation has one identity whichever strand made it. Nothing of this
+//! runs for a rule that is not traced.
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -159,8 +161,9 @@ pub(crate) struct Capture {
     pub node: Arc<str>,
     /// The rule being run is traced.
     pub on: bool,
-    /// The IDs of the body tuples matched so far.
-    pub stack: Vec<TupleId>,
+    /// The body tuples matched so far: (atom, ID), in the order the
+    /// strand matched them.
+    pub stack: Vec<(usize, TupleId)>,
     /// Derivations made this tick, in derivation order.
     pub made: Vec<Made>,
 }
@@ -178,6 +181,14 @@ pub(crate) struct Made {
 }
 
 impl Capture {
+    /// The inputs matched so far, in body order.
+    pub fn inputs(&self) -> impl Iterator<Item = TupleId> + '_ {
+        let mut sorted: smallvec::SmallVec<[(usize, TupleId); 8]> =
+            self.stack.iter().copied().collect();
+        sorted.sort_by_key(|(atom, _)| *atom);
+        sorted.into_iter().map(|(_, id)| id)
+    }
+
     pub fn new(plan: &Plan, node: Arc<str>) -> Option<Capture> {
         plan.traces_anything().then(|| Capture {
             traced: plan.traced_rules(),
