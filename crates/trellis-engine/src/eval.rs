@@ -30,6 +30,7 @@ pub enum RuleError {
 }
 
 /// The node's clock and random source, as built-ins see them.
+#[derive(Clone)]
 pub(crate) struct NodeEnv {
     pub rng: ChaCha8Rng,
     pub now: Time,
@@ -150,6 +151,18 @@ pub(crate) struct Sink<'a> {
     pub local_address: Option<Arc<str>>,
     /// Provenance, when the node traces anything.
     pub capture: Option<Capture>,
+    /// How far strands got (why-not), when asked.
+    pub probe: Option<Probe>,
+}
+
+/// The furthest a strand's matches got, and the registers there (a
+/// why-not question: `why_not.rs`).
+#[derive(Debug, Default)]
+pub(crate) struct Probe {
+    /// The fewest steps left at any point reached.
+    pub left: Option<usize>,
+    /// The registers the first time that point was reached.
+    pub registers: Vec<Value>,
 }
 
 impl<'a> Sink<'a> {
@@ -183,6 +196,7 @@ impl<'a> Sink<'a> {
             retracting: false,
             local_address: None,
             capture: None,
+            probe: None,
         }
     }
 
@@ -446,6 +460,12 @@ pub(crate) fn exec(
     regs: &mut [Value],
     fresh: bool,
 ) {
+    if let Some(probe) = &mut sink.probe
+        && probe.left.is_none_or(|left| steps.len() < left)
+    {
+        probe.left = Some(steps.len());
+        probe.registers = regs.to_vec();
+    }
     let Some((step, rest)) = steps.split_first() else {
         finish(ctx, sink, rule, regs, fresh);
         return;

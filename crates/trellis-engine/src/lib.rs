@@ -28,7 +28,9 @@ use trellis_plan::{RelId, RuleId};
 use trellis_value::Value;
 
 pub use eval::RuleError;
-pub use node::{ConfigError, InputError, Node, NodeConfig};
+pub use node::{
+    Blocked, ConfigError, InputError, Node, NodeConfig, RuleAbsence, RuleWhyNot, WhyNot, why_not,
+};
 pub use params::{NodeParams, ParamSource, Placement};
 pub use provenance::{Cause, Derivation, ExecId, TupleId};
 pub use sends::{Outgoing, Sends};

@@ -24,6 +24,9 @@ use crate::table::{Insert, Table};
 use crate::{Output, Problem, Record, RecordKind, Sends, Time, Tuple};
 
 mod p2;
+mod why_not;
+
+pub use why_not::{Blocked, RuleAbsence, RuleWhyNot, WhyNot, why_not};
 
 /// How one node is set up.
 #[derive(Debug, Clone)]

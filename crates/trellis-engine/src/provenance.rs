@@ -1,4 +1,4 @@
-//! Provenance capture (docs/language.md §6): what each derivation of a
+//! Provenance capture (docs/language.md §8): what each derivation of a
 //! traced relation was made from.
 //!
 //! Identities are content hashes, specified (SipHash-1-3 under fixed keys
@@ -206,7 +206,7 @@ pub fn id_value(id: u64) -> Value {
 }
 
 /// The rows `d` makes on `node`: `emit(true, row)` for `ruleExec`,
-/// `emit(false, row)` for `tupleTable` (docs/language.md §6). A rule's
+/// `emit(false, row)` for `tupleTable` (docs/language.md §8). A rule's
 /// derivation is a `ruleExec` row, and a `tupleTable` row too unless it
 /// was sent away (the receiver records its arrival); every other cause is
 /// a `tupleTable` row.

@@ -1,4 +1,4 @@
-//! Provenance (docs/language.md §6): what the engine records of each
+//! Provenance (docs/language.md §8): what the engine records of each
 //! derivation, checked against trees computed by hand, across nodes, in
 //! `ruleExec`/`tupleTable`, within its bounds, and the same in two runs.
 

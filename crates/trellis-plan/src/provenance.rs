@@ -1,5 +1,5 @@
 //! Which relations record provenance, and the two relations it is kept in
-//! (docs/language.md §6).
+//! (docs/language.md §8).
 //!
 //! A relation is *traced* when the engine records every derivation of its
 //! tuples. `trace(rel).` traces `rel` and everything it is derived from

@@ -83,7 +83,7 @@ impl Compiler<'_> {
                     relation: name.name.clone(),
                     expected: fixed,
                     found: arity,
-                    first: "as Trellis declares it (docs/language.md §6)".to_string(),
+                    first: "as Trellis declares it (docs/language.md §8)".to_string(),
                     span: name.span,
                 });
                 return None;
