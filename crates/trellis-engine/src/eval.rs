@@ -123,7 +123,7 @@ pub(crate) struct Write {
 pub(crate) const WRITE_BATCH: usize = 64;
 
 /// What strands produce.
-pub(crate) struct Sink<'a> {
+pub(crate) struct Sink<'a, 't> {
     pub env: &'a mut NodeEnv,
     pub new_events: Vec<(RelId, Tuple)>,
     pub writes: Vec<Write>,
@@ -151,6 +151,9 @@ pub(crate) struct Sink<'a> {
     pub local_address: Option<Arc<str>>,
     /// Provenance, when the node traces anything.
     pub capture: Option<Capture>,
+    /// A traced rule's body tuples matched so far (atom, relation,
+    /// fields), hashed into IDs only for the matches that reach the head.
+    matched: Vec<(usize, RelId, &'t [Value])>,
     /// How far strands got (why-not), when asked.
     pub probe: Option<Probe>,
 }
@@ -165,7 +168,7 @@ pub(crate) struct Probe {
     pub registers: Vec<Value>,
 }
 
-impl<'a> Sink<'a> {
+impl<'a, 't> Sink<'a, 't> {
     /// A derivation dropped by a runtime error. It counts against the
     /// budget like one that succeeds, so that a join whose every match
     /// fails cannot pile up errors without bound.
@@ -196,6 +199,7 @@ impl<'a> Sink<'a> {
             retracting: false,
             local_address: None,
             capture: None,
+            matched: Vec::new(),
             probe: None,
         }
     }
@@ -203,22 +207,29 @@ impl<'a> Sink<'a> {
     /// A traced rule matched `fields` of `rel`: its ID is an input of what
     /// the match derives. Whether it was pushed (pop it after the match).
     #[inline]
-    pub fn push_input(&mut self, plan: &Plan, atom: usize, rel: RelId, fields: &[Value]) -> bool {
-        match &mut self.capture {
-            Some(c) if c.on => {
-                c.stack
-                    .push((atom, tuple_id(&plan.relation(rel).name, fields)));
-                true
-            }
-            _ => false,
+    pub fn push_input(&mut self, atom: usize, rel: RelId, fields: &'t [Value]) -> bool {
+        let on = self.capture.as_ref().is_some_and(|c| c.on);
+        if on {
+            self.matched.push((atom, rel, fields));
         }
+        on
     }
 
     #[inline]
     pub fn pop_input(&mut self, pushed: bool) {
-        if pushed && let Some(c) = &mut self.capture {
-            c.stack.pop();
+        if pushed {
+            self.matched.pop();
         }
+    }
+
+    /// The IDs of the body tuples matched so far, in body order.
+    fn inputs(&self, plan: &Plan) -> impl Iterator<Item = TupleId> {
+        let mut sorted: smallvec::SmallVec<[(usize, RelId, &[Value]); 8]> =
+            self.matched.iter().copied().collect();
+        sorted.sort_by_key(|(atom, ..)| *atom);
+        sorted
+            .into_iter()
+            .map(|(_, rel, fields)| tuple_id(&plan.relation(rel).name, fields))
     }
 
     /// Record that `rule` is about to run: capture follows it if traced.
@@ -226,7 +237,7 @@ impl<'a> Sink<'a> {
     pub fn follow(&mut self, rule: &RulePlan) {
         if let Some(c) = &mut self.capture {
             c.on = c.traced[rule.id.0 as usize] && !self.retracting && !rule.head.delete;
-            c.stack.clear();
+            self.matched.clear();
         }
     }
 }
@@ -452,9 +463,9 @@ fn key_value<'v>(e: &'v Expr, regs: &'v [Value], params: &'v [Value]) -> &'v Val
 
 /// Run `steps` with the registers bound so far; `fresh` is whether a tuple
 /// new in this tick has been matched already.
-pub(crate) fn exec(
-    ctx: &Ctx,
-    sink: &mut Sink,
+pub(crate) fn exec<'t>(
+    ctx: &Ctx<'t>,
+    sink: &mut Sink<'_, 't>,
     rule: &RulePlan,
     steps: &[Step],
     regs: &mut [Value],
@@ -483,13 +494,13 @@ pub(crate) fn exec(
             let rel = rule.body[*atom].relation;
             match &ctx.tables[rel.0 as usize] {
                 Some(table) => {
-                    let visit = |row: Row, regs: &mut [Value], sink: &mut Sink| {
+                    let visit = |row: Row<'t>, regs: &mut [Value], sink: &mut Sink<'_, 't>| {
                         let is_delta = ctx.deltas.is_new(rel, &row, ctx.tick);
                         if *rows == Rows::Old && is_delta {
                             return;
                         }
                         if matches(pattern, row.fields, regs, ctx.params, read) {
-                            let pushed = sink.push_input(ctx.plan, *atom, rel, row.fields);
+                            let pushed = sink.push_input(*atom, rel, row.fields);
                             exec(ctx, sink, rule, rest, regs, fresh || is_delta);
                             sink.pop_input(pushed);
                         }
@@ -531,7 +542,7 @@ pub(crate) fn exec(
                     };
                     for (tuple, _) in visible {
                         if matches(pattern, tuple, regs, ctx.params, read) {
-                            let pushed = sink.push_input(ctx.plan, *atom, rel, tuple);
+                            let pushed = sink.push_input(*atom, rel, tuple);
                             exec(ctx, sink, rule, rest, regs, true);
                             sink.pop_input(pushed);
                             if sink.exhausted {
@@ -663,9 +674,13 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
         let acc = &mut sink.groups.accs[group];
         acc.triggered |= fresh;
         acc.add(agg.function, agg.var.map(|v| &regs[v as usize]));
-        if let Some(c) = sink.capture.as_ref().filter(|c| c.on) {
+        if sink.capture.as_ref().is_some_and(|c| c.on) {
             let room = MAX_AGGREGATE_INPUTS.saturating_sub(acc.inputs.len());
-            acc.inputs.extend(c.inputs().take(room));
+            if room > 0 {
+                let inputs: smallvec::SmallVec<[TupleId; 8]> = sink.inputs(ctx.plan).collect();
+                let acc = &mut sink.groups.accs[group];
+                acc.inputs.extend(inputs.into_iter().take(room));
+            }
         }
         return;
     }
@@ -801,11 +816,13 @@ fn derive(
         }
         (route, ..) => route,
     };
-    let exec = match &mut sink.capture {
-        Some(c) if c.on => {
+    let exec = match sink.capture.as_ref().is_some_and(|c| c.on) {
+        true => {
             let relation = head.relation;
             let id = tuple_id(&plan.relation(relation).name, &sink.scratch);
-            let inputs = group_inputs.map_or_else(|| c.inputs().collect(), <[TupleId]>::to_vec);
+            let inputs =
+                group_inputs.map_or_else(|| sink.inputs(plan).collect(), <[TupleId]>::to_vec);
+            let c = sink.capture.as_mut().expect("capturing");
             let exec = exec_id(&rule.name, &c.node, id, &inputs);
             c.made.push(Made {
                 rule: rule.id,
@@ -818,7 +835,7 @@ fn derive(
             });
             Some(exec)
         }
-        _ => None,
+        false => None,
     };
     match route {
         Route::LocalTable => {

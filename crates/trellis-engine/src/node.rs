@@ -1253,9 +1253,9 @@ fn value_str(v: &Value) -> Option<&str> {
 
 /// Run one strand over the new tuples of its trigger (or, for an
 /// aggregate, over everything).
-pub(crate) fn run_strand(
-    ctx: &Ctx,
-    sink: &mut Sink,
+pub(crate) fn run_strand<'t>(
+    ctx: &Ctx<'t>,
+    sink: &mut Sink<'_, 't>,
     rule: &trellis_plan::RulePlan,
     strand: &Strand,
 ) {
@@ -1299,7 +1299,7 @@ pub(crate) fn run_strand(
                     continue;
                 }
                 if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                    let pushed = sink.push_input(ctx.plan, *atom, rel, row.fields);
+                    let pushed = sink.push_input(*atom, rel, row.fields);
                     exec(ctx, sink, rule, rest, &mut regs, fresh);
                     sink.pop_input(pushed);
                     if sink.exhausted {
@@ -1312,7 +1312,7 @@ pub(crate) fn run_strand(
             Deltas::Stamped => {
                 for row in table.deltas(ctx.tick) {
                     if matches(pattern, row.fields, &mut regs, ctx.params, read) {
-                        let pushed = sink.push_input(ctx.plan, *atom, rel, row.fields);
+                        let pushed = sink.push_input(*atom, rel, row.fields);
                         exec(ctx, sink, rule, rest, &mut regs, true);
                         sink.pop_input(pushed);
                         if sink.exhausted {
@@ -1325,7 +1325,7 @@ pub(crate) fn run_strand(
                 if let Some((_, fields)) = row.filter(|(r, _)| *r == rel)
                     && matches(pattern, fields, &mut regs, ctx.params, read)
                 {
-                    let pushed = sink.push_input(ctx.plan, *atom, rel, fields);
+                    let pushed = sink.push_input(*atom, rel, fields);
                     exec(ctx, sink, rule, rest, &mut regs, true);
                     sink.pop_input(pushed);
                 }
@@ -1340,7 +1340,7 @@ pub(crate) fn run_strand(
             };
             for (tuple, _) in visible {
                 if matches(pattern, tuple, &mut regs, ctx.params, read) {
-                    let pushed = sink.push_input(ctx.plan, *atom, rel, tuple);
+                    let pushed = sink.push_input(*atom, rel, tuple);
                     exec(ctx, sink, rule, rest, &mut regs, true);
                     sink.pop_input(pushed);
                     if sink.exhausted {

@@ -8,12 +8,13 @@
 //! The same tuple derived twice has one ID; the same derivation made twice
 //! (a rule refiring on the same inputs) has one ID too.
 //!
-//! While a traced rule runs, the strand pushes the ID of each body tuple it
-//! matches onto [`Capture::stack`] and pops it when the match is done, so
-//! at the head the stack is exactly the derivation's inputs; they are
-//! recorded in body order, whichever atom triggered the strand, so one
-//! derivation has one identity whichever strand made it. Nothing of this
-//! runs for a rule that is not traced.
+//! While a traced rule runs, the strand pushes each body tuple it matches
+//! (a borrow of the row: no copy, no hash) onto its sink's stack and pops
+//! it when the match is done, so at the head the stack is exactly the
+//! derivation's inputs, hashed then; they are recorded in body order,
+//! whichever atom triggered the strand, so one derivation has one identity
+//! whichever strand made it. Nothing of this runs for a rule that is not
+//! traced.
 
 use std::hash::Hasher;
 use std::sync::Arc;
@@ -26,8 +27,15 @@ use crate::{Time, Tuple};
 
 /// A tuple's identity: the hash of its relation and values.
 pub type TupleId = u64;
-/// A derivation's identity: the hash of its rule, node, output and inputs.
+/// A derivation's identity: the hash of its rule, node, output and inputs,
+/// in [`EXEC_ID_BITS`] bits (never 0, which means "none").
 pub type ExecId = u64;
+
+/// Derivation IDs are 48 bits, so a reference takes 6 bytes on the wire.
+/// Two derivations of one node collide with a chance of about n²/2^49 for
+/// n derivations kept (1 in 225,000 for the default 50,000 rows); tuple IDs
+/// keep all 64 bits.
+pub const EXEC_ID_BITS: u32 = 48;
 
 /// An aggregate's derivation lists at most this many of its inputs.
 pub const MAX_AGGREGATE_INPUTS: usize = 256;
@@ -61,7 +69,7 @@ pub fn exec_id(rule: &str, node: &str, output: TupleId, inputs: &[TupleId]) -> E
     for i in inputs {
         h.write(&i.to_le_bytes());
     }
-    h.finish()
+    (h.finish() & ((1 << EXEC_ID_BITS) - 1)).max(1)
 }
 
 fn bytes(h: &mut SipHasher13, b: &[u8]) {
@@ -161,9 +169,6 @@ pub(crate) struct Capture {
     pub node: Arc<str>,
     /// The rule being run is traced.
     pub on: bool,
-    /// The body tuples matched so far: (atom, ID), in the order the
-    /// strand matched them.
-    pub stack: Vec<(usize, TupleId)>,
     /// Derivations made this tick, in derivation order.
     pub made: Vec<Made>,
 }
@@ -181,20 +186,11 @@ pub(crate) struct Made {
 }
 
 impl Capture {
-    /// The inputs matched so far, in body order.
-    pub fn inputs(&self) -> impl Iterator<Item = TupleId> + '_ {
-        let mut sorted: smallvec::SmallVec<[(usize, TupleId); 8]> =
-            self.stack.iter().copied().collect();
-        sorted.sort_by_key(|(atom, _)| *atom);
-        sorted.into_iter().map(|(_, id)| id)
-    }
-
     pub fn new(plan: &Plan, node: Arc<str>) -> Option<Capture> {
         plan.traces_anything().then(|| Capture {
             traced: plan.traced_rules(),
             node,
             on: false,
-            stack: Vec::new(),
             made: Vec::new(),
         })
     }

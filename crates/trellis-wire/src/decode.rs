@@ -13,7 +13,8 @@ use trellis_value::{Id, Value};
 use crate::cost::{self, ARC_HEADER, DecodeLimits};
 use crate::{
     CRC, ClusterKey, Envelope, FLAG_TAGGED, Frame, HEAD_DELETE, HEAD_DERIVATION, HEAD_NAMED,
-    HEADER, MAGIC, MAX_DEPTH, MAX_FRAME, Session, TAG, VERSION, WireError, WireMessage, tag,
+    HEADER, MAGIC, MAX_DEPTH, MAX_FRAME, REFERENCE_BYTES, Session, TAG, VERSION, WireError,
+    WireMessage, tag,
 };
 
 /// Strings up to this long are shared.
@@ -372,10 +373,12 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
             }
         }
         let derivation = if head & HEAD_DERIVATION != 0 {
-            let bytes: [u8; 8] = seq
+            let bytes: [u8; REFERENCE_BYTES] = seq
                 .next_element()?
                 .ok_or_else(|| self.cx.refuse("message cut short"))?;
-            Some(u64::from_le_bytes(bytes))
+            let mut id = [0; 8];
+            id[..REFERENCE_BYTES].copy_from_slice(&bytes);
+            Some(u64::from_le_bytes(id))
         } else {
             None
         };

@@ -12,8 +12,8 @@ use trellis_value::Value;
 
 use crate::cost::{self, DecodeLimits};
 use crate::{
-    CRC, FLAG_TAGGED, HEAD_DELETE, HEAD_DERIVATION, HEAD_NAMED, MAGIC, Signing, TAG, VERSION,
-    WireMessage, tag,
+    CRC, FLAG_TAGGED, HEAD_DELETE, HEAD_DERIVATION, HEAD_NAMED, MAGIC, REFERENCE_BYTES, Signing,
+    TAG, VERSION, WireMessage, tag,
 };
 
 /// A finished frame and how many messages it holds.
@@ -352,7 +352,11 @@ impl Serialize for MessageOut<'_> {
             t.serialize_element(name)?;
         }
         if let Some(d) = self.derivation {
-            t.serialize_element(&d.to_le_bytes())?;
+            debug_assert!(d >> (8 * REFERENCE_BYTES) == 0, "a 48-bit reference");
+            let bytes: [u8; REFERENCE_BYTES] = d.to_le_bytes()[..REFERENCE_BYTES]
+                .try_into()
+                .expect("the low bytes");
+            t.serialize_element(&bytes)?;
         }
         t.serialize_element(&Values(self.tuple))?;
         t.end()

@@ -14,8 +14,8 @@
 //! destination, which a receiver's [`Gate`] admits once. A message is a head
 //! byte (bit 0: a deletion; bit 1: the relation's name follows; bit 2: a
 //! derivation reference follows), the name when the relation differs from
-//! the previous message's, the reference (8 bytes, little-endian: the
-//! sender's ID of the derivation that made the tuple, when it traces
+//! the previous message's, the reference (6 bytes, little-endian: the
+//! sender's 48-bit ID of the derivation that made the tuple, when it traces
 //! provenance), and the tuple as a sequence of values. A run of tuples of
 //! one relation names it once.
 //!
@@ -58,6 +58,8 @@ const FLAG_TAGGED: u8 = 1;
 const HEAD_DELETE: u8 = 1;
 const HEAD_NAMED: u8 = 2;
 const HEAD_DERIVATION: u8 = 4;
+/// A derivation reference's size on the wire; its ID's higher bits are 0.
+pub const REFERENCE_BYTES: usize = 6;
 /// Frames above this size are refused, whatever the transport.
 pub const MAX_FRAME: usize = 4 << 20;
 /// Lists nest at most this deep on the wire.
@@ -69,7 +71,8 @@ pub struct WireMessage {
     pub relation: Arc<str>,
     pub tuple: Arc<[Value]>,
     pub delete: bool,
-    /// The sender's derivation of the tuple, when it traces provenance.
+    /// The sender's derivation of the tuple, when it traces provenance
+    /// (48 bits: [`REFERENCE_BYTES`] on the wire).
     pub derivation: Option<u64>,
 }
 
