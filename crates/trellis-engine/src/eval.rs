@@ -816,10 +816,20 @@ fn derive(
         }
         (route, ..) => route,
     };
+    if route == Route::Send && !matches!(sink.scratch[0], Value::Str(_)) {
+        let found = sink.scratch[0].type_name();
+        sink.error(rule.id.0, RuleError::Address { found });
+        return;
+    }
+    // An event's tuple is made anyway: provenance shares it.
+    let event = (route == Route::LocalEvent).then(|| sink.scratch.drain(..).collect::<Tuple>());
     let exec = match sink.capture.as_ref().is_some_and(|c| c.on) {
         true => {
             let relation = head.relation;
-            let id = tuple_id(&plan.relation(relation).name, &sink.scratch);
+            let tuple = event
+                .clone()
+                .unwrap_or_else(|| Tuple::from(&sink.scratch[..]));
+            let id = tuple_id(&plan.relation(relation).name, &tuple);
             let inputs =
                 group_inputs.map_or_else(|| sink.inputs(plan).collect(), <[TupleId]>::to_vec);
             let c = sink.capture.as_mut().expect("capturing");
@@ -827,7 +837,7 @@ fn derive(
             c.made.push(Made {
                 rule: rule.id,
                 relation,
-                tuple: Tuple::from(&sink.scratch[..]),
+                tuple,
                 id,
                 exec,
                 inputs,
@@ -851,15 +861,10 @@ fn derive(
             sink.write_fields.append(&mut sink.scratch);
         }
         Route::LocalEvent => {
-            let tuple = sink.scratch.drain(..).collect();
+            let tuple = event.expect("made above");
             sink.new_events.push((head.relation, tuple));
         }
         Route::Send => {
-            if !matches!(sink.scratch[0], Value::Str(_)) {
-                let found = sink.scratch[0].type_name();
-                sink.error(rule.id.0, RuleError::Address { found });
-                return;
-            }
             debug_assert!(
                 matches!(
                     plan.relation(head.relation).kind,

@@ -1,7 +1,7 @@
 //! Provenance capture (docs/language.md §8): what each derivation of a
 //! traced relation was made from.
 //!
-//! Identities are content hashes, specified (SipHash-1-3 under fixed keys
+//! Identities are content hashes, specified (XXH3-64 with a fixed seed
 //! over explicit little-endian bytes), so they are the same on every node
 //! and in every build: a tuple's ID is the hash of its relation and
 //! values, a derivation's the hash of its rule, node, output and inputs.
@@ -16,10 +16,8 @@
 //! whichever strand made it. Nothing of this runs for a rule that is not
 //! traced.
 
-use std::hash::Hasher;
 use std::sync::Arc;
 
-use siphasher::sip::SipHasher13;
 use trellis_plan::{Plan, RelId, RuleId};
 use trellis_value::Value;
 
@@ -40,68 +38,79 @@ pub const EXEC_ID_BITS: u32 = 48;
 /// An aggregate's derivation lists at most this many of its inputs.
 pub const MAX_AGGREGATE_INPUTS: usize = 256;
 
-/// Fixed keys: identities must not change between runs or builds.
-const KEYS: (u64, u64) = (0x7472_656c_6c69_7370, 0x726f_7665_6e61_6e63);
+/// A fixed seed: identities must not change between runs or builds.
+const SEED: u64 = 0x7472_656c_6c69_7370;
 
-fn hasher() -> SipHasher13 {
-    SipHasher13::new_with_keys(KEYS.0, KEYS.1)
+thread_local! {
+    /// The bytes being hashed, kept from one identity to the next.
+    static BYTES: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Hash what `write` puts in a reused buffer.
+fn hash(write: impl FnOnce(&mut Vec<u8>)) -> u64 {
+    BYTES.with_borrow_mut(|buf| {
+        buf.clear();
+        write(buf);
+        xxhash_rust::xxh3::xxh3_64_with_seed(buf, SEED)
+    })
 }
 
 /// The identity of the tuple `fields` of `relation`.
 pub fn tuple_id(relation: &str, fields: &[Value]) -> TupleId {
-    let mut h = hasher();
-    bytes(&mut h, relation.as_bytes());
-    h.write_u64(fields.len() as u64);
-    for v in fields {
-        value(&mut h, v);
-    }
-    h.finish()
+    hash(|b| {
+        bytes(b, relation.as_bytes());
+        b.extend_from_slice(&(fields.len() as u64).to_le_bytes());
+        for v in fields {
+            value(b, v);
+        }
+    })
 }
 
 /// The identity of a derivation by `rule` on `node` of `output` from
 /// `inputs`.
 pub fn exec_id(rule: &str, node: &str, output: TupleId, inputs: &[TupleId]) -> ExecId {
-    let mut h = hasher();
-    bytes(&mut h, rule.as_bytes());
-    bytes(&mut h, node.as_bytes());
-    h.write(&output.to_le_bytes());
-    h.write_u64(inputs.len() as u64);
-    for i in inputs {
-        h.write(&i.to_le_bytes());
-    }
-    (h.finish() & ((1 << EXEC_ID_BITS) - 1)).max(1)
+    let h = hash(|b| {
+        bytes(b, rule.as_bytes());
+        bytes(b, node.as_bytes());
+        b.extend_from_slice(&output.to_le_bytes());
+        b.extend_from_slice(&(inputs.len() as u64).to_le_bytes());
+        for i in inputs {
+            b.extend_from_slice(&i.to_le_bytes());
+        }
+    });
+    (h & ((1 << EXEC_ID_BITS) - 1)).max(1)
 }
 
-fn bytes(h: &mut SipHasher13, b: &[u8]) {
-    h.write(&(b.len() as u64).to_le_bytes());
-    h.write(b);
+fn bytes(b: &mut Vec<u8>, s: &[u8]) {
+    b.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    b.extend_from_slice(s);
 }
 
-fn value(h: &mut SipHasher13, v: &Value) {
+fn value(b: &mut Vec<u8>, v: &Value) {
     match v {
-        Value::Null => h.write(&[0]),
-        Value::Bool(b) => h.write(&[1, *b as u8]),
+        Value::Null => b.push(0),
+        Value::Bool(x) => b.extend_from_slice(&[1, *x as u8]),
         Value::Int(i) => {
-            h.write(&[2]);
-            h.write(&i.to_le_bytes());
+            b.push(2);
+            b.extend_from_slice(&i.to_le_bytes());
         }
         Value::Float(f) => {
-            h.write(&[3]);
-            h.write(&f.to_bits().to_le_bytes());
+            b.push(3);
+            b.extend_from_slice(&f.to_bits().to_le_bytes());
         }
         Value::Str(s) => {
-            h.write(&[4]);
-            bytes(h, s.as_bytes());
+            b.push(4);
+            bytes(b, s.as_bytes());
         }
         Value::Id(id) => {
-            h.write(&[5]);
-            h.write(&id.0.to_le_bytes::<20>());
+            b.push(5);
+            b.extend_from_slice(&id.0.to_le_bytes::<20>());
         }
         Value::List(items) => {
-            h.write(&[6]);
-            h.write(&(items.len() as u64).to_le_bytes());
+            b.push(6);
+            b.extend_from_slice(&(items.len() as u64).to_le_bytes());
             for item in items.iter() {
-                value(h, item);
+                value(b, item);
             }
         }
     }

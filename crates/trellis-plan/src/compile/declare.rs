@@ -108,12 +108,9 @@ impl Compiler<'_> {
     }
 
     /// `ruleExec` and `tupleTable`, when the program reads or writes them
-    /// or traces anything, and did not materialize them itself.
+    /// and did not materialize them itself. (A live node asked why keeps
+    /// them too: `Plan::keep_provenance_tables`.)
     pub(super) fn declare_provenance(&mut self, program: &ast::Program) {
-        let traces = program
-            .statements
-            .iter()
-            .any(|st| matches!(st, ast::Statement::Trace(_)));
         let mentions = |name: &str| {
             program.statements.iter().any(|st| match st {
                 ast::Statement::Rule(r) => {
@@ -128,7 +125,7 @@ impl Compiler<'_> {
             })
         };
         for name in [RULE_EXEC, TUPLE_TABLE] {
-            if self.plan.lookup(name).is_some() || !(traces || mentions(name)) {
+            if self.plan.lookup(name).is_some() || !mentions(name) {
                 continue;
             }
             let spec = provenance_spec(name, ProvenanceLimits::default()).expect("one");
