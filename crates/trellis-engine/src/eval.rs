@@ -223,13 +223,17 @@ impl<'a, 't> Sink<'a, 't> {
     }
 
     /// The IDs of the body tuples matched so far, in body order.
-    fn inputs(&self, plan: &Plan) -> impl Iterator<Item = TupleId> {
+    fn inputs(&mut self, plan: &Plan) -> smallvec::SmallVec<[TupleId; 8]> {
         let mut sorted: smallvec::SmallVec<[(usize, RelId, &[Value]); 8]> =
             self.matched.iter().copied().collect();
         sorted.sort_by_key(|(atom, ..)| *atom);
+        let ids = &mut self.capture.as_mut().expect("capturing").ids;
         sorted
             .into_iter()
-            .map(|(_, rel, fields)| tuple_id(&plan.relation(rel).name, fields))
+            .map(|(_, rel, fields)| {
+                ids.get(rel, fields, || tuple_id(&plan.relation(rel).name, fields))
+            })
+            .collect()
     }
 
     /// Record that `rule` is about to run: capture follows it if traced.
@@ -677,7 +681,7 @@ fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bo
         if sink.capture.as_ref().is_some_and(|c| c.on) {
             let room = MAX_AGGREGATE_INPUTS.saturating_sub(acc.inputs.len());
             if room > 0 {
-                let inputs: smallvec::SmallVec<[TupleId; 8]> = sink.inputs(ctx.plan).collect();
+                let inputs = sink.inputs(ctx.plan);
                 let acc = &mut sink.groups.accs[group];
                 acc.inputs.extend(inputs.into_iter().take(room));
             }
@@ -831,7 +835,7 @@ fn derive(
                 .unwrap_or_else(|| Tuple::from(&sink.scratch[..]));
             let id = tuple_id(&plan.relation(relation).name, &tuple);
             let inputs =
-                group_inputs.map_or_else(|| sink.inputs(plan).collect(), <[TupleId]>::to_vec);
+                group_inputs.map_or_else(|| sink.inputs(plan).to_vec(), <[TupleId]>::to_vec);
             let c = sink.capture.as_mut().expect("capturing");
             let exec = exec_id(&rule.name, &c.node, id, &inputs);
             c.made.push(Made {

@@ -147,6 +147,10 @@ impl Derived {
         sink.sends = std::mem::take(&mut self.sends);
         sink.new_events = std::mem::take(&mut self.new_events);
         sink.capture = self.capture.take();
+        if let Some(c) = &mut sink.capture {
+            // Tables may have changed since the last round.
+            c.ids.forget();
+        }
         sink.checked = sink.writes.len();
     }
 
@@ -960,7 +964,7 @@ impl Node {
                 },
             });
         }
-        let Some((rule_exec, tuple_table)) = self.plan.provenance_tables() else {
+        let Some((rule_exec, tuple_table)) = capture.tables else {
             return;
         };
         let plan = self.plan.clone();

@@ -178,6 +178,10 @@ pub(crate) struct Capture {
     pub node: Arc<str>,
     /// The rule being run is traced.
     pub on: bool,
+    /// The IDs of rows and events matched this round.
+    pub ids: IdCache,
+    /// `ruleExec` and `tupleTable`, when the plan has them.
+    pub tables: Option<(RelId, RelId)>,
     /// Derivations made this tick, in derivation order.
     pub made: Vec<Made>,
 }
@@ -194,12 +198,60 @@ pub(crate) struct Made {
     pub sent: bool,
 }
 
+/// The IDs of the rows and events a round's matches read, by where their
+/// fields are: rows and events do not move or change within a round (the
+/// node forgets the cache at every round's start), and a round's
+/// derivations read the same few rows again and again (a node's own
+/// `node` row, its successor).
+#[derive(Debug)]
+pub(crate) struct IdCache {
+    round: u32,
+    /// Direct-mapped by address: (round, relation, address, length, ID).
+    entries: Box<[(u32, RelId, usize, usize, TupleId)]>,
+}
+
+const ID_CACHE: usize = 256;
+
+impl Default for IdCache {
+    fn default() -> Self {
+        IdCache {
+            round: 1,
+            entries: vec![(0, RelId(0), 0, 0, 0); ID_CACHE].into_boxed_slice(),
+        }
+    }
+}
+
+impl IdCache {
+    pub fn forget(&mut self) {
+        self.round = self.round.wrapping_add(1).max(1);
+        if self.round == 1 {
+            // Wrapped around: entries of an old round 1 must not match.
+            self.entries.iter_mut().for_each(|e| e.0 = 0);
+        }
+    }
+
+    /// The ID of `fields` of `rel`, from `id` unless known this round.
+    #[inline]
+    pub fn get(&mut self, rel: RelId, fields: &[Value], id: impl FnOnce() -> TupleId) -> TupleId {
+        let address = fields.as_ptr() as usize;
+        let slot = &mut self.entries[(address >> 5) % ID_CACHE];
+        if slot.0 == self.round && slot.1 == rel && slot.2 == address && slot.3 == fields.len() {
+            return slot.4;
+        }
+        let id = id();
+        *slot = (self.round, rel, address, fields.len(), id);
+        id
+    }
+}
+
 impl Capture {
     pub fn new(plan: &Plan, node: Arc<str>) -> Option<Capture> {
         plan.traces_anything().then(|| Capture {
             traced: plan.traced_rules(),
             node,
             on: false,
+            ids: IdCache::default(),
+            tables: plan.provenance_tables(),
             made: Vec::new(),
         })
     }

@@ -33,6 +33,8 @@
 //! `perf record`; `NETBENCH_PROFILE=stages` times the throughput run's
 //! stages (the sender's tick, encoding, decoding, the receiver's tick) in
 //! one thread without sockets, in nanoseconds per tuple.
+//! `NETBENCH_PROFILE=provenance` runs Trellis's throughput with provenance
+//! off and on for every relation, alternating, and reports the ratio.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -83,15 +85,21 @@ fn payload(len: usize) -> Value {
     Value::str(&text)
 }
 
-/// The program, with `batch` rows of `seq`.
-fn plan(batch: u64) -> Arc<Plan> {
+/// The program, with `batch` rows of `seq`; `traced`, with provenance on
+/// for every relation.
+fn plan(batch: u64, traced: bool) -> Arc<Plan> {
     let options = trellis_syntax::ParseOptions::default();
     let mut program = PROGRAM.to_string();
     for i in 0..batch {
         program.push_str(&format!("seq(LOCALADDRESS, {i}).\n"));
     }
     match trellis_plan::load_str("netbench", &program, &options) {
-        Ok(l) => Arc::new(l.plan),
+        Ok(mut l) => {
+            if traced {
+                l.plan.trace_all();
+            }
+            Arc::new(l.plan)
+        }
         Err(d) => panic!("{d:?}"),
     }
 }
@@ -316,8 +324,9 @@ fn trellis_throughput(
     transport: Transport,
     ports: (u16, u16),
     payload_len: usize,
+    traced: bool,
 ) -> (Throughput, NetStats) {
-    let plan = plan(s.batch);
+    let plan = plan(s.batch, traced);
     let (a, b) = loopback(ports);
     let rx_shared = Shared::default();
     let received = rx_shared.received.clone();
@@ -578,7 +587,7 @@ fn trellis_latency(
     ports: (u16, u16),
     placement: Placement,
 ) -> (Duration, Duration) {
-    let plan = plan(0);
+    let plan = plan(0, false);
     let (a, b) = loopback(ports);
     let total = s.rounds + s.warmup;
     let (done_tx, done) = std::sync::mpsc::channel();
@@ -730,7 +739,7 @@ fn baseline_latency(
 /// Prints each stage's nanoseconds per tuple (where the time goes; not a
 /// comparison).
 fn stages(s: &Settings, payload_len: usize) {
-    let plan = plan(s.batch);
+    let plan = plan(s.batch, false);
     let (a, b) = ("127.0.0.1:1", "127.0.0.1:2");
     let mut sender = Node::new(plan.clone(), NodeConfig::new(a, 1)).expect("node");
     let mut receiver = Node::new(plan.clone(), NodeConfig::new(b, 2)).expect("node");
@@ -856,6 +865,10 @@ fn main() {
         }
         return;
     }
+    if profile.as_deref() == Some("provenance") {
+        provenance(&s, runs, &payloads);
+        return;
+    }
     let mut throughput_rows = Vec::new();
     let mut latency_rows = Vec::new();
     for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
@@ -872,7 +885,7 @@ fn main() {
                     );
                 }
             } else {
-                let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3), payloads[0]);
+                let (t, _) = trellis_throughput(&s, transport, (p + 2, p + 3), payloads[0], false);
                 println!("{transport}: {:.0} tuples/s", t.rate());
             }
             continue;
@@ -902,7 +915,7 @@ fn main() {
                     baseline_throughput(&s, transport, (p + 10, p + 11), false, Work::Codec, len);
                 let single =
                     baseline_throughput(&s, transport, (p + 8, p + 9), true, Work::None, len);
-                let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3), len);
+                let (trel, stats) = trellis_throughput(&s, transport, (p + 2, p + 3), len, false);
                 let t = Throughputs {
                     same_frames: base.rate(),
                     codec: codec.rate(),
@@ -1012,5 +1025,42 @@ fn main() {
             "| {t} | {} | {bl50:.1} / {bl99:.1} | {tl50:.1} / {tl99:.1} | {r50:.2} / {r99:.2} | {w50:.2} / {w99:.2} |",
             placement.name()
         );
+    }
+}
+
+/// Trellis's throughput with provenance off and on (every relation
+/// traced: each tuple derived is recorded and carries its derivation's
+/// 6-byte reference), alternating, per transport and payload.
+fn provenance(s: &Settings, runs: usize, payloads: &[usize]) {
+    println!(
+        "\n| transport | payload (bytes) | off (tuples/s) | on (tuples/s) | on / off | bytes/tuple off | bytes/tuple on |"
+    );
+    println!("|---|--:|--:|--:|--:|--:|--:|");
+    for (k, transport) in [Transport::Udp, Transport::Tcp].into_iter().enumerate() {
+        let p = 24_100 + 20 * k as u16;
+        for &len in payloads {
+            let mut rows = Vec::new();
+            for _ in 0..runs {
+                let (off, off_stats) = trellis_throughput(s, transport, (p, p + 1), len, false);
+                let (on, on_stats) = trellis_throughput(s, transport, (p + 2, p + 3), len, true);
+                let per = |st: &NetStats| st.bytes_sent as f64 / st.tuples_sent.max(1) as f64;
+                rows.push([
+                    off.rate(),
+                    on.rate(),
+                    on.rate() / off.rate(),
+                    per(&off_stats),
+                    per(&on_stats),
+                ]);
+            }
+            let m = |i: usize| median(rows.iter().map(|r| r[i]).collect());
+            println!(
+                "| {transport} | {len} | {:.0} | {:.0} | {:.2} | {:.1} | {:.1} |",
+                m(0),
+                m(1),
+                m(2),
+                m(3),
+                m(4)
+            );
+        }
     }
 }
