@@ -206,8 +206,18 @@ pub(crate) struct Made {
 #[derive(Debug)]
 pub(crate) struct IdCache {
     round: u32,
-    /// Direct-mapped by address: (round, relation, address, length, ID).
-    entries: Box<[(u32, RelId, usize, usize, TupleId)]>,
+    /// Direct-mapped by address.
+    entries: Box<[Known]>,
+}
+
+/// A tuple whose ID is known: where its fields were, in which round.
+#[derive(Debug, Clone, Copy)]
+struct Known {
+    round: u32,
+    relation: RelId,
+    address: usize,
+    len: usize,
+    id: TupleId,
 }
 
 const ID_CACHE: usize = 256;
@@ -216,7 +226,17 @@ impl Default for IdCache {
     fn default() -> Self {
         IdCache {
             round: 1,
-            entries: vec![(0, RelId(0), 0, 0, 0); ID_CACHE].into_boxed_slice(),
+            entries: vec![
+                Known {
+                    round: 0,
+                    relation: RelId(0),
+                    address: 0,
+                    len: 0,
+                    id: 0
+                };
+                ID_CACHE
+            ]
+            .into_boxed_slice(),
         }
     }
 }
@@ -226,7 +246,7 @@ impl IdCache {
         self.round = self.round.wrapping_add(1).max(1);
         if self.round == 1 {
             // Wrapped around: entries of an old round 1 must not match.
-            self.entries.iter_mut().for_each(|e| e.0 = 0);
+            self.entries.iter_mut().for_each(|e| e.round = 0);
         }
     }
 
@@ -235,11 +255,21 @@ impl IdCache {
     pub fn get(&mut self, rel: RelId, fields: &[Value], id: impl FnOnce() -> TupleId) -> TupleId {
         let address = fields.as_ptr() as usize;
         let slot = &mut self.entries[(address >> 5) % ID_CACHE];
-        if slot.0 == self.round && slot.1 == rel && slot.2 == address && slot.3 == fields.len() {
-            return slot.4;
+        if slot.round == self.round
+            && slot.relation == rel
+            && slot.address == address
+            && slot.len == fields.len()
+        {
+            return slot.id;
         }
         let id = id();
-        *slot = (self.round, rel, address, fields.len(), id);
+        *slot = Known {
+            round: self.round,
+            relation: rel,
+            address,
+            len: fields.len(),
+            id,
+        };
         id
     }
 }
