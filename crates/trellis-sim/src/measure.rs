@@ -82,6 +82,11 @@ impl MeasureState {
     pub fn incomplete(&self) -> usize {
         self.pending.len()
     }
+
+    /// The keys of what started but never ended, in key order.
+    pub fn incomplete_keys(&self) -> impl Iterator<Item = &Value> {
+        self.pending.keys()
+    }
 }
 
 #[derive(Debug, Default)]

@@ -357,6 +357,13 @@ impl Simulation {
         self.nodes[self.slot[index]].node.as_ref()
     }
 
+    /// The engine of the live node at `address`, if there is one.
+    pub fn node_at(&self, address: &str) -> Option<&Node> {
+        (0..self.slot.len())
+            .find(|&i| self.address(i) == address)
+            .and_then(|i| self.node(i))
+    }
+
     /// Frames sent but not yet delivered or dropped.
     pub fn frames_in_flight(&self) -> u64 {
         self.queue.frames_in_flight()
