@@ -86,39 +86,46 @@ pub enum Command {
     /// Explain why a tuple existed in a simulated run: its derivation tree
     /// across nodes, down to facts, injected tuples and timers.
     ///
-    /// Simulate with provenance first, then ask about any tuple:
+    /// Simulate with provenance first (every derivation is written to
+    /// DIR/provenance.jsonl), then ask about any tuple:
     ///
-    ///     trellis sim examples/chord.olg --scenario examples/chord/demo.toml \
-    ///         --provenance --out run/
-    ///     trellis why run/ 'lookupResults(@"node3:9000", K, _, _, _)'
+    ///     trellis sim examples/provenance/relay.olg \
+    ///         --scenario examples/provenance/relay.toml --provenance --out run
+    ///     trellis why run 'arrived(@"node2:9000", 8, _)'
+    ///
+    ///     arrived(@"node2:9000", 8, 2)  <- rule r3 on node2:9000 at 4.100s
+    ///       token(@"node2:9000", 8, 2)  <- received on node2:9000 at 4.100s from node1:9000
+    ///         token(@"node2:9000", 8, 2)  <- rule r2 on node1:9000 at 4.050s, sent
+    ///           token(@"node1:9000", 8, 1)  <- received on node1:9000 at 4.050s from node0:9000
+    ///             token(@"node1:9000", 8, 1)  <- rule r1 on node0:9000 at 4.000s, sent
+    ///               periodic(@"node0:9000", 9181310443481164070, 2, 2)  <- timer on node0:9000 at 4.000s
+    ///               pending(@"node0:9000", 8)  <- rule r0 on node0:9000 at 3.000s
+    ///                 start(@"node0:9000", 8)  <- injected on node0:9000 at 3.000s
+    ///               next(@"node0:9000", "node1:9000")  <- fact on node0:9000 at 0.000s
+    ///           next(@"node1:9000", "node2:9000")  <- fact on node1:9000 at 0.000s
     ///
     /// PATTERN is one atom: constants must match; `_` and variables match
-    /// anything (a variable used twice matches equal values), so one
-    /// pattern can pick several tuples. Each matching tuple gets a tree,
-    /// as it was on the node its location names at `--at` (its latest
-    /// derivation there at or before that time; default: the end):
+    /// anything (a variable used twice matches equal values), so a pattern
+    /// can pick several tuples. Each gets a tree, as it was on the node its
+    /// location names: its latest derivation there at or before `--at`
+    /// (default: the end of the run). A rule's inputs are their own latest
+    /// derivations on that node before it; a received tuple continues at
+    /// the sender's derivation. Leaves are facts, injected tuples, timers,
+    /// and inputs with no record ("not traced", "no record before T"); a
+    /// step shown already says "(as above)", one deeper than `--depth`
+    /// "(not followed: --depth)".
     ///
-    ///     lookupResults(@"node3:9000", ...)  <- rule l1 on node3:9000 at 130.004s
-    ///       node(@"node3:9000", ...)  <- fact on node3:9000 at 0.750s
-    ///       lookup(@"node3:9000", ...)  <- received from node7:9000 at 130.004s
-    ///         lookup(@"node3:9000", ...)  <- rule l3 on node7:9000 at 129.961s (sent)
+    ///     trellis why run 'arrived(@"node2:9000", _, _)'            both tokens
+    ///     trellis why run 'arrived(@"node2:9000", _, _)' --at 3     as they were at 3 s
+    ///     trellis why run 'arrived(@N, 8, _)' --depth 2             two steps back
+    ///     trellis why run 'arrived(@N, 8, _)' --format json         nested objects
+    ///     trellis why run 'arrived(@N, 8, _)' --format dot | dot -Tsvg > why.svg
+    ///     trellis why run 'arrived(@N, 8, _)' --format mermaid      for Markdown
     ///
-    /// A received tuple continues at the sender's derivation; a rule's
-    /// inputs at their own latest derivations on that node before it.
-    /// Leaves are facts, injected tuples, timers, and inputs with no record
-    /// ("not traced", "no record before t"); a step shown already is
-    /// marked "(as above)".
-    ///
-    ///     trellis why run/ 'bestSucc(@"node3:9000", _, _)' --at 60
-    ///     trellis why run/ 'lookupResults(@N, K, _, _, 7)' --depth 4
-    ///     trellis why run/ 'bestSucc(@"node3:9000", _, _)' --format json
-    ///     trellis why run/ 'bestSucc(@"node3:9000", _, _)' --format dot | dot -Tsvg > why.svg
-    ///     trellis why run/ 'bestSucc(@"node3:9000", _, _)' --format mermaid
-    ///
-    /// `json` prints one object per tuple, the tree nested (`inputs`, or
-    /// `from` for a received tuple); `dot` and `mermaid` draw one graph,
-    /// a cluster (subgraph) per node, tuples and rule firings as vertices
-    /// and messages as edges between clusters.
+    /// `json` prints one object per tuple, a line each, the tree nested (a
+    /// rule's `inputs`, a receipt's `sender`); `dot` and `mermaid` draw all
+    /// the trees as one graph, a cluster (subgraph) per node, tuples and
+    /// rule firings as vertices, messages as dashed edges between clusters.
     ///
     /// Exit 0 when something matched, 1 when nothing did, 2 for a bad
     /// pattern, directory or log. See docs/provenance.md.

@@ -573,3 +573,95 @@ fn a_chord_lookup_is_explained_down_to_facts_timers_and_its_injection() {
         "{messages} messages, nodes {nodes:?}"
     );
 }
+
+/// The ```text (or ```mermaid) block after the line showing `command` in
+/// docs/provenance.md.
+fn guide_output(command: &str) -> String {
+    let guide = std::fs::read_to_string(support::root().join("docs/provenance.md")).unwrap();
+    let at = guide
+        .find(&format!("{command}\n```\n"))
+        .unwrap_or_else(|| panic!("the guide shows `{command}`"));
+    let rest = &guide[at..];
+    let open = ["\n```text\n", "\n```mermaid\n"]
+        .iter()
+        .filter_map(|fence| rest.find(fence))
+        .min()
+        .unwrap();
+    let body = &rest[open + 1..];
+    let body = &body[body.find('\n').unwrap() + 1..];
+    body[..body.find("```").unwrap()].to_string()
+}
+
+/// The guide's and `why --help`'s sample outputs are what the commands
+/// print, and its program is relay.olg's.
+#[test]
+fn the_guide_and_the_help_show_what_the_commands_print() {
+    let run = tempfile::tempdir().unwrap();
+    relay(run.path(), &["--provenance"]);
+    let e = timer_event(&log(run.path()), "node0:9000", 4.0);
+    for (shown, extra) in [
+        ("trellis why run 'arrived(@\"node2:9000\", 8, _)'", vec![]),
+        (
+            "trellis why run 'arrived(@\"node2:9000\", _, _)' --at 3",
+            vec!["--at", "3"],
+        ),
+        (
+            "trellis why run 'arrived(@N, 8, _)' --format mermaid",
+            vec!["--format", "mermaid"],
+        ),
+    ] {
+        let pattern = support::shell_words(shown)[3].clone();
+        let (code, out, err) = why(run.path(), &pattern, &extra);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(guide_output(shown), out, "{shown}");
+    }
+    assert_eq!(
+        guide_output("trellis why run 'arrived(@\"node2:9000\", 8, _)'"),
+        token_8_by_hand(e)
+    );
+    let help = text(&run_trellis(&["why", "--help"]).stdout);
+    let indented: String = token_8_by_hand(e)
+        .lines()
+        .map(|l| format!("    {l}\n"))
+        .collect();
+    assert!(help.contains(&indented), "{help}");
+    // The guide's program is relay.olg without its comments.
+    let guide = std::fs::read_to_string(support::root().join("docs/provenance.md")).unwrap();
+    let block = guide
+        .split("```olg\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let program = std::fs::read_to_string(example("provenance/relay.olg")).unwrap();
+    let code: Vec<&str> = program
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with("/*") && !l.starts_with(" *"))
+        .collect();
+    assert_eq!(
+        block.lines().filter(|l| !l.is_empty()).collect::<Vec<_>>(),
+        code
+    );
+    // The Chord sample.
+    let chord = tempfile::tempdir().unwrap();
+    let sim = run_trellis(&[
+        "sim",
+        &example("chord.olg"),
+        "--scenario",
+        &example("provenance/chord.toml"),
+        "-q",
+        "--provenance",
+        "--out",
+        chord.path().to_str().unwrap(),
+    ]);
+    assert!(sim.status.success());
+    let shown = "trellis why chord-run 'lookupResults(@\"node9:9000\", _, _, _, 0)' --depth 4";
+    let (code, out, err) = why(
+        chord.path(),
+        r#"lookupResults(@"node9:9000", _, _, _, 0)"#,
+        &["--depth", "4"],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(guide_output(shown), out);
+}
