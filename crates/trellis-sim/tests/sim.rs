@@ -580,3 +580,53 @@ node = 1
         "{text}"
     );
 }
+
+/// The observer sees every derivation of a traced relation as it happens;
+/// a received tuple names its sender and the sender's derivation.
+#[test]
+fn the_observer_sees_provenance_and_receipts_point_to_their_senders() {
+    use trellis_engine::{Cause, Derivation};
+    use trellis_plan::Plan;
+
+    #[derive(Default)]
+    struct Collect(Vec<(String, Derivation)>);
+    impl trellis_sim::Observer for Collect {
+        fn provenance(&mut self, _plan: &Plan, node: &str, d: &Derivation) {
+            self.0.push((node.to_string(), d.clone()));
+        }
+    }
+    let toml = "[simulation]\nnodes = 3\nduration = 2.5\nseed = 5\n";
+    let program = format!("{MEMBERS}\ntrace(member).\n");
+    let mut sim = build(&program, toml, &Options::default());
+    let mut seen = Collect::default();
+    sim.run(&mut seen);
+    let plan = sim.plan().clone();
+    let name = |d: &Derivation| plan.relation(d.relation).name.clone();
+    let landmark = sim.address(0).to_string();
+    let receipts: Vec<&(String, Derivation)> = seen
+        .0
+        .iter()
+        .filter(|(_, d)| name(d) == "join" && matches!(d.cause, Cause::Received { .. }))
+        .collect();
+    // Nodes 1 and 2 join the landmark each second, from t = 1.
+    assert_eq!(receipts.len(), 4, "{receipts:?}");
+    for (node, d) in receipts {
+        assert_eq!(*node, landmark);
+        let Cause::Received {
+            from: Some(from),
+            exec: Some(exec),
+        } = &d.cause
+        else {
+            panic!("a receipt without its sender: {d:?}");
+        };
+        let sent = seen.0.iter().find(|(n, s)| {
+            n.as_str() == &**from
+                && matches!(&s.cause, Cause::Rule { exec: e, sent: true, .. } if e == exec)
+        });
+        let (_, sent) = sent.expect("the sender's derivation was seen");
+        assert_eq!((sent.id, &sent.tuple), (d.id, &d.tuple));
+        assert!(sent.time < d.time, "sent before it arrived");
+    }
+    // `ticks` is not upstream of `member`: not traced.
+    assert!(seen.0.iter().all(|(_, d)| name(d) != "ticks"));
+}

@@ -10,6 +10,7 @@ mod error;
 mod ground;
 mod lexer;
 mod parser;
+mod pattern;
 mod preprocess;
 
 pub use diagnostic::SourceDiagnostic;
@@ -18,4 +19,5 @@ pub use ground::{GroundError, GroundField, GroundTuple, parse_ground};
 pub use source::{FileId, SourceFile, SourceMap, Span};
 
 pub use parser::{Parsed, parse_file, parse_str};
+pub use pattern::{Pattern, PatternError, PatternField, parse_pattern};
 pub use preprocess::{MAX_INCLUDE_BYTES, ParseOptions};

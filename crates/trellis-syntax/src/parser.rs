@@ -78,6 +78,54 @@ pub fn parse_str(
     parse_root(root, options, sources)
 }
 
+/// One atom on its own, with or without a final `.` (a `trellis why`
+/// pattern): anything after it is an error.
+pub(crate) fn parse_atom_str(
+    name: &str,
+    text: &str,
+    options: &ParseOptions,
+    sources: &mut SourceMap,
+) -> Result<Atom, Vec<SyntaxError>> {
+    let file = sources.add(name, text);
+    let root = Root {
+        file,
+        dir: Path::new(""),
+        canonical: None,
+    };
+    let mut diags = Vec::new();
+    let tokens = preprocess(root, options, sources, &mut diags);
+    let atom = {
+        let mut parser = Parser {
+            tokens: &tokens,
+            pos: 0,
+            sources,
+            diags: &mut diags,
+            depth: 0,
+        };
+        let atom = parser.atom();
+        if atom.is_ok() {
+            parser.eat(Punct::Dot);
+            let token = parser.peek().clone();
+            if token.kind != TokenKind::Eof {
+                parser.diags.push(SyntaxError::UnexpectedToken {
+                    expected: "the end of the pattern".to_string(),
+                    found: token.kind.to_string(),
+                    hint: "a pattern is one atom, such as `lookupResults(@\"n3:9000\", K, _, _)`"
+                        .to_string(),
+                    span: token.span,
+                });
+            }
+        }
+        atom
+    };
+    diags.retain(|d| !d.is_warning());
+    diags.sort_by_key(|d| d.span().start);
+    match atom {
+        Ok(atom) if diags.is_empty() => Ok(atom),
+        _ => Err(diags),
+    }
+}
+
 fn parse_root(
     root: Root<'_>,
     options: &ParseOptions,

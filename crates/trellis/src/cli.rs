@@ -83,6 +83,54 @@ pub enum Command {
     /// node's address and `LANDMARK` the first node's address unless the
     /// scenario or `-D` says otherwise.
     Sim(SimArgs),
+    /// Explain why a tuple existed in a simulated run: its derivation tree
+    /// across nodes, down to facts, injected tuples and timers.
+    ///
+    /// Simulate with provenance first (every derivation is written to
+    /// DIR/provenance.jsonl), then ask about any tuple:
+    ///
+    ///     trellis sim examples/provenance/relay.olg \
+    ///         --scenario examples/provenance/relay.toml --provenance --out run
+    ///     trellis why run 'arrived(@"node2:9000", 8, _)'
+    ///
+    ///     arrived(@"node2:9000", 8, 2)  <- rule r3 on node2:9000 at 4.100s
+    ///       token(@"node2:9000", 8, 2)  <- received on node2:9000 at 4.100s from node1:9000
+    ///         token(@"node2:9000", 8, 2)  <- rule r2 on node1:9000 at 4.050s, sent
+    ///           token(@"node1:9000", 8, 1)  <- received on node1:9000 at 4.050s from node0:9000
+    ///             token(@"node1:9000", 8, 1)  <- rule r1 on node0:9000 at 4.000s, sent
+    ///               periodic(@"node0:9000", 9181310443481164070, 2, 2)  <- timer on node0:9000 at 4.000s
+    ///               pending(@"node0:9000", 8)  <- rule r0 on node0:9000 at 3.000s
+    ///                 start(@"node0:9000", 8)  <- injected on node0:9000 at 3.000s
+    ///               next(@"node0:9000", "node1:9000")  <- fact on node0:9000 at 0.000s
+    ///           next(@"node1:9000", "node2:9000")  <- fact on node1:9000 at 0.000s
+    ///
+    /// PATTERN is one atom: constants must match; `_` and variables match
+    /// anything (a variable used twice matches equal values), so a pattern
+    /// can pick several tuples. Each gets a tree, as it was on the node its
+    /// location names: its latest derivation there at or before `--at`
+    /// (default: the end of the run). A rule's inputs are their own latest
+    /// derivations on that node before it; a received tuple continues at
+    /// the sender's derivation. Leaves are facts, injected tuples, timers,
+    /// and inputs with no record ("not traced", "no record before T"); a
+    /// step shown already says "(as above)", one deeper than `--depth`
+    /// "(not followed: --depth)".
+    ///
+    ///     trellis why run 'arrived(@"node2:9000", _, _)'            both tokens
+    ///     trellis why run 'arrived(@"node2:9000", _, _)' --at 3     as they were at 3 s
+    ///     trellis why run 'arrived(@N, 8, _)' --depth 2             two steps back
+    ///     trellis why run 'arrived(@N, 8, _)' --format json         nested objects
+    ///     trellis why run 'arrived(@N, 8, _)' --format dot | dot -Tsvg > why.svg
+    ///     trellis why run 'arrived(@N, 8, _)' --format mermaid      for Markdown
+    ///
+    /// `json` prints one object per tuple, a line each, the tree nested (a
+    /// rule's `inputs`, a receipt's `sender`); `dot` and `mermaid` draw all
+    /// the trees as one graph, a cluster (subgraph) per node, tuples and
+    /// rule firings as vertices, messages as dashed edges between clusters.
+    ///
+    /// Exit 0 when something matched, 1 when nothing did, 2 for a bad
+    /// pattern, directory or log. See docs/provenance.md.
+    #[command(verbatim_doc_comment)]
+    Why(WhyArgs),
 }
 
 #[derive(Debug, Args)]
@@ -201,6 +249,65 @@ pub enum Clock {
     Virtual,
 }
 
+/// Provenance (docs/provenance.md): which derivations are recorded, and how
+/// much of them a node keeps in its `ruleExec` and `tupleTable` tables.
+#[derive(Debug, Args, Clone, Copy)]
+pub struct ProvenanceArgs {
+    /// Record how every tuple came to be (as if the program said
+    /// `trace(rel).` for every relation). `trellis sim --out DIR` writes it
+    /// to DIR/provenance.jsonl for `trellis why`; `run` and `cluster` keep
+    /// it in each node's `ruleExec` and `tupleTable` tables.
+    #[arg(long)]
+    pub provenance: bool,
+    /// Keep a `ruleExec` or `tupleTable` row this many seconds after its
+    /// derivation was last seen.
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds,
+          default_value_t = default_limits().0)]
+    pub provenance_lifetime: f64,
+    /// Keep at most this many rows in each of `ruleExec` and `tupleTable`,
+    /// per node; the oldest goes first.
+    #[arg(long, value_name = "N", value_parser = at_least_one::<usize>,
+          default_value_t = default_limits().1)]
+    pub provenance_rows: usize,
+}
+
+/// The engine's bounds, in the flags' units.
+fn default_limits() -> (f64, usize) {
+    let limits = trellis_plan::ProvenanceLimits::default();
+    (
+        limits.lifetime_nanos.expect("a default lifetime") as f64 / 1e9,
+        limits.max_rows.expect("a default size"),
+    )
+}
+
+impl ProvenanceArgs {
+    pub fn limits(&self) -> trellis_plan::ProvenanceLimits {
+        trellis_plan::ProvenanceLimits {
+            lifetime_nanos: Some((self.provenance_lifetime * 1e9) as u64),
+            max_rows: Some(self.provenance_rows),
+        }
+    }
+
+    /// The same flags, for a node that `trellis cluster` starts (bounds
+    /// only where they are not the defaults).
+    pub fn to_argv(self) -> Vec<String> {
+        let mut argv = Vec::new();
+        if self.provenance {
+            argv.push("--provenance".to_string());
+        }
+        let (lifetime, rows) = default_limits();
+        if self.provenance_lifetime != lifetime {
+            argv.push("--provenance-lifetime".into());
+            argv.push(self.provenance_lifetime.to_string());
+        }
+        if self.provenance_rows != rows {
+            argv.push("--provenance-rows".into());
+            argv.push(self.provenance_rows.to_string());
+        }
+        argv
+    }
+}
+
 /// A node's runaway bounds (see the language reference, "runaway").
 #[derive(Debug, Args, Clone, Copy)]
 pub struct Limits {
@@ -273,6 +380,8 @@ pub struct RunArgs {
     pub identity: IdentityArgs,
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
 }
 
 /// The names a node answers to, and how it guards and resolves addresses
@@ -376,6 +485,8 @@ pub struct SimArgs {
     /// Every node's runaway bounds (override the scenario's).
     #[command(flatten)]
     pub limits: Limits,
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
 }
 
 /// `--transport`.
@@ -624,6 +735,9 @@ pub struct ClusterArgs {
     /// Every node's network limits.
     #[command(flatten)]
     pub net_limits: NetLimitArgs,
+    /// Every node's provenance.
+    #[command(flatten)]
+    pub provenance: ProvenanceArgs,
 }
 
 #[derive(Debug, Args)]
@@ -646,4 +760,44 @@ pub struct InjectArgs {
     /// The sender named in the frame.
     #[arg(long, default_value = "trellis-inject", value_name = "NAME")]
     pub from: String,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyArgs {
+    /// The `--out` directory of `trellis sim ... --provenance`.
+    pub dir: PathBuf,
+    /// The tuples to explain, e.g. `'lookupResults(@"node3:9000", K, _, _, _)'`.
+    pub pattern: String,
+    /// Explain the tuples as they were at this virtual time, in seconds
+    /// (default: the end of the run).
+    #[arg(long, value_name = "SECONDS", value_parser = time_seconds)]
+    pub at: Option<f64>,
+    /// Follow derivations at most this many steps back; deeper inputs are
+    /// cut and marked.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub depth: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WhyFormat::Text)]
+    pub format: WhyFormat,
+}
+
+/// A finite number of seconds, 0 or more.
+fn time_seconds(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(x.is_finite() && x >= 0.0) {
+        return Err("expected a number of seconds, 0 or more".into());
+    }
+    Ok(x)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WhyFormat {
+    /// An indented tree, for people.
+    Text,
+    /// One JSON object per line, per tuple: the tree as nested objects.
+    Json,
+    /// A Graphviz graph, one cluster per node.
+    Dot,
+    /// A Mermaid flowchart, one subgraph per node.
+    Mermaid,
 }

@@ -101,6 +101,7 @@ pub fn node_args(args: &ClusterArgs, index: usize, ids: &mut ChaCha8Rng) -> (Str
         argv.push(n.to_string());
     }
     argv.extend(args.net_limits.to_argv());
+    argv.extend(args.provenance.to_argv());
     (addr, argv)
 }
 
@@ -511,5 +512,37 @@ mod tests {
         assert_eq!(limits.idle_timeout, std::time::Duration::from_millis(2500));
         assert_eq!(limits.warnings_per_minute, 0);
         assert_eq!(limits.peers, trellis_net::NetLimits::default().peers);
+    }
+
+    /// Every node traces as the cluster was told to, within its bounds.
+    #[test]
+    fn nodes_get_the_provenance_flags() {
+        let args = parse(&[
+            "--nodes",
+            "2",
+            "--provenance",
+            "--provenance-lifetime",
+            "2.5",
+            "--provenance-rows",
+            "9",
+        ]);
+        let (_, argv) = node_args(&args, 1, &mut id_rng(&args));
+        let mut run = vec!["trellis".to_string()];
+        run.extend(argv);
+        let Command::Run(r) = Cli::try_parse_from(run).expect("parses").command else {
+            panic!("not run");
+        };
+        assert!(r.provenance.provenance);
+        assert_eq!(r.provenance.limits(), args.provenance.limits());
+        assert_eq!(
+            r.provenance.limits(),
+            trellis_plan::ProvenanceLimits {
+                lifetime_nanos: Some(2_500_000_000),
+                max_rows: Some(9),
+            }
+        );
+        let plain = parse(&["--nodes", "1"]);
+        let (_, argv) = node_args(&plain, 0, &mut id_rng(&plain));
+        assert!(!argv.iter().any(|a| a.starts_with("--provenance")));
     }
 }

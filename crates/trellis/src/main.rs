@@ -9,10 +9,12 @@ mod cluster;
 mod common;
 mod inject;
 mod output;
+mod provenance;
 mod run;
 mod signals;
 mod sim;
 mod watch_filter;
+mod why;
 
 use std::process::ExitCode;
 
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => sim::sim(&args),
         Command::Cluster(args) => cluster::cluster(&args),
         Command::Inject(args) => inject::inject(&args),
+        Command::Why(args) => why::why(&args),
     }
 }
 

@@ -22,6 +22,7 @@ use trellis_syntax::ParseOptions;
 use crate::cli::{Clock, RunArgs, TransportArg};
 use crate::common::{CLUSTER_PARENT, add_watches, load, parse_fact, parse_options, read_key};
 use crate::output;
+use crate::provenance;
 use crate::signals::{StopRequest, StopSignals, stop_requests};
 use crate::watch_filter::WatchFilter;
 
@@ -76,6 +77,7 @@ pub fn run(args: &RunArgs) -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
+    provenance::apply(&args.provenance, &mut plan, true);
     let plan = Arc::new(plan);
     let mut config = NodeConfig::new(args.addr.clone(), args.seed);
     args.limits.apply(&mut config);

@@ -6,13 +6,14 @@ use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use trellis_engine::{Problem, Record, Time};
+use trellis_engine::{Derivation, Problem, Record, Time};
 use trellis_plan::Plan;
 use trellis_sim::{Fault, NANOS, Observer, Options, Report, Scenario, SimError, Simulation};
 
 use crate::cli::SimArgs;
 use crate::common::{add_watches, load};
 use crate::output;
+use crate::provenance::{self, LogWriter};
 use crate::signals::{StopRequest, stop_requests};
 use crate::watch_filter::WatchFilter;
 
@@ -26,6 +27,8 @@ struct Printer {
     filter: WatchFilter,
     /// Every node's address, by scenario index.
     addresses: Vec<String>,
+    /// Where derivations go, with `--out` when the plan traces anything.
+    log: Option<LogWriter>,
 }
 
 impl Printer {
@@ -58,6 +61,12 @@ impl Observer for Printer {
     fn problem(&mut self, plan: &Plan, node: &str, p: &Problem) {
         let line = output::problem_line(plan, node, 0, p, self.json);
         self.emit(line, self.json);
+    }
+
+    fn provenance(&mut self, plan: &Plan, node: &str, d: &Derivation) {
+        if let Some(log) = &mut self.log {
+            log.write(plan, node, d);
+        }
     }
 
     fn progress(&mut self, now: Time, end: Time) {
@@ -146,6 +155,14 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         eprintln!("error: {message}");
         return ExitCode::from(2);
     }
+    provenance::apply(&args.provenance, &mut plan, false);
+    let log = match open_log(&plan, args) {
+        Ok(log) => log,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let program = args.program.file.display().to_string();
     let sim_options = Options {
         shuffle_storage: false,
@@ -221,6 +238,7 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         stopped: None,
         filter,
         addresses,
+        log,
     };
     let started = Instant::now();
     sim.run(&mut printer);
@@ -229,15 +247,25 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         bar.finish_and_clear();
     }
     let report = Report::new(&sim, &program, started.elapsed().as_secs_f64());
+    let written = match printer.log.take().map(LogWriter::finish).transpose() {
+        Ok(written) => written,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let drops = provenance::drops(sim.plan(), &sim.engine_stats());
     if args.json {
-        output::stdout(format_args!(
-            "{}\n",
-            serde_json::json!({ "summary": report.json, "stopped_by": stopped_by })
-        ));
+        let mut line = serde_json::json!({ "summary": report.json, "stopped_by": stopped_by });
+        if written.is_some() || !drops.is_empty() {
+            line["provenance"] = provenance_json(args, written, &drops);
+        }
+        output::stdout(format_args!("{line}\n"));
     } else {
         output::stdout(format_args!(
-            "{}  stopped by: {stopped_by}\n",
-            report.text()
+            "{}  stopped by: {stopped_by}\n{}",
+            report.text(),
+            provenance_text(args, written, &drops)
         ));
     }
     if let Some(dir) = &args.out {
@@ -265,6 +293,80 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+/// DIR/provenance.jsonl, when the run traces anything and has a `--out`
+/// directory. An older log there is removed when this run writes none, so
+/// `trellis why` never reads a log of another run.
+fn open_log(plan: &Plan, args: &SimArgs) -> Result<Option<LogWriter>, String> {
+    let Some(dir) = &args.out else {
+        if args.provenance.provenance {
+            eprintln!(
+                "note: --provenance without --out: derivations are recorded but not written \
+                 (give --out DIR for `trellis why DIR ...`)"
+            );
+        }
+        return Ok(None);
+    };
+    if plan.traces_anything() {
+        return LogWriter::create(dir).map(Some).map_err(|e| e.to_string());
+    }
+    let stale = dir.join(provenance::LOG_FILE);
+    match std::fs::remove_file(&stale) {
+        Ok(()) => eprintln!(
+            "note: removed {} of an earlier run (this run traces nothing)",
+            stale.display()
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot remove {}: {e}", stale.display())),
+    }
+    Ok(None)
+}
+
+fn log_path(args: &SimArgs) -> String {
+    args.out.as_ref().map_or(String::new(), |d| {
+        d.join(provenance::LOG_FILE).display().to_string()
+    })
+}
+
+/// The summary's provenance lines: what was written, what the bounded
+/// tables dropped.
+fn provenance_text(args: &SimArgs, written: Option<u64>, drops: &[(&str, u64, u64)]) -> String {
+    let mut text = String::new();
+    if let Some(n) = written {
+        let s = if n == 1 { "" } else { "s" };
+        text.push_str(&format!(
+            "  provenance: {n} derivation{s} written to {}\n",
+            log_path(args)
+        ));
+    }
+    for (table, expired, evicted) in drops {
+        text.push_str(&format!(
+            "  provenance table {table}: {expired} rows expired, {evicted} evicted\n"
+        ));
+    }
+    text
+}
+
+fn provenance_json(
+    args: &SimArgs,
+    written: Option<u64>,
+    drops: &[(&str, u64, u64)],
+) -> serde_json::Value {
+    let tables: serde_json::Map<String, serde_json::Value> = drops
+        .iter()
+        .map(|(table, expired, evicted)| {
+            (
+                table.to_string(),
+                serde_json::json!({"expirations": expired, "evictions": evicted}),
+            )
+        })
+        .collect();
+    serde_json::json!({
+        "derivations": written,
+        "file": written.map(|_| log_path(args)),
+        "tables": tables,
+    })
 }
 
 /// A simulator error for people: a scenario tuple's syntax errors rendered

@@ -384,6 +384,7 @@ fn docs_and_examples_compile() {
         "docs/cli.md",
         "docs/networking.md",
         "docs/security.md",
+        "docs/provenance.md",
     ] {
         let text = std::fs::read_to_string(root().join(doc)).unwrap();
         for (i, block) in text.split("```olg\n").skip(1).enumerate() {

@@ -14,7 +14,8 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp, Pareto};
 use trellis_engine::{
-    Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record, Time, Tuple,
+    Derivation, Node, NodeConfig, NodeParams, Output, ParamSource, Placement, Problem, Record,
+    Time, Tuple,
 };
 use trellis_frames::{Outbound, Transport};
 use trellis_plan::{Plan, WatchModes};
@@ -48,6 +49,9 @@ pub trait Observer {
     /// A watch record of a relation the program watches.
     fn record(&mut self, _plan: &Plan, _node: &str, _record: &Record) {}
     fn problem(&mut self, _plan: &Plan, _node: &str, _problem: &Problem) {}
+    /// How a tuple of a traced relation came to be on `node` (provenance),
+    /// in the order things happened.
+    fn provenance(&mut self, _plan: &Plan, _node: &str, _derivation: &Derivation) {}
     /// Called about once per virtual second.
     fn progress(&mut self, _now: Time, _end: Time) {}
     /// A trace-hash checkpoint.
@@ -591,6 +595,9 @@ impl Simulation {
         for p in &out.problems {
             self.stats.problems += 1;
             observer.problem(&self.plan, &address, p);
+        }
+        for d in &out.provenance {
+            observer.provenance(&self.plan, &address, d);
         }
         self.route(i, &mut out);
         out.clear();
