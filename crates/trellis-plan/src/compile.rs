@@ -14,6 +14,7 @@
 //! - stratification is `crate::stratify`.
 
 mod declare;
+mod lattice;
 mod index;
 mod localize;
 mod rule;
@@ -195,6 +196,7 @@ impl<'s> Compiler<'s> {
                 | Statement::Trace(_)
                 | Statement::Channel(_)
                 | Statement::External(_)
+                | Statement::Lattice(_)
                 | Statement::Semantics(_) => {}
             }
         }
@@ -204,6 +206,7 @@ impl<'s> Compiler<'s> {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
                 Statement::External(e) => self.external(e),
+                Statement::Lattice(l) => self.lattice(l),
                 Statement::Semantics(s) => self.semantics(s),
                 Statement::Trace(t) => {
                     let relation = t.relation.name.clone();
@@ -218,6 +221,7 @@ impl<'s> Compiler<'s> {
                 _ => {}
             }
         }
+        self.lattice_constants(program);
         self.never_derived(program);
         if self.errors.is_empty()
             && let Err(e) = stratify(&mut self.plan)
