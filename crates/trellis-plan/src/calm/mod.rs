@@ -438,17 +438,23 @@ fn refreshed(plan: &Plan, driven: &[Option<RuleId>], reason: &NonMonotone) -> Op
     let RelationKind::Table(_) = plan.relation(state).kind else {
         return None;
     };
-    // A rule writing `state` whose body is timer-driven.
-    plan.rules
-        .iter()
-        .filter(|r| r.head.relation == state && !r.head.delete)
-        .find(|r| {
-            r.body.iter().any(|a| {
-                !a.negated
-                    && (plan.relation(a.relation).kind == RelationKind::Periodic
-                        || driven[a.relation.0 as usize].is_some())
-            })
+    // A rule writing `state` whose body is timer-driven: one with a timer
+    // of its own first, the rule that really refreshes.
+    let writers = || {
+        plan.rules
+            .iter()
+            .filter(|r| r.head.relation == state && !r.head.delete)
+    };
+    let reads = |r: &RulePlan, driven_too: bool| {
+        r.body.iter().any(|a| {
+            !a.negated
+                && (plan.relation(a.relation).kind == RelationKind::Periodic
+                    || (driven_too && driven[a.relation.0 as usize].is_some()))
         })
+    };
+    writers()
+        .find(|r| reads(r, false))
+        .or_else(|| writers().find(|r| reads(r, true)))
         .map(|r| r.id)
 }
 
