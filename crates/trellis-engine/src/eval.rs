@@ -744,7 +744,14 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
     {
         let (position, error) = e;
         let relation = plan.relation(head.relation).name.clone();
-        sink.error(rule.id.0, RuleError::Lattice { relation, position, error });
+        sink.error(
+            rule.id.0,
+            RuleError::Lattice {
+                relation,
+                position,
+                error,
+            },
+        );
         sink.scratch.clear();
         return;
     }

@@ -15,8 +15,7 @@ use trellis_value::Value;
 
 use crate::eval::{
     Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, admit_lattices, drop_noop_writes,
-    emit_groups, eval,
-    exec, matches, prefetch_probes, read_registers,
+    emit_groups, eval, exec, matches, prefetch_probes, read_registers,
 };
 use crate::rounds::{EventSet, Round, Rounds};
 use crate::stats::Stats;
@@ -436,7 +435,10 @@ impl Node {
         let mut tuple = self.locate(tuple).inspect_err(|_| {
             self.stats.dropped_inputs += 1;
         })?;
-        if !delete && let RelationKind::Table(spec) = &r.kind && !spec.lattices.is_empty() {
+        if !delete
+            && let RelationKind::Table(spec) = &r.kind
+            && !spec.lattices.is_empty()
+        {
             let mut fields = tuple.to_vec();
             if let Err((position, error)) = admit_lattices(spec, &mut fields) {
                 self.stats.dropped_inputs += 1;
@@ -995,7 +997,10 @@ impl Node {
         let i = rel.0 as usize;
         // A lattice column merges with the stored row's: the merged row is
         // what is written, watched and compared below.
-        self.tables[i].as_ref().expect("a table").merge_into(tuple, hash);
+        self.tables[i]
+            .as_ref()
+            .expect("a table")
+            .merge_into(tuple, hash);
         let watch = self.plan.relation(rel).watch;
         if watch.is_some_and(|w| w.add) {
             self.record(out, RecordKind::Add, rel, &Tuple::from(&*tuple));

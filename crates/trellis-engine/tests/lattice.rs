@@ -68,9 +68,16 @@ fn a_value_not_of_the_lattice_is_refused_and_counted() {
     let mut node = node();
     let bad = Tuple::from(vec![Value::str(ADDRESS), Value::str("k"), Value::Int(3)]);
     match node.inject("votes", bad) {
-        Err(InputError::Lattice { relation, position, error }) => {
+        Err(InputError::Lattice {
+            relation,
+            position,
+            error,
+        }) => {
             assert_eq!((relation.as_str(), position), ("votes", 3));
-            assert_eq!(error.to_string(), "a `set` value must be a list (its elements are the set), found 3");
+            assert_eq!(
+                error.to_string(),
+                "a `set` value must be a list (its elements are the set), found 3"
+            );
         }
         other => panic!("expected a lattice refusal, got {other:?}"),
     }

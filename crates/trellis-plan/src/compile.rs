@@ -14,8 +14,8 @@
 //! - stratification is `crate::stratify`.
 
 mod declare;
-mod lattice;
 mod index;
+mod lattice;
 mod localize;
 mod rule;
 

@@ -392,10 +392,7 @@ pub enum PlanError {
     },
 
     #[error("a lattice for `{relation}`, which is not a table")]
-    #[diagnostic(
-        code(trellis::plan::lattice_not_table),
-        help("{hint}")
-    )]
+    #[diagnostic(code(trellis::plan::lattice_not_table), help("{hint}"))]
     LatticeNotTable {
         relation: String,
         hint: String,
@@ -403,7 +400,9 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("lattice position {position} is out of range for `{relation}`, which has {arity} fields")]
+    #[error(
+        "lattice position {position} is out of range for `{relation}`, which has {arity} fields"
+    )]
     #[diagnostic(
         code(trellis::plan::lattice_position),
         help("positions are 1-based field numbers, as in `keys(...)`; the location is field 1")
@@ -416,11 +415,10 @@ pub enum PlanError {
         span: Span,
     },
 
-    #[error("field {position} of `{relation}` is its location or part of its key, and cannot be a lattice")]
-    #[diagnostic(
-        code(trellis::plan::lattice_on_key),
-        help("{hint}")
+    #[error(
+        "field {position} of `{relation}` is its location or part of its key, and cannot be a lattice"
     )]
+    #[diagnostic(code(trellis::plan::lattice_on_key), help("{hint}"))]
     LatticeOnKey {
         relation: String,
         position: i64,

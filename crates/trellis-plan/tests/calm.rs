@@ -266,7 +266,10 @@ fn the_lattice_examples_are_flagged_only_where_they_read() {
         ]
     );
     assert_eq!(points(&example("quorum.olg")), vec![]);
-    assert_eq!(label(&example("quorum.olg"), "decided"), Label::Asynchronous);
+    assert_eq!(
+        label(&example("quorum.olg"), "decided"),
+        Label::Asynchronous
+    );
     let cart: Vec<String> = points(&example("cart_lattice.olg"))
         .into_iter()
         .map(|(rule, _, op)| format!("{rule} {op}"))

@@ -36,8 +36,7 @@ fn run_example(name: &str, seed: u64) -> Simulation {
     scenario.simulation.seed = seed;
     let parse = trellis_sim::parse_options(&scenario, &[]);
     let program = example(&format!("{name}.olg"));
-    let loaded =
-        trellis_plan::load_str(name, &program, &parse).unwrap_or_else(|d| panic!("{d:?}"));
+    let loaded = trellis_plan::load_str(name, &program, &parse).unwrap_or_else(|d| panic!("{d:?}"));
     let mut sim = Simulation::new(loaded.plan, scenario, &Options::default()).expect("builds");
     sim.run(&mut Quiet);
     sim
@@ -194,4 +193,78 @@ fn the_lattice_cart_answers_the_same_whatever_the_order() {
         let sim = run_example("cart_lattice", seed);
         assert_eq!(state(&sim, 2, "contents")[1], pen, "seed {seed}");
     }
+}
+
+/// The Bloom programs (examples/calm/bloom) are flagged where message
+/// order decides their answers; each search over seeds finds runs that
+/// differ.
+fn bloom(name: &str) -> String {
+    example(&format!("bloom/{name}"))
+}
+
+/// Seeds 0..100 of `program` under `toml` (whose `{seed}` is replaced),
+/// until two give different `table`s at `node`; panics if none do.
+fn find_differing_seeds(program: &str, toml: &str, nodes: usize, node: usize, table: &str) {
+    let mut seen = BTreeSet::new();
+    for seed in 0..100 {
+        let sim = run(program, &toml.replace("{seed}", &seed.to_string()));
+        seen.insert(state(&sim, nodes, table)[node].clone());
+        if seen.len() > 1 {
+            return;
+        }
+    }
+    panic!("100 seeds all gave the same `{table}`: {seen:?}");
+}
+
+#[test]
+fn the_bloom_kvs_replicas_depend_on_the_order_of_puts() {
+    let program = bloom("kvs.olg");
+    assert!(flagged_rules(&program).contains(&"v4".to_string()));
+    // Two puts to one key at the master, 5 ms apart, forwarded to a
+    // replica over a network that reorders: the replica keeps whichever
+    // arrives last.
+    let toml = "[simulation]\nnodes = 2\nduration = 3\nseed = {seed}\n\
+        [network]\nlatency = { kind = \"exponential\", mean_ms = 30 }\n\
+        [[event]]\nat = 0.5\naction = \"inject\"\nnode = 0\ntuple = 'member(@ADDR, \"node1:9000\")'\n\
+        [[event]]\nat = 1.000\naction = \"inject\"\nnode = 0\ntuple = 'kvput(@ADDR, \"c\", \"x\", 1, \"apple\")'\n\
+        [[event]]\nat = 1.005\naction = \"inject\"\nnode = 0\ntuple = 'kvput(@ADDR, \"c\", \"x\", 2, \"pear\")'\n";
+    find_differing_seeds(&program, toml, 2, 1, "kvstate");
+}
+
+/// A client (node 1) that relays `doAction` and `doCheckout` to the
+/// server (node 0), which answers into its `answer` table.
+const CART_CLIENT: &str = "\n\
+    a1 action(@S, C, 1, R, I, X) :- doAction(@C, R, I, X), S := LANDMARK.\n\
+    a2 checkout(@S, C, 1, R) :- doCheckout(@C, R), S := LANDMARK.\n\
+    materialize(answer, infinity, infinity).\n";
+
+fn cart_toml(add: &str, remove: &str) -> String {
+    format!(
+        "[simulation]\nnodes = 2\nduration = 3\nseed = {{seed}}\n\
+         [network]\nlatency = {{ kind = \"exponential\", mean_ms = 30 }}\n\
+         [[event]]\nat = 1.00\naction = \"inject\"\nnode = 1\ntuple = 'doAction(@ADDR, 1, \"book\", {add})'\n\
+         [[event]]\nat = 1.01\naction = \"inject\"\nnode = 1\ntuple = 'doAction(@ADDR, 2, \"book\", {remove})'\n\
+         [[event]]\nat = 1.02\naction = \"inject\"\nnode = 1\ntuple = 'doAction(@ADDR, 3, \"pen\", {add})'\n\
+         [[event]]\nat = 1.03\naction = \"inject\"\nnode = 1\ntuple = 'doCheckout(@ADDR, 4)'\n"
+    )
+}
+
+#[test]
+fn the_bloom_destructive_cart_s_answer_depends_on_message_order() {
+    let program = format!(
+        "{}{CART_CLIENT}a3 answer(@C, I, N) :- response(@C, S, Session, I, N).\n",
+        bloom("destructive_cart.olg")
+    );
+    assert_eq!(flagged_rules(&program), ["d1", "d2", "d3"]);
+    find_differing_seeds(&program, &cart_toml("1", "-1"), 2, 1, "answer");
+}
+
+#[test]
+fn the_bloom_disorderly_cart_s_answer_depends_on_message_order() {
+    let program = format!(
+        "{}{CART_CLIENT}a3 answer(@C, I, N) :- status(@C, S, Session, I, N).\n",
+        bloom("disorderly_cart.olg")
+    );
+    assert_eq!(flagged_rules(&program), ["r2", "r3", "r4"]);
+    find_differing_seeds(&program, &cart_toml("\"Add\"", "\"Del\""), 2, 1, "answer");
 }

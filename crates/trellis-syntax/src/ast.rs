@@ -4,8 +4,8 @@
 //! command line, for `-D` values), so that the planner's diagnostics can point
 //! at what the user wrote even after macro substitution and `#include`.
 
-use trellis_value::Value;
 pub use trellis_value::Lattice;
+use trellis_value::Value;
 pub use trellis_value::{BinaryOp, UnaryOp};
 
 use crate::source::Span;

@@ -8,8 +8,8 @@ use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
     AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, External, Fact,
-    Ident, KeyField, Lattice, LatticeDecl, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Semantics,
-    SemanticsDecl, Statement, Trace, Watch,
+    Ident, KeyField, Lattice, LatticeDecl, Lifetime, LocationStyle, Materialize, MaxSize, Program,
+    Rule, Semantics, SemanticsDecl, Statement, Trace, Watch,
 };
 use crate::error::SyntaxError;
 use crate::lexer::{Punct, Token, TokenKind};
@@ -754,7 +754,9 @@ impl Parser<'_> {
     fn lattice_kind(&mut self, depth: usize) -> PResult<Lattice> {
         let token = self.peek().clone();
         let TokenKind::Name(name) = &token.kind else {
-            return self.unexpected("a lattice: `max`, `min`, `bool`, `set`, `map(...)`, `gcounter`, `pncounter`");
+            return self.unexpected(
+                "a lattice: `max`, `min`, `bool`, `set`, `map(...)`, `gcounter`, `pncounter`",
+            );
         };
         if name == "map" && self.peek_at(1).is(Punct::LParen) {
             if depth >= MAX_LATTICE_DEPTH {

@@ -127,7 +127,11 @@ impl Lattice {
                 let counts_ok = entries(&map)
                     .iter()
                     .all(|(_, c)| matches!(c, Value::Int(n) if *n >= 0));
-                if counts_ok { Ok(map) } else { Err(self.error(v)) }
+                if counts_ok {
+                    Ok(map)
+                } else {
+                    Err(self.error(v))
+                }
             }
             Lattice::PnCounter => match v {
                 Value::List(pn) if pn.len() == 2 => {
@@ -336,7 +340,9 @@ mod tests {
             Just(Lattice::GCounter),
             Just(Lattice::PnCounter),
         ];
-        leaf.prop_recursive(2, 4, 1, |inner| inner.prop_map(|l| Lattice::Map(Box::new(l))))
+        leaf.prop_recursive(2, 4, 1, |inner| {
+            inner.prop_map(|l| Lattice::Map(Box::new(l)))
+        })
     }
 
     /// A lattice and three of its values.
@@ -400,7 +406,9 @@ mod tests {
 
     #[test]
     fn sets_are_sorted_and_deduplicated() {
-        let set = Lattice::Set.admit(&list(vec![int(3), int(1), int(3)])).unwrap();
+        let set = Lattice::Set
+            .admit(&list(vec![int(3), int(1), int(3)]))
+            .unwrap();
         assert_eq!(set, list(vec![int(1), int(3)]));
         assert_eq!(
             Lattice::Set.merge(&set, &list(vec![int(2)])),
@@ -420,12 +428,13 @@ mod tests {
     #[test]
     fn values_of_the_wrong_form_are_refused() {
         let err = Lattice::Bool.admit(&int(1)).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "a `bool` value must be a boolean, found 1"
-        );
+        assert_eq!(err.to_string(), "a `bool` value must be a boolean, found 1");
         assert!(Lattice::Set.admit(&int(1)).is_err());
-        assert!(Lattice::GCounter.admit(&list(vec![list(vec![int(1), int(-1)])])).is_err());
+        assert!(
+            Lattice::GCounter
+                .admit(&list(vec![list(vec![int(1), int(-1)])]))
+                .is_err()
+        );
         assert!(Lattice::PnCounter.admit(&list(vec![])).is_err());
         let map = Lattice::Map(Box::new(Lattice::Bool));
         assert!(map.admit(&list(vec![list(vec![int(1), int(2)])])).is_err());

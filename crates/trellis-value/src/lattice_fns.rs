@@ -62,7 +62,12 @@ pub(crate) fn gc_inc(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
 }
 
 /// Counter `c` with `replica`'s count raised by `n`.
-fn raise(function: &'static str, c: &Value, replica: &Value, n: &Value) -> Result<Value, EvalError> {
+fn raise(
+    function: &'static str,
+    c: &Value,
+    replica: &Value,
+    n: &Value,
+) -> Result<Value, EvalError> {
     let c = admitted(function, &Lattice::GCounter, c)?;
     let n = amount(function, n)?;
     let mut pairs = entries(&c);

@@ -228,7 +228,10 @@ fn the_calm_guide_shows_the_lattice_examples_as_they_are() {
         let (program, rest) = block.split_once(" -->\n```text\n").expect("a marked block");
         let shown = rest.split("```").next().unwrap();
         let actual = text(&trellis(&["explain", "--calm", program]).stdout);
-        assert_eq!(shown, actual, "regenerate the {program} block in docs/calm.md");
+        assert_eq!(
+            shown, actual,
+            "regenerate the {program} block in docs/calm.md"
+        );
     }
 }
 

@@ -169,9 +169,8 @@ fn kind(vars: &[Option<Source>], e: &Expr) -> Option<Lattice> {
         },
         Expr::Binary(op, a, b) => {
             let (up, down) = (kind(vars, a), kind(vars, b));
-            let at_least = |grows: &Option<Lattice>, other: &Expr| {
-                *grows == Some(Lattice::Max) && free(other)
-            };
+            let at_least =
+                |grows: &Option<Lattice>, other: &Expr| *grows == Some(Lattice::Max) && free(other);
             let at_most = |shrinks: &Option<Lattice>, other: &Expr| {
                 *shrinks == Some(Lattice::Min) && free(other)
             };
@@ -179,8 +178,10 @@ fn kind(vars: &[Option<Source>], e: &Expr) -> Option<Lattice> {
                 BinaryOp::Ge | BinaryOp::Gt => at_least(&up, b) || at_most(&down, a),
                 BinaryOp::Le | BinaryOp::Lt => at_most(&up, b) || at_least(&down, a),
                 BinaryOp::Eq => {
-                    let is_true = |x: &Expr| matches!(x, Expr::Const(trellis_value::Value::Bool(true)));
-                    (up == Some(Lattice::Bool) && is_true(b)) || (down == Some(Lattice::Bool) && is_true(a))
+                    let is_true =
+                        |x: &Expr| matches!(x, Expr::Const(trellis_value::Value::Bool(true)));
+                    (up == Some(Lattice::Bool) && is_true(b))
+                        || (down == Some(Lattice::Bool) && is_true(a))
                 }
                 _ => false,
             };

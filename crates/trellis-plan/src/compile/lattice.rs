@@ -46,7 +46,8 @@ impl Compiler<'_> {
         let column = l.position as usize - 1;
         if column == 0 || key.contains(&column) {
             let hint = if column == 0 {
-                "field 1 is the location: it says where a row lives, not something to merge".to_string()
+                "field 1 is the location: it says where a row lives, not something to merge"
+                    .to_string()
             } else if key.len() == arity {
                 format!(
                     "`{name}` is keyed on all its fields (no `keys(...)`, or every field listed): \
@@ -54,7 +55,10 @@ impl Compiler<'_> {
                     l.position
                 )
             } else {
-                format!("rows merge under their key: leave field {} out of `keys(...)`", l.position)
+                format!(
+                    "rows merge under their key: leave field {} out of `keys(...)`",
+                    l.position
+                )
             };
             self.errors.push(PlanError::LatticeOnKey {
                 relation: name.clone(),
