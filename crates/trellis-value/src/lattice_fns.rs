@@ -192,7 +192,7 @@ mod tests {
         let c = call("f_gcInc", &[Value::Null, s("a"), int(2)]).unwrap();
         let c = call("f_gcInc", &[c, s("b"), int(1)]).unwrap();
         let c = call("f_gcInc", &[c, s("a"), int(1)]).unwrap();
-        assert_eq!(call("f_gcValue", &[c.clone()]), Ok(int(4)));
+        assert_eq!(call("f_gcValue", std::slice::from_ref(&c)), Ok(int(4)));
         assert!(call("f_gcInc", &[c.clone(), s("a"), int(-1)]).is_err());
         assert!(call("f_gcInc", &[int(7), s("a"), int(1)]).is_err());
         assert_eq!(call("f_gcValue", &[Value::Null]), Ok(int(0)));
