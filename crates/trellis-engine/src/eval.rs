@@ -740,9 +740,8 @@ fn derive(plan: &Plan, tables: &[Option<Table>], sink: &mut Sink, rule: &RulePla
     };
     if !head.delete
         && let RelationKind::Table(spec) = &plan.relation(head.relation).kind
-        && let Err(e) = admit_lattices(spec, &mut sink.scratch)
+        && let Err((position, error)) = admit_lattices(spec, &mut sink.scratch)
     {
-        let (position, error) = e;
         let relation = plan.relation(head.relation).name.clone();
         sink.error(
             rule.id.0,

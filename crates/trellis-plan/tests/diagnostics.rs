@@ -654,3 +654,13 @@ fn a_head_constant_of_the_wrong_lattice_type() {
          r1 votes(@N, K, \"alice\") :- vote(@N, K).\n"
     ));
 }
+
+#[test]
+fn a_node_parameter_in_a_set_field() {
+    assert_snapshot!(error(
+        "lattice_value",
+        "materialize(members, infinity, infinity, keys(1)).\n\
+         lattice(members, 2, set).\n\
+         members(LOCALADDRESS, LOCALADDRESS).\n"
+    ));
+}

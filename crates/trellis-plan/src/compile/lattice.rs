@@ -88,14 +88,14 @@ impl Compiler<'_> {
         }
     }
 
-    /// Constants in lattice columns, in facts and rule heads, must be of
-    /// the column's lattice; anything computed is checked when it is
-    /// derived.
+    /// Constants and node parameters in lattice columns, in facts and rule
+    /// heads, must be of the column's lattice (facts are installed without
+    /// a rule to blame); anything computed is checked when it is derived.
     pub(super) fn lattice_constants(&mut self, program: &ast::Program) {
         for st in &program.statements {
-            let atom = match st {
-                ast::Statement::Fact(f) => &f.atom,
-                ast::Statement::Rule(r) if r.delete.is_none() => &r.head,
+            let (atom, fact) = match st {
+                ast::Statement::Fact(f) => (&f.atom, true),
+                ast::Statement::Rule(r) if r.delete.is_none() => (&r.head, false),
                 _ => continue,
             };
             let Some(id) = self.plan.lookup(&atom.relation.name) else {
@@ -108,31 +108,41 @@ impl Compiler<'_> {
                 let Some(arg) = atom.args.get(*column) else {
                     continue;
                 };
-                let ExprKind::Literal(v) = &arg.kind else {
-                    continue;
+                let found = match &arg.kind {
+                    ExprKind::Literal(v) => match lattice.admit(v) {
+                        Ok(_) => continue,
+                        Err(e) => e.found,
+                    },
+                    // An address or an ID: only `max` and `min` take any value.
+                    ExprKind::NodeParam(p) if !matches!(lattice, Lattice::Max | Lattice::Min) => {
+                        format!("the node parameter {p}")
+                    }
+                    _ => continue,
                 };
-                if let Err(e) = lattice.admit(v) {
-                    let problem = format!(
-                        "a `{lattice}` value must be {}, found {}{}",
-                        e.expected,
-                        e.found,
-                        constructor_hint(lattice)
-                    );
-                    self.errors.push(PlanError::LatticeValue {
-                        relation: atom.relation.name.clone(),
-                        lattice: lattice.clone(),
-                        position: column + 1,
-                        problem,
-                        span: arg.span,
-                    });
-                }
+                let problem = format!(
+                    "a `{lattice}` value must be {}, found {found}{}",
+                    lattice.expected(),
+                    constructor_hint(lattice, fact)
+                );
+                self.errors.push(PlanError::LatticeValue {
+                    relation: atom.relation.name.clone(),
+                    lattice: lattice.clone(),
+                    position: column + 1,
+                    problem,
+                    span: arg.span,
+                });
             }
         }
     }
 }
 
-/// How to build a value of `lattice` in a rule.
-fn constructor_hint(lattice: &Lattice) -> &'static str {
+/// How to build a value of `lattice`: in a rule, or starting from a fact,
+/// which holds constants only.
+fn constructor_hint(lattice: &Lattice, fact: bool) -> &'static str {
+    if fact && !matches!(lattice, Lattice::Max | Lattice::Min | Lattice::Bool) {
+        return "; a fact holds constants: start the field at `null` (every lattice's bottom) \
+                and let rules merge values into it";
+    }
     match lattice {
         Lattice::Max | Lattice::Min => "",
         Lattice::Bool => "; write `true` or `false`",
