@@ -11,7 +11,7 @@ use std::sync::Arc;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use trellis_plan::{
-    AggregateFn, Expr, Field, Plan, RelId, RelationKind, Route, Rows, RulePlan, Step,
+    AggregateFn, Expr, Field, Plan, RelId, RelationKind, Route, Rows, RulePlan, Step, TableSpec,
 };
 use trellis_value::{BinaryOp, EvalError, Value, binary, in_interval, unary};
 
@@ -27,6 +27,13 @@ pub enum RuleError {
     Eval(#[from] EvalError),
     #[error("the destination of a derived tuple must be an address string, found {found}")]
     Address { found: &'static str },
+    /// A value written into a lattice column that is not of its lattice.
+    #[error("field {position} of `{relation}`: {error}")]
+    Lattice {
+        relation: String,
+        position: usize,
+        error: trellis_value::LatticeError,
+    },
 }
 
 /// The node's clock and random source, as built-ins see them.
@@ -820,6 +827,22 @@ fn derive(
         }
         (route, ..) => route,
     };
+    if !head.delete
+        && let RelationKind::Table(spec) = &plan.relation(head.relation).kind
+        && let Err((position, error)) = admit_lattices(spec, &mut sink.scratch)
+    {
+        let relation = plan.relation(head.relation).name.clone();
+        sink.error(
+            rule.id.0,
+            RuleError::Lattice {
+                relation,
+                position,
+                error,
+            },
+        );
+        sink.scratch.clear();
+        return;
+    }
     if route == Route::Send && !matches!(sink.scratch[0], Value::Str(_)) {
         let found = sink.scratch[0].type_name();
         sink.error(rule.id.0, RuleError::Address { found });
@@ -882,6 +905,19 @@ fn derive(
         }
     }
     sink.firings[rule.id.0 as usize] += 1;
+}
+
+/// Put the lattice columns of a row about to be written or sent in their
+/// canonical form; the 1-based position and the problem of the first that
+/// is not of its lattice.
+pub(crate) fn admit_lattices(
+    spec: &TableSpec,
+    row: &mut [Value],
+) -> Result<(), (usize, trellis_value::LatticeError)> {
+    for (column, lattice) in &spec.lattices {
+        row[*column] = lattice.admit(&row[*column]).map_err(|e| (column + 1, e))?;
+    }
+    Ok(())
 }
 
 /// The groups of the aggregate rule being evaluated.

@@ -14,8 +14,8 @@ use trellis_plan::{
 use trellis_value::Value;
 
 use crate::eval::{
-    Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, drop_noop_writes, emit_groups, eval,
-    exec, matches, prefetch_probes, read_registers,
+    Ctx, Deltas, NodeEnv, RuleError, Sink, WRITE_BATCH, Write, admit_lattices, drop_noop_writes,
+    emit_groups, eval, exec, matches, prefetch_probes, read_registers,
 };
 use crate::provenance::{Capture, Cause, Derivation, ExecId, tuple_id};
 use crate::rounds::{EventSet, Round, Rounds};
@@ -81,6 +81,13 @@ pub enum InputError {
     /// [`Node::answer_to`]): it belongs to another node.
     #[error("the tuple is located at {location}, which is not this node ({address})")]
     NotHere { location: String, address: String },
+    /// A field of a lattice column that is not of its lattice.
+    #[error("field {position} of `{relation}`: {error}")]
+    Lattice {
+        relation: String,
+        position: usize,
+        error: trellis_value::LatticeError,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -465,9 +472,24 @@ impl Node {
             self.stats.dropped_inputs += 1;
             return Err(e);
         }
-        let tuple = self.locate(tuple).inspect_err(|_| {
+        let mut tuple = self.locate(tuple).inspect_err(|_| {
             self.stats.dropped_inputs += 1;
         })?;
+        if !delete
+            && let RelationKind::Table(spec) = &r.kind
+            && !spec.lattices.is_empty()
+        {
+            let mut fields = tuple.to_vec();
+            if let Err((position, error)) = admit_lattices(spec, &mut fields) {
+                self.stats.dropped_inputs += 1;
+                return Err(InputError::Lattice {
+                    relation: r.name.to_string(),
+                    position,
+                    error,
+                });
+            }
+            tuple = Tuple::from(&fields[..]);
+        }
         self.inbox.push(Input {
             relation: rel,
             tuple,
@@ -1094,6 +1116,12 @@ impl Node {
         out: &mut Output,
     ) -> bool {
         let i = rel.0 as usize;
+        // A lattice column merges with the stored row's: the merged row is
+        // what is written, watched and compared below.
+        self.tables[i]
+            .as_ref()
+            .expect("a table")
+            .merge_into(tuple, hash);
         let watch = self.plan.relation(rel).watch;
         if watch.is_some_and(|w| w.add) {
             self.record(out, RecordKind::Add, rel, &Tuple::from(&*tuple));
@@ -1110,6 +1138,7 @@ impl Node {
                 .filter(|row| *row != &*tuple)
                 .map(|row| (Tuple::from(row), Tuple::from(&*tuple)))
         };
+        let merges_only = table.spec.merges_only(self.plan.relation(rel).arity);
         let outcome = table.insert(tuple, hash, now, stamp);
         let mut evicted = Vec::new();
         table.evict(&mut evicted);
@@ -1118,7 +1147,8 @@ impl Node {
             Insert::New => stats.inserts += 1,
             Insert::Replaced { previous_stamp, .. } => {
                 stats.replacements += 1;
-                if *previous_stamp == stamp && stamp == self.tick + 1 {
+                // Merges into a lattice-only row cannot conflict.
+                if *previous_stamp == stamp && stamp == self.tick + 1 && !merges_only {
                     self.stats.key_conflicts += 1;
                 }
             }

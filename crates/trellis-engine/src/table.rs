@@ -383,6 +383,22 @@ impl Table {
         }
     }
 
+    /// Merge the lattice columns of `tuple` (whose key hashes to `hash`)
+    /// with those of the row stored under its key, if there is one, so that
+    /// the insert that follows writes the merged row.
+    pub fn merge_into(&self, tuple: &mut [Value], hash: u64) {
+        if self.spec.lattices.is_empty() {
+            return;
+        }
+        let Some(slot) = self.find_key(tuple, hash) else {
+            return;
+        };
+        let stored = self.fields(slot);
+        for (column, lattice) in &self.spec.lattices {
+            tuple[*column] = lattice.merge(&stored[*column], &tuple[*column]);
+        }
+    }
+
     /// Does the row in `slot`, whose key matches `tuple`'s, equal `tuple`?
     fn same_fields(&self, slot: Slot, tuple: &[Value]) -> bool {
         // Sets (every field a key field) need no second comparison.
@@ -610,6 +626,7 @@ mod tests {
             lifetime_nanos: None,
             max_size: None,
             key: key.to_vec(),
+            lattices: Vec::new(),
         }
     }
 

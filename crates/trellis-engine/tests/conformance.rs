@@ -317,6 +317,7 @@ conformance! {
     id_arithmetic,
     intervals_id,
     intervals_int,
+    lattice_merge,
     macros_define,
     macros_ifdef,
     macros_include,

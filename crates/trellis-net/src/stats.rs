@@ -47,7 +47,8 @@ pub struct NetStats {
     pub decode_errors: BTreeMap<&'static str, u64>,
     /// Tuples of well-formed frames that the node refused (the engine also
     /// counts them in `dropped_inputs`): `unknown_relation`, `arity`,
-    /// `periodic`, `not_here` (located at another node).
+    /// `periodic`, `not_here` (located at another node), `lattice` (a field not
+    /// of its column's lattice).
     pub refused_tuples: BTreeMap<&'static str, u64>,
     /// Outgoing frames and tuples that never left, by reason:
     /// `oversize`, `unresolvable`, `send_error`, `no_connection`,
@@ -333,6 +334,7 @@ pub fn input_error_kind(e: &InputError) -> &'static str {
         InputError::Arity { .. } => "arity",
         InputError::Periodic => "periodic",
         InputError::NotHere { .. } => "not_here",
+        InputError::Lattice { .. } => "lattice",
     }
 }
 

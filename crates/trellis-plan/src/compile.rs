@@ -15,6 +15,7 @@
 
 mod declare;
 mod index;
+mod lattice;
 mod localize;
 mod rule;
 
@@ -196,6 +197,7 @@ impl<'s> Compiler<'s> {
                 | Statement::Trace(_)
                 | Statement::Channel(_)
                 | Statement::External(_)
+                | Statement::Lattice(_)
                 | Statement::Semantics(_) => {}
             }
         }
@@ -206,6 +208,7 @@ impl<'s> Compiler<'s> {
                 Statement::Watch(w) => self.watch(w),
                 Statement::Channel(c) => self.channel(c),
                 Statement::External(e) => self.external(e),
+                Statement::Lattice(l) => self.lattice(l),
                 Statement::Semantics(s) => self.semantics(s),
                 Statement::Trace(t) => match self.plan.lookup(&t.relation.name) {
                     Some(rel) => traced.push(rel),
@@ -218,6 +221,7 @@ impl<'s> Compiler<'s> {
             }
         }
         self.plan.trace(&traced);
+        self.lattice_constants(program);
         self.never_derived(program);
         if self.errors.is_empty()
             && let Err(e) = stratify(&mut self.plan)

@@ -377,6 +377,66 @@ pub enum PlanError {
         span: Span,
     },
 
+    #[error("a lattice for `{relation}`, which is not a table")]
+    #[diagnostic(code(trellis::plan::lattice_not_table), help("{hint}"))]
+    LatticeNotTable {
+        relation: String,
+        hint: String,
+        #[label("not materialized")]
+        span: Span,
+    },
+
+    #[error(
+        "lattice position {position} is out of range for `{relation}`, which has {arity} fields"
+    )]
+    #[diagnostic(
+        code(trellis::plan::lattice_position),
+        help("positions are 1-based field numbers, as in `keys(...)`; the location is field 1")
+    )]
+    LatticePosition {
+        relation: String,
+        position: i64,
+        arity: usize,
+        #[label("no such field")]
+        span: Span,
+    },
+
+    #[error(
+        "field {position} of `{relation}` is its location or part of its key, and cannot be a lattice"
+    )]
+    #[diagnostic(code(trellis::plan::lattice_on_key), help("{hint}"))]
+    LatticeOnKey {
+        relation: String,
+        position: i64,
+        hint: String,
+        #[label("the location or a key field")]
+        span: Span,
+    },
+
+    #[error("field {position} of `{relation}` is already a `{earlier}` lattice")]
+    #[diagnostic(
+        code(trellis::plan::lattice_conflict),
+        help("a column merges one way; keep one `lattice` declaration for it")
+    )]
+    LatticeConflict {
+        relation: String,
+        position: i64,
+        earlier: trellis_value::Lattice,
+        #[label("a different lattice")]
+        span: Span,
+    },
+
+    #[error("this value cannot go into `{relation}`'s `{lattice}` column {position}")]
+    #[diagnostic(code(trellis::plan::lattice_value), help("{problem}"))]
+    LatticeValue {
+        relation: String,
+        lattice: trellis_value::Lattice,
+        position: usize,
+        problem: String,
+        #[label("not a `{lattice}` value")]
+        span: Span,
+    },
+
     #[error("the program already chose `{earlier}` semantics")]
     #[diagnostic(
         code(trellis::plan::semantics_conflict),
@@ -424,6 +484,11 @@ impl PlanError {
             | ExternalUnknown { span, .. }
             | ChannelUnknown { span, .. }
             | ChannelConflict { span, .. }
+            | LatticeNotTable { span, .. }
+            | LatticePosition { span, .. }
+            | LatticeOnKey { span, .. }
+            | LatticeConflict { span, .. }
+            | LatticeValue { span, .. }
             | SemanticsConflict { span, .. } => *span,
         }
     }

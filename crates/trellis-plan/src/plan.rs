@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 pub use trellis_syntax::ast::{Channel, Semantics};
 
 use trellis_syntax::Span;
+pub use trellis_value::Lattice;
 use trellis_value::{BinaryOp, Builtin, UnaryOp, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -104,6 +105,26 @@ pub struct TableSpec {
     pub max_size: Option<usize>,
     /// Primary key columns, 0-based, sorted.
     pub key: Vec<usize>,
+    /// Lattice columns (0-based, sorted, never a key column): a write
+    /// merges into the stored row's value instead of replacing it
+    /// (`lattice(name, position, kind).`).
+    pub lattices: Vec<(usize, Lattice)>,
+}
+
+impl TableSpec {
+    /// The lattice of column `column`, if it is one.
+    pub fn lattice(&self, column: usize) -> Option<&Lattice> {
+        self.lattices
+            .iter()
+            .find(|(c, _)| *c == column)
+            .map(|(_, l)| l)
+    }
+
+    /// Every field outside the key is a lattice: a write never replaces
+    /// anything, it only merges.
+    pub fn merges_only(&self, arity: usize) -> bool {
+        !self.lattices.is_empty() && self.key.len() + self.lattices.len() == arity
+    }
 }
 
 /// Which happenings a watch prints (`watchmod` letters, P2's meanings:

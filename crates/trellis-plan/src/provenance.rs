@@ -59,6 +59,7 @@ pub fn provenance_spec(name: &str, limits: ProvenanceLimits) -> Option<TableSpec
         lifetime_nanos: limits.lifetime_nanos,
         max_size: limits.max_rows,
         key,
+        lattices: Vec::new(),
     })
 }
 

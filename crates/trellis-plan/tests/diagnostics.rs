@@ -561,3 +561,107 @@ fn channel_for_periodic() {
          p1 ping(@X, E) :- periodic(@X, E, 1).\n"
     ));
 }
+
+// ---- lattices ---------------------------------------------------------------
+
+#[test]
+fn lattice_of_an_event() {
+    assert_snapshot!(error(
+        "lattice_not_table",
+        "lattice(vote, 3, set).\n\
+         external(vote).\n\
+         r1 tally(@N, K, V) :- vote(@N, K, V).\n"
+    ));
+}
+
+#[test]
+fn lattice_of_an_unknown_relation() {
+    assert_snapshot!(error("lattice_not_table", "lattice(vots, 3, set).\n"));
+}
+
+#[test]
+fn lattice_position_out_of_range() {
+    assert_snapshot!(error(
+        "lattice_position",
+        "materialize(votes, infinity, infinity, keys(1, 2)).\n\
+         lattice(votes, 4, set).\n\
+         external(vote).\n\
+         r1 votes(@N, K, f_append(V)) :- vote(@N, K, V).\n"
+    ));
+}
+
+#[test]
+fn lattice_on_a_key_field() {
+    assert_snapshot!(error(
+        "lattice_on_key",
+        "materialize(votes, infinity, infinity, keys(1, 2)).\n\
+         lattice(votes, 2, set).\n\
+         external(vote).\n\
+         r1 votes(@N, K, f_append(V)) :- vote(@N, K, V).\n"
+    ));
+}
+
+#[test]
+fn lattice_on_a_table_keyed_on_every_field() {
+    assert_snapshot!(error(
+        "lattice_on_key",
+        "materialize(votes, infinity, infinity).\n\
+         lattice(votes, 3, set).\n\
+         external(vote).\n\
+         r1 votes(@N, K, f_append(V)) :- vote(@N, K, V).\n"
+    ));
+}
+
+#[test]
+fn lattice_on_the_location() {
+    assert_snapshot!(error(
+        "lattice_on_key",
+        "materialize(best, infinity, infinity, keys(2)).\n\
+         lattice(best, 1, max).\n\
+         external(go).\n\
+         r1 best(@N, K) :- go(@N, K).\n"
+    ));
+}
+
+#[test]
+fn two_lattices_for_one_field() {
+    assert_snapshot!(error(
+        "lattice_conflict",
+        "materialize(best, infinity, infinity, keys(1)).\n\
+         lattice(best, 2, max).\n\
+         lattice(best, 2, min).\n\
+         external(go).\n\
+         r1 best(@N, K) :- go(@N, K).\n"
+    ));
+}
+
+#[test]
+fn a_fact_of_the_wrong_lattice_type() {
+    assert_snapshot!(error(
+        "lattice_value",
+        "materialize(flag, infinity, infinity, keys(1)).\n\
+         lattice(flag, 2, bool).\n\
+         flag(LOCALADDRESS, 1).\n"
+    ));
+}
+
+#[test]
+fn a_head_constant_of_the_wrong_lattice_type() {
+    assert_snapshot!(error(
+        "lattice_value",
+        "materialize(votes, infinity, infinity, keys(1, 2)).\n\
+         lattice(votes, 3, set).\n\
+         external(vote).\n\
+         r1 votes(@N, K, \"alice\") :- vote(@N, K).\n"
+    ));
+}
+
+#[test]
+fn a_node_parameter_in_a_set_field() {
+    assert_snapshot!(error(
+        "lattice_value",
+        "materialize(members, infinity, infinity, keys(1)).\n\
+         lattice(members, 2, set).\n\
+         members(LOCALADDRESS, LOCALADDRESS).\n"
+    ));
+}

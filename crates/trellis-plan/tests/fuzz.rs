@@ -52,8 +52,15 @@ const CONSTS: [&str; 10] = [
 /// Location constants: this node, another node, a node parameter.
 const ADDRESSES: [&str; 4] = ["\"n\"", "\"m:1\"", "LOCALADDRESS", "LANDMARK"];
 const PARAMS: [&str; 3] = ["LOCALADDRESS", "LANDMARK", "NODEID"];
-const FUNCTIONS: [&str; 21] = [
+const FUNCTIONS: [&str; 28] = [
     "f_append",
+    "f_mapOf",
+    "f_mapGet",
+    "f_gcInc",
+    "f_gcValue",
+    "f_pnInc",
+    "f_pnDec",
+    "f_pnValue",
     "f_bitlen",
     "f_car",
     "f_cdr",
@@ -74,6 +81,19 @@ const FUNCTIONS: [&str; 21] = [
     "f_typeOf",
     "f_bogus",
     "f_sha",
+];
+/// The lattice a sane table's last field may be made (when it is not a
+/// key field), picked by the table's other draws.
+const LATTICES: [&str; 9] = [
+    "max",
+    "min",
+    "bool",
+    "set",
+    "map(max)",
+    "map(set)",
+    "gcounter",
+    "pncounter",
+    "map(map(bool))",
 ];
 const BINARY: [&str; 18] = [
     "+", "-", "*", "/", "%", "<<", ">>", "&", "|", "^", "==", "!=", "<", "<=", ">", ">=", "&&",
@@ -638,6 +658,21 @@ fn render(program: &[Statement]) -> String {
                     out.push_str(&format!(", keys({})", keys.join(", ")));
                 }
                 out.push_str(").");
+                // Half the sane tables whose last field is not a key make
+                // it a lattice (no draw of its own, so the rest of the
+                // program is what it was).
+                if let Some(keys) = keys
+                    && *sane
+                    && arity > 1
+                    && !keys.is_empty()
+                    && !keys.iter().any(|&k| 1 + k as usize % arity == arity)
+                    && size % 2 == 0
+                {
+                    out.push_str(&format!(
+                        " lattice({name}, {arity}, {}).",
+                        pick(&LATTICES, *lifetime)
+                    ));
+                }
             }
             Statement::Fact {
                 rel,

@@ -4,6 +4,7 @@
 //! command line, for `-D` values), so that the planner's diagnostics can point
 //! at what the user wrote even after macro substitution and `#include`.
 
+pub use trellis_value::Lattice;
 use trellis_value::Value;
 pub use trellis_value::{BinaryOp, UnaryOp};
 
@@ -22,6 +23,7 @@ pub enum Statement {
     Trace(Trace),
     Channel(ChannelDecl),
     External(External),
+    Lattice(LatticeDecl),
     Semantics(SemanticsDecl),
     Fact(Fact),
     Rule(Rule),
@@ -168,6 +170,19 @@ pub struct Trace {
 #[derive(Debug, Clone, PartialEq)]
 pub struct External {
     pub relation: Ident,
+    pub span: Span,
+}
+
+/// `lattice(name, position, kind).`: writes into column `position` of
+/// table `name` merge with the stored value by `kind` (an extension).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatticeDecl {
+    pub relation: Ident,
+    /// 1-based, as written; validated by the planner.
+    pub position: i64,
+    pub position_span: Span,
+    pub lattice: Lattice,
+    pub lattice_span: Span,
     pub span: Span,
 }
 

@@ -577,6 +577,33 @@ pub enum SyntaxError {
         span: Span,
     },
 
+    #[error("unknown lattice `{name}`")]
+    #[diagnostic(
+        code(trellis::syntax::unknown_lattice),
+        help(
+            "a lattice column merges by `max`, `min`, `bool` (or), `set` (union), \
+             `map(L)` (key by key, values by the lattice L), `gcounter` or `pncounter`"
+        )
+    )]
+    UnknownLattice {
+        name: String,
+        #[label("not a lattice")]
+        span: Span,
+    },
+
+    #[error("lattice nested too deeply")]
+    #[diagnostic(
+        code(trellis::syntax::lattice_too_deep),
+        help(
+            "a `map` lattice may hold at most 15 levels of `map(...)`: each level \
+             is two levels of lists, and values nest at most 32"
+        )
+    )]
+    LatticeTooDeep {
+        #[label("too deep here")]
+        span: Span,
+    },
+
     #[error("unknown semantics `{name}`")]
     #[diagnostic(
         code(trellis::syntax::unknown_semantics),
@@ -681,6 +708,8 @@ impl SyntaxError {
             | BadKeys { span }
             | UnknownWatchmodLetter { span, .. }
             | UnknownChannel { span, .. }
+            | UnknownLattice { span, .. }
+            | LatticeTooDeep { span }
             | UnknownSemantics { span, .. }
             | NestingTooDeep { span } => *span,
         }

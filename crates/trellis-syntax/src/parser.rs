@@ -8,8 +8,8 @@ use trellis_value::{BinaryOp, UnaryOp, Value};
 
 use crate::ast::{
     AggregateKind, Assign, Atom, BodyElem, Channel, ChannelDecl, Expr, ExprKind, External, Fact,
-    Ident, KeyField, Lifetime, LocationStyle, Materialize, MaxSize, Program, Rule, Semantics,
-    SemanticsDecl, Statement, Trace, Watch,
+    Ident, KeyField, Lattice, LatticeDecl, Lifetime, LocationStyle, Materialize, MaxSize, Program,
+    Rule, Semantics, SemanticsDecl, Statement, Trace, Watch,
 };
 use crate::error::SyntaxError;
 use crate::lexer::{Punct, Token, TokenKind};
@@ -158,6 +158,8 @@ const RESERVED: [&str; 5] = ["choose", "objective", "durable", "channel", "invar
 /// Expression nesting bound, so that no input can overflow the stack of the
 /// parser or of later passes that walk the tree.
 const MAX_NESTING: usize = 256;
+/// `map(...)` levels: each takes two of a value's 32 levels of lists.
+const MAX_LATTICE_DEPTH: usize = 15;
 const IN_PRECEDENCE: u8 = 7;
 /// P2's `watchmod` letters (its user guide's "Watches"), and `e`.
 const WATCH_LETTERS: &str = "irdcpazsbjhe";
@@ -411,6 +413,14 @@ impl Parser<'_> {
                         && self.peek_at(3).is(Punct::RParen) =>
                 {
                     return self.external();
+                }
+                // `lattice(name, N, ...)`: a lower-case name first, which no
+                // fact or rule can have, so a relation may be called `lattice`.
+                "lattice"
+                    if matches!(self.peek_at(2).kind, TokenKind::Name(_))
+                        && self.peek_at(3).is(Punct::Comma) =>
+                {
+                    return self.lattice();
                 }
                 // `semantics(NAME).` with a lower-case name, which no fact
                 // or rule can be: a relation may still be called `semantics`.
@@ -759,6 +769,64 @@ impl Parser<'_> {
             channel_span: token.span,
             span: start.to(end),
         }))
+    }
+
+    /// `lattice(name, position, kind).`
+    fn lattice(&mut self) -> PResult<Statement> {
+        let start = self.bump().span;
+        self.bump();
+        let relation = self.relation_name()?;
+        self.expect(Punct::Comma)?;
+        let token = self.peek().clone();
+        let TokenKind::Int(position) = token.kind else {
+            return self.unexpected("a field position (1 is the location)");
+        };
+        self.bump();
+        self.expect(Punct::Comma)?;
+        let lattice_start = self.peek().span;
+        let lattice = self.lattice_kind(0)?;
+        let lattice_span = lattice_start.to(self.tokens[self.pos - 1].span);
+        self.expect(Punct::RParen)?;
+        let end = self.end_statement("`.`")?;
+        Ok(Statement::Lattice(LatticeDecl {
+            relation,
+            position: i64::try_from(position).unwrap_or(i64::MAX),
+            position_span: token.span,
+            lattice,
+            lattice_span,
+            span: start.to(end),
+        }))
+    }
+
+    /// `max`, `set`, `map(max)`, `map(map(set))`, ...
+    fn lattice_kind(&mut self, depth: usize) -> PResult<Lattice> {
+        let token = self.peek().clone();
+        let TokenKind::Name(name) = &token.kind else {
+            return self.unexpected(
+                "a lattice: `max`, `min`, `bool`, `set`, `map(...)`, `gcounter`, `pncounter`",
+            );
+        };
+        if name == "map" && self.peek_at(1).is(Punct::LParen) {
+            if depth >= MAX_LATTICE_DEPTH {
+                self.diags
+                    .push(SyntaxError::LatticeTooDeep { span: token.span });
+                return Err(());
+            }
+            self.bump();
+            self.bump();
+            let inner = self.lattice_kind(depth + 1)?;
+            self.expect(Punct::RParen)?;
+            return Ok(Lattice::Map(Box::new(inner)));
+        }
+        let Some(lattice) = Lattice::simple(name) else {
+            self.diags.push(SyntaxError::UnknownLattice {
+                name: name.clone(),
+                span: token.span,
+            });
+            return Err(());
+        };
+        self.bump();
+        Ok(lattice)
     }
 
     /// `semantics(tick).` or `semantics(p2).`
@@ -1387,6 +1455,31 @@ mod tests {
             panic!()
         };
         assert_eq!(t.relation.name, "lookupResults");
+    }
+
+    #[test]
+    fn lattice_declarations() {
+        let Statement::Lattice(l) = one("lattice(votes, 3, set).") else {
+            panic!("a lattice declaration")
+        };
+        assert_eq!(
+            (l.relation.name.as_str(), l.position, l.lattice),
+            ("votes", 3, Lattice::Set)
+        );
+        let Statement::Lattice(l) = one("lattice(store, 2, map(map(max))).") else {
+            panic!("a lattice declaration")
+        };
+        let max = Lattice::Map(Box::new(Lattice::Max));
+        assert_eq!(l.lattice, Lattice::Map(Box::new(max)));
+        // A relation called `lattice` is still a relation.
+        assert!(matches!(
+            one("lattice(LOCALADDRESS, 1)."),
+            Statement::Fact(_)
+        ));
+        assert!(matches!(
+            one("r1 lattice(@N, X) :- go(@N, X)."),
+            Statement::Rule(_)
+        ));
     }
 
     #[test]

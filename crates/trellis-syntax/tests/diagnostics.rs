@@ -228,6 +228,17 @@ fn unknown_channel() {
 }
 
 #[test]
+fn unknown_lattice() {
+    assert_snapshot!(diagnose("lattice(votes, 3, union).\n"));
+}
+
+#[test]
+fn lattice_nested_too_deeply() {
+    let kind = format!("{}max{}", "map(".repeat(16), ")".repeat(16));
+    assert_snapshot!(diagnose(&format!("lattice(store, 2, {kind}).\n")));
+}
+
+#[test]
 fn unknown_semantics() {
     assert_snapshot!(diagnose("semantics(p3).\n"));
 }

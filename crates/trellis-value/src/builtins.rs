@@ -7,6 +7,7 @@ use std::sync::Arc;
 use sha1::{Digest, Sha1};
 
 use crate::id::{Id, U160};
+use crate::lattice_fns;
 use crate::{EvalError, Value};
 
 /// What a built-in may read from the node evaluating it.
@@ -69,7 +70,7 @@ const fn entry(
     }
 }
 
-static BUILTINS: [Builtin; 19] = [
+static BUILTINS: [Builtin; 27] = [
     entry(
         "f_append",
         1,
@@ -114,7 +115,31 @@ static BUILTINS: [Builtin; 19] = [
     ),
     entry("f_drand", 0, "f_drand(): a random float in [0, 1)", drand),
     entry("f_empty", 0, "f_empty(): the empty list", empty),
+    entry(
+        "f_gcInc",
+        3,
+        "f_gcInc(C, R, N): the gcounter C with replica R's count raised by N >= 0 (C null: an empty counter)",
+        lattice_fns::gc_inc,
+    ),
+    entry(
+        "f_gcValue",
+        1,
+        "f_gcValue(C): the count of a gcounter (the sum over its replicas)",
+        lattice_fns::gc_value,
+    ),
     entry("f_idgen", 0, "f_idgen(): a random 160-bit ID", idgen),
+    entry(
+        "f_mapGet",
+        2,
+        "f_mapGet(M, K): the value under key K in the map M (a list of [key, value] pairs), or null",
+        lattice_fns::map_get,
+    ),
+    entry(
+        "f_mapOf",
+        2,
+        "f_mapOf(K, V): the one-entry map [[K, V]]",
+        lattice_fns::map_of,
+    ),
     entry("f_max", 2, "f_max(A, B): the greater of A and B", max),
     entry(
         "f_member",
@@ -128,6 +153,30 @@ static BUILTINS: [Builtin; 19] = [
         0,
         "f_now(): the node's clock in seconds (float)",
         now,
+    ),
+    entry(
+        "f_nth",
+        2,
+        "f_nth(L, I): the element of the list L at position I, from 0; a Trellis extension",
+        nth,
+    ),
+    entry(
+        "f_pnDec",
+        3,
+        "f_pnDec(C, R, N): the pncounter C with replica R's decrements raised by N >= 0",
+        lattice_fns::pn_dec,
+    ),
+    entry(
+        "f_pnInc",
+        3,
+        "f_pnInc(C, R, N): the pncounter C with replica R's increments raised by N >= 0",
+        lattice_fns::pn_inc,
+    ),
+    entry(
+        "f_pnValue",
+        1,
+        "f_pnValue(C): a pncounter's increments minus its decrements",
+        lattice_fns::pn_value,
     ),
     entry(
         "f_rand",
@@ -153,7 +202,7 @@ static BUILTINS: [Builtin; 19] = [
 
 /// The arguments as an array of the expected length. The planner checks
 /// arity at compile time, so a mismatch here is reported, not trusted.
-fn args<'a, const N: usize>(
+pub(crate) fn args<'a, const N: usize>(
     function: &'static str,
     args: &'a [Value],
 ) -> Result<&'a [Value; N], EvalError> {
@@ -277,6 +326,22 @@ fn car(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
         })
 }
 
+fn nth(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
+    let [l, i] = args("f_nth", a)?;
+    let items = list_arg("f_nth", 1, l)?;
+    let Value::Int(i) = i else {
+        return Err(wrong_type("f_nth", 2, "an integer", i));
+    };
+    usize::try_from(*i)
+        .ok()
+        .and_then(|i| items.get(i))
+        .cloned()
+        .ok_or(EvalError::Domain {
+            function: "f_nth",
+            problem: "the position is not in the list",
+        })
+}
+
 fn cdr(a: &[Value], _: &mut dyn Env) -> Result<Value, EvalError> {
     let [l] = args("f_cdr", a)?;
     let items = list_arg("f_cdr", 1, l)?;
@@ -385,13 +450,22 @@ mod tests {
     }
 
     #[test]
+    fn nth_reads_a_list_by_position() {
+        let l = Value::List(vec![s("a"), int(7)].into());
+        assert_eq!(call("f_nth", &[l.clone(), int(1)]), int(7));
+        assert!(call_with(&[], "f_nth", &[l.clone(), int(2)]).is_err());
+        assert!(call_with(&[], "f_nth", &[l.clone(), int(-1)]).is_err());
+        assert!(call_with(&[], "f_nth", &[l, s("0")]).is_err());
+    }
+
+    #[test]
     fn table_is_sorted_and_complete() {
         let names: Vec<_> = builtins().iter().map(|b| b.name).collect();
         let mut sorted = names.clone();
         sorted.sort_unstable();
         sorted.dedup();
         assert_eq!(names, sorted);
-        assert_eq!(names.len(), 19);
+        assert_eq!(names.len(), 27);
         for b in builtins() {
             assert!(std::ptr::eq(builtin(b.name).unwrap(), b));
             assert!(b.name.starts_with("f_") && !b.summary.is_empty());

@@ -11,11 +11,14 @@
 
 mod builtins;
 mod id;
+mod lattice;
+mod lattice_fns;
 mod ops;
 mod value;
 
 pub use builtins::{Arity, Builtin, Env, builtin, builtins, sha1_id};
 pub use id::{Id, U160};
+pub use lattice::{Lattice, LatticeError};
 pub use ops::{BinaryOp, UnaryOp, binary, in_interval, unary};
 pub use value::Value;
 

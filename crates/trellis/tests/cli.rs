@@ -217,6 +217,40 @@ fn the_calm_guide_shows_chord_s_analysis() {
     assert_eq!(shown, actual, "regenerate the block in docs/calm.md");
 }
 
+/// docs/calm.md shows `trellis explain --calm` of the lattice examples as
+/// it is, in blocks marked `<!-- calm-output PROGRAM -->`.
+#[test]
+fn the_calm_guide_shows_the_lattice_examples_as_they_are() {
+    let guide = std::fs::read_to_string(root().join("docs/calm.md")).unwrap();
+    let blocks: Vec<&str> = guide.split("<!-- calm-output ").skip(1).collect();
+    assert!(blocks.len() >= 2, "docs/calm.md shows lattice examples");
+    for block in blocks {
+        let (program, rest) = block.split_once(" -->\n```text\n").expect("a marked block");
+        let shown = rest.split("```").next().unwrap();
+        let actual = text(&trellis(&["explain", "--calm", program]).stdout);
+        assert_eq!(
+            shown, actual,
+            "regenerate the {program} block in docs/calm.md"
+        );
+    }
+}
+
+/// Each lattice example runs in the simulator with its scenario (it
+/// finishes, with no runtime error) and checks with `--calm`.
+#[test]
+fn the_lattice_examples_run_and_check() {
+    for name in ["kvs", "quorum", "cart_lattice"] {
+        let program = format!("examples/calm/{name}.olg");
+        let scenario = format!("examples/calm/{name}.toml");
+        let out = trellis(&["sim", &program, "--scenario", &scenario, "--quiet"]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+        let summary = text(&out.stdout);
+        assert!(summary.contains("0 runtime errors"), "{name}: {summary}");
+        let out = trellis(&["check", "--calm", &program]);
+        assert!(out.status.success(), "{name}: {}", text(&out.stderr));
+    }
+}
+
 #[test]
 fn localization_is_visible_in_the_plan() {
     let dir = tempfile::tempdir().unwrap();
@@ -380,6 +414,7 @@ fn docs_and_examples_compile() {
         "README.md",
         "docs/tutorial.md",
         "docs/language.md",
+        "docs/calm.md",
         "docs/simulator.md",
         "docs/cli.md",
         "docs/networking.md",

@@ -14,6 +14,7 @@ use trellis_value::Value;
 
 use crate::plan::*;
 
+mod lattice;
 mod report;
 
 pub use report::{PointOfOrderWarning, explain_calm, graph_calm, warnings};
@@ -44,6 +45,10 @@ pub enum NonMonotone {
     Eviction { relation: RelId, max_size: usize },
     /// Calls `f_now`: the result depends on when the rule runs.
     Clock,
+    /// Uses the value of a lattice column other than through a monotone
+    /// function into a lattice or a threshold: it sees the value as it is
+    /// when the rule runs, and a later merge can change the answer.
+    LatticeRead { relation: RelId, column: usize },
 }
 
 /// A non-monotone operation of a rule fed by input whose order the network
@@ -298,6 +303,7 @@ fn non_monotone(plan: &Plan, rule: &RulePlan) -> Vec<NonMonotone> {
         });
     } else if let RelationKind::Table(spec) = &head.kind
         && spec.key.len() < head.arity
+        && !spec.merges_only(head.arity)
         && rule.head.route != Route::Send
     {
         reasons.push(NonMonotone::Replacement {
@@ -307,6 +313,7 @@ fn non_monotone(plan: &Plan, rule: &RulePlan) -> Vec<NonMonotone> {
     if reads_clock(rule) {
         reasons.push(NonMonotone::Clock);
     }
+    reasons.extend(lattice::reveals(plan, rule));
     // A self-join reads one table twice: one reason each.
     let mut unique: Vec<NonMonotone> = Vec::with_capacity(reasons.len());
     for r in reasons {
@@ -381,7 +388,8 @@ fn inputs(rule: &RulePlan, reason: &NonMonotone) -> Vec<RelId> {
     match reason {
         NonMonotone::Negation { relation }
         | NonMonotone::Expiry { relation, .. }
-        | NonMonotone::Eviction { relation, .. } => vec![*relation],
+        | NonMonotone::Eviction { relation, .. }
+        | NonMonotone::LatticeRead { relation, .. } => vec![*relation],
         NonMonotone::TransientRead { table, .. } => vec![*table],
         NonMonotone::Aggregate { .. }
         | NonMonotone::Deletion { .. }
@@ -430,17 +438,23 @@ fn refreshed(plan: &Plan, driven: &[Option<RuleId>], reason: &NonMonotone) -> Op
     let RelationKind::Table(_) = plan.relation(state).kind else {
         return None;
     };
-    // A rule writing `state` whose body is timer-driven.
-    plan.rules
-        .iter()
-        .filter(|r| r.head.relation == state && !r.head.delete)
-        .find(|r| {
-            r.body.iter().any(|a| {
-                !a.negated
-                    && (plan.relation(a.relation).kind == RelationKind::Periodic
-                        || driven[a.relation.0 as usize].is_some())
-            })
+    // A rule writing `state` whose body is timer-driven: one with a timer
+    // of its own first, the rule that really refreshes.
+    let writers = || {
+        plan.rules
+            .iter()
+            .filter(|r| r.head.relation == state && !r.head.delete)
+    };
+    let reads = |r: &RulePlan, driven_too: bool| {
+        r.body.iter().any(|a| {
+            !a.negated
+                && (plan.relation(a.relation).kind == RelationKind::Periodic
+                    || (driven_too && driven[a.relation.0 as usize].is_some()))
         })
+    };
+    writers()
+        .find(|r| reads(r, false))
+        .or_else(|| writers().find(|r| reads(r, true)))
         .map(|r| r.id)
 }
 

@@ -57,6 +57,11 @@ fn operation(plan: &Plan, reason: &NonMonotone) -> String {
             format!("reads `{}` (at most {max_size} rows)", rel(plan, *relation))
         }
         NonMonotone::Clock => "reads the clock (f_now)".into(),
+        NonMonotone::LatticeRead { relation, column } => format!(
+            "reads lattice `{}` field {} as a plain value",
+            rel(plan, *relation),
+            column + 1
+        ),
     }
 }
 
@@ -123,6 +128,11 @@ fn consequence(
         NonMonotone::Clock => {
             format!("`{rule}` reads the clock; its result depends on when `{input}` arrives")
         }
+        NonMonotone::LatticeRead { relation, column } => format!(
+            "`{rule}` uses field {} of `{}` as it is when it runs; a later merge into it can leave the `{head}` it derived out of date",
+            column + 1,
+            rel(plan, *relation)
+        ),
     }
 }
 
@@ -150,6 +160,9 @@ fn remedy(plan: &Plan, _: &PointOfOrder, (reason, input): &(NonMonotone, RelId))
         NonMonotone::Clock => {
             "compare times on one node only, or carry the time in the tuple".into()
         }
+        NonMonotone::LatticeRead { .. } => format!(
+            "use it only through monotone functions into a lattice column (f_size, f_member, f_mapGet, f_gcValue, f_max) or through a threshold that stays true (`>=` on a max, `<=` on a min), or coordinate here (wait until every `{input}` that can arrive has)"
+        ),
     }
 }
 
@@ -239,10 +252,33 @@ pub fn explain_calm(plan: &Plan, calm: &Calm, locate: &dyn Fn(Span) -> String) -
             &mut (0..plan.relations.len()).filter(|i| !calm.sent[*i] && calm.tainted[*i].is_some())
         )
     );
+    let lattices: Vec<String> = plan
+        .relations
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RelationKind::Table(spec) if !spec.lattices.is_empty() => Some((r, spec)),
+            _ => None,
+        })
+        .flat_map(|(r, spec)| {
+            spec.lattices
+                .iter()
+                .map(move |(c, l)| format!("`{}` field {} ({l})", r.name, c + 1))
+        })
+        .collect();
+    if !lattices.is_empty() {
+        let _ = writeln!(w, "Lattice columns (writes merge): {}", lattices.join(", "));
+    }
     let _ = writeln!(w, "\nRules:");
     for rule in &plan.rules {
         let reasons = &calm.rules[rule.id.0 as usize];
-        let what = if reasons.is_empty() {
+        let head = plan.relation(rule.head.relation);
+        let merges = match &head.kind {
+            RelationKind::Table(spec) => !rule.head.delete && !spec.lattices.is_empty(),
+            _ => false,
+        };
+        let what = if reasons.is_empty() && merges {
+            format!("monotone (merges into `{}`)", head.name)
+        } else if reasons.is_empty() {
             "monotone".to_string()
         } else {
             let ops: Vec<String> = reasons.iter().map(|r| operation(plan, r)).collect();

@@ -183,6 +183,7 @@ impl Compiler<'_> {
                 lifetime_nanos,
                 max_size,
                 key: Vec::new(),
+                lattices: Vec::new(),
             }),
             false,
             None,
@@ -212,10 +213,18 @@ impl Compiler<'_> {
             let used = self.first_use[idx].is_some();
             let positions: Vec<&ast::KeyField> = m.keys.iter().flatten().collect();
             if !used {
-                // Never used: its arity is whatever the keys need.
+                // Never used: its arity is whatever the keys and lattices need.
+                let lattices = program.statements.iter().filter_map(|st| match st {
+                    ast::Statement::Lattice(l) if l.relation.name == m.name.name => {
+                        Some(l.position)
+                    }
+                    _ => None,
+                });
                 let arity = positions
                     .iter()
-                    .map(|k| k.position.max(1) as usize)
+                    .map(|k| k.position)
+                    .chain(lattices)
+                    .map(|p| p.clamp(1, 1 << 16) as usize)
                     .max()
                     .unwrap_or(1);
                 self.plan.relations[idx].arity = arity;

@@ -273,6 +273,7 @@ impl Compiler<'_> {
                         key: std::iter::once(0)
                             .chain((1..args.len()).filter(|&i| key.contains(carried[i - 1])))
                             .collect(),
+                        lattices: Vec::new(),
                     }),
                     None => RelationKind::Event,
                 };
