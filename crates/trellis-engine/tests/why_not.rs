@@ -50,7 +50,7 @@ fn started() -> Harness {
 }
 
 fn ask(h: &Harness, node: usize, relation: &str, pattern: &[Option<Value>]) -> WhyNot {
-    let nodes = |address: &str| (0..2).map(|i| h.node(i)).find(|n| n.address() == address);
+    let nodes: Vec<&Node> = (0..2).map(|i| h.node(i)).collect();
     let n = h.node(node);
     let rel = n.plan().lookup(relation).expect("a relation");
     why_not(&nodes, n, rel, pattern, 3)
@@ -157,7 +157,9 @@ fn a_lost_message_is_a_rule_that_derives_it_on_the_sender() {
     let (blocked, _) = only(&w);
     assert_eq!(blocked, &Blocked::Derives);
     assert_eq!(&*w.rules[0].absence.node, "a", "evaluated on the sender");
-    // Where the tuple does not name the sender, the rule's node is unknown.
+    // Where the tuple does not name the sender, every node is asked and
+    // the one that came closest answers.
     let w = ask(&h, 1, "got", &[Some(s("b")), None, Some(s("x"))]);
-    assert_eq!(only(&w).0, &Blocked::Elsewhere);
+    assert_eq!(only(&w).0, &Blocked::Derives);
+    assert_eq!((&*w.rules[0].absence.node, w.rules[0].tied), ("a", 1));
 }

@@ -209,6 +209,10 @@ pub struct RulePlan {
     pub body: Vec<BodyAtom>,
     /// One strand per way the rule can be triggered.
     pub strands: Vec<Strand>,
+    /// For a rule with events and tables: the body evaluated from each of
+    /// its tables, events joined after them (why-not questions ask a node
+    /// between ticks, when it holds no events). Never run by ticks.
+    pub why_not: Vec<Strand>,
     pub head: Head,
     pub span: Span,
     /// A localization stage that ships into a generated table

@@ -131,6 +131,30 @@ pub enum Command {
     /// pattern, directory or log. See docs/provenance.md.
     #[command(verbatim_doc_comment)]
     Why(WhyArgs),
+    /// Explain why a tuple did NOT exist on a node at a time of a
+    /// simulated run: for each rule that could derive it, where it stops.
+    ///
+    /// The run is replayed from DIR (written by `trellis sim ... --out
+    /// DIR`) to `--at`, and the node the pattern names is asked. Each rule
+    /// that derives the relation runs over that node's tables with the
+    /// tuple's fields bound, and the first step no match passed is shown:
+    /// a body atom with no matching tuple (asked about in turn, on the node
+    /// that would hold it, to `--depth`), a `notin` that found one, a
+    /// condition that was false, or a rule that derives it now (a message
+    /// lost or in flight). With provenance in DIR, sends of the tuple that
+    /// never arrived are listed too.
+    ///
+    ///     trellis sim examples/provenance/relay.olg \
+    ///         --scenario examples/provenance/relay.toml --provenance --out run
+    ///     trellis why-not run 'arrived(@"node2:9000", 9, _)' --at 5
+    ///     trellis why-not run 'arrived(@"node2:9000", 9, _)' --format json
+    ///
+    /// The location must be an address; other fields are constants, `_`
+    /// or variables (both match anything here). Exit 0 when the tuple is
+    /// absent (and explained), 1 when it is there after all or the node is
+    /// down, 2 for a bad pattern or directory. See docs/provenance.md.
+    #[command(verbatim_doc_comment, name = "why-not")]
+    WhyNot(WhyNotArgs),
 }
 
 #[derive(Debug, Args)]
@@ -779,6 +803,31 @@ pub struct WhyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = WhyFormat::Text)]
     pub format: WhyFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct WhyNotArgs {
+    /// The `--out` directory of `trellis sim`.
+    pub dir: PathBuf,
+    /// The tuple that is missing, e.g. `'lookupResults(@"node3:9000", K, _, _, 7)'`.
+    pub pattern: String,
+    /// As the run was at this virtual time, in seconds (default: its end).
+    #[arg(long, value_name = "SECONDS", value_parser = time_seconds)]
+    pub at: Option<f64>,
+    /// Ask about missing body tuples this many levels down.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub depth: usize,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = WhyNotFormat::Text)]
+    pub format: WhyNotFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WhyNotFormat {
+    /// An indented tree, for people.
+    Text,
+    /// One JSON object: each rule, where it stopped, and what is below.
+    Json,
 }
 
 /// A finite number of seconds, 0 or more.

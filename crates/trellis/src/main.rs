@@ -50,6 +50,7 @@ fn main() -> ExitCode {
         Command::Cluster(args) => cluster::cluster(&args),
         Command::Inject(args) => inject::inject(&args),
         Command::Why(args) => why::why(&args),
+        Command::WhyNot(args) => why::why_not(&args),
     }
 }
 

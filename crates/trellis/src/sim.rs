@@ -97,13 +97,17 @@ impl Observer for Printer {
     }
 }
 
-pub fn sim(args: &SimArgs) -> ExitCode {
+/// The plan and scenario a `trellis sim` command line runs: the
+/// scenario's file with the flags' overrides, the program loaded for it
+/// with its watches and provenance. `trellis why-not` replays a run with
+/// this too.
+pub fn prepare(args: &SimArgs) -> Result<(Plan, Scenario), ExitCode> {
     let mut scenario = match &args.scenario {
         Some(path) => match Scenario::load(path) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("error: {e}");
-                return ExitCode::from(2);
+                return Err(ExitCode::from(2));
             }
         },
         None => Scenario::default(),
@@ -129,7 +133,7 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         // events it leaves out are dropped with a note, not refused.
         if let Err(e) = scenario.validate() {
             eprintln!("error: {e}");
-            return ExitCode::from(2);
+            return Err(ExitCode::from(2));
         }
         scenario.simulation.duration = d;
         let before = scenario.events.len();
@@ -147,15 +151,20 @@ pub fn sim(args: &SimArgs) -> ExitCode {
         .map(|d| (d.name.clone(), d.value.clone()))
         .collect();
     let options = trellis_sim::parse_options(&scenario, &defines);
-    let mut plan = match load(&args.program, &options) {
-        Ok(plan) => plan,
-        Err(code) => return code,
-    };
+    let mut plan = load(&args.program, &options)?;
     if let Err(message) = add_watches(&mut plan, &args.watch) {
         eprintln!("error: {message}");
-        return ExitCode::from(2);
+        return Err(ExitCode::from(2));
     }
     provenance::apply(&args.provenance, &mut plan, false);
+    Ok((plan, scenario))
+}
+
+pub fn sim(args: &SimArgs) -> ExitCode {
+    let (plan, scenario) = match prepare(args) {
+        Ok(prepared) => prepared,
+        Err(code) => return code,
+    };
     let log = match open_log(&plan, args) {
         Ok(log) => log,
         Err(e) => {
@@ -275,7 +284,13 @@ pub fn sim(args: &SimArgs) -> ExitCode {
             dir.join("run.toml").display(),
             scenario.to_toml()
         );
-        match trellis_sim::write_outputs(&sim, &report, dir, &run_toml) {
+        let written =
+            trellis_sim::write_outputs(&sim, &report, dir, &run_toml).and_then(|mut files| {
+                write_replay(dir)?;
+                files.push(REPLAY_FILE.to_string());
+                Ok(files)
+            });
+        match written {
             Ok(files) => {
                 if !args.json {
                     eprintln!(
@@ -386,4 +401,19 @@ fn describe(e: &SimError) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// The command line of a run, in its `--out` directory, for `trellis
+/// why-not` to replay it to a time: `{"cwd": ..., "argv": [...]}`.
+pub const REPLAY_FILE: &str = "replay.json";
+
+fn write_replay(dir: &std::path::Path) -> Result<(), SimError> {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let argv: Vec<String> = std::env::args().collect();
+    let json = serde_json::json!({ "cwd": cwd.display().to_string(), "argv": argv });
+    let path = dir.join(REPLAY_FILE);
+    std::fs::write(&path, format!("{json}\n")).map_err(|source| SimError::Write {
+        path: path.display().to_string(),
+        source,
+    })
 }

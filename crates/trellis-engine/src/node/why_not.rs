@@ -32,6 +32,8 @@ pub struct RuleAbsence {
     /// The variables bound where it stopped (name, value), in the rule's
     /// order.
     pub bindings: Vec<(String, Value)>,
+    /// How many of its steps some match passed: how close it came.
+    pub reached: usize,
 }
 
 /// Where a rule's derivation of the tuple stops.
@@ -60,8 +62,7 @@ pub enum Blocked {
     /// The body matches now: the rule derives it (the tuple exists from the
     /// next tick, or was sent: a lost message, or one still in flight).
     Derives,
-    /// The body is on another node, which the tuple does not name: the
-    /// caller does not know where to look.
+    /// The body is on a node the caller was not given (it is down).
     Elsewhere,
 }
 
@@ -83,17 +84,22 @@ pub struct WhyNot {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleWhyNot {
+    /// Where it stopped on the node its body runs on; for a rule that
+    /// sends the tuple from a node the tuple does not name, on the node
+    /// where it came closest (of `tied` that came as close).
     pub absence: RuleAbsence,
+    pub tied: usize,
     /// Why the missing body tuple is missing, when the rule stopped at one
     /// and the depth allows.
     pub below: Option<Box<WhyNot>>,
 }
 
 /// Ask `node` why `relation(pattern)` is not there, following missing body
-/// tuples `depth` levels down, to the nodes `nodes` finds by address (a
-/// rule that sends the tuple runs on the node its body names).
+/// tuples `depth` levels down, among `nodes` (every live node: a rule that
+/// sends the tuple runs on the node its body names, or on any of them when
+/// the tuple does not name it).
 pub fn why_not<'n>(
-    nodes: &dyn Fn(&str) -> Option<&'n Node>,
+    nodes: &[&'n Node],
     node: &'n Node,
     relation: RelId,
     pattern: &[Option<Value>],
@@ -116,33 +122,58 @@ pub fn why_not<'n>(
         .collect();
     let mut rules = Vec::new();
     for rule in deriving.iter().filter(|_| !exists) {
-        let at = match rule.head.route {
+        let (absence, at, tied) = match rule.head.route {
+            Route::LocalTable | Route::LocalEvent => (node.why_not_rule(rule, pattern), node, 1),
             Route::Send => match Node::body_location(rule, pattern) {
-                Some(Value::Str(address)) => nodes(&address),
-                _ => None,
-            },
-            Route::LocalTable | Route::LocalEvent => Some(node),
-        };
-        let Some(at) = at else {
-            rules.push(RuleWhyNot {
-                absence: RuleAbsence {
-                    rule: rule.id,
-                    node: Arc::from(""),
-                    blocked: Blocked::Elsewhere,
-                    bindings: Vec::new(),
+                Some(Value::Str(address)) => match nodes.iter().find(|n| *n.address == *address) {
+                    Some(at) => (at.why_not_rule(rule, pattern), *at, 1),
+                    None => {
+                        rules.push(RuleWhyNot {
+                            absence: RuleAbsence {
+                                rule: rule.id,
+                                node: Arc::from(&*address),
+                                blocked: Blocked::Elsewhere,
+                                bindings: Vec::new(),
+                                reached: 0,
+                            },
+                            tied: 0,
+                            below: None,
+                        });
+                        continue;
+                    }
                 },
-                below: None,
-            });
-            continue;
+                _ => match closest(nodes, rule, pattern) {
+                    Some(found) => found,
+                    None => {
+                        rules.push(RuleWhyNot {
+                            absence: RuleAbsence {
+                                rule: rule.id,
+                                node: Arc::from(""),
+                                blocked: Blocked::Elsewhere,
+                                bindings: Vec::new(),
+                                reached: 0,
+                            },
+                            tied: 0,
+                            below: None,
+                        });
+                        continue;
+                    }
+                },
+            },
         };
-        let absence = at.why_not_rule(rule, pattern);
         let below = match &absence.blocked {
             Blocked::NoMatch {
                 relation, pattern, ..
-            } if depth > 0 => Some(Box::new(why_not(nodes, at, *relation, pattern, depth - 1))),
+            } if depth > 0 && tied == 1 => {
+                Some(Box::new(why_not(nodes, at, *relation, pattern, depth - 1)))
+            }
             _ => None,
         };
-        rules.push(RuleWhyNot { absence, below });
+        rules.push(RuleWhyNot {
+            absence,
+            tied,
+            below,
+        });
     }
     WhyNot {
         node: node.address.clone(),
@@ -152,6 +183,25 @@ pub fn why_not<'n>(
         arrives_only: deriving.is_empty(),
         rules,
     }
+}
+
+/// `rule` on every node: where it came closest, there, and how many
+/// nodes came as close (none without nodes).
+fn closest<'n>(
+    nodes: &[&'n Node],
+    rule: &RulePlan,
+    pattern: &[Option<Value>],
+) -> Option<(RuleAbsence, &'n Node, usize)> {
+    let mut best: Option<(RuleAbsence, &'n Node, usize)> = None;
+    for &n in nodes {
+        let a = n.why_not_rule(rule, pattern);
+        match &mut best {
+            Some((b, _, tied)) if a.reached == b.reached => *tied += 1,
+            Some((b, _, _)) if a.reached < b.reached => {}
+            _ => best = Some((a, n, 1)),
+        }
+    }
+    best
 }
 
 impl Node {
@@ -176,21 +226,35 @@ impl Node {
 
     /// Where `rule`, its body run on this node over its current tables,
     /// stops short of deriving `pattern` (`None` fields match anything).
+    /// Of the rule's orders of evaluation (its why-not strands, else its
+    /// first strand), the one that gets furthest.
     pub fn why_not_rule(&self, rule: &RulePlan, pattern: &[Option<Value>]) -> RuleAbsence {
-        let strand = rule
-            .strands
-            .iter()
-            .find(|s| {
-                s.trigger
-                    .is_some_and(|t| self.tables[rule.body[t].relation.0 as usize].is_none())
-            })
-            .or_else(|| rule.strands.first())
-            .expect("a rule has a strand");
-        let absence = |blocked, bindings| RuleAbsence {
+        let strands = match rule.why_not.is_empty() {
+            true => &rule.strands[..1],
+            false => &rule.why_not[..],
+        };
+        let mut best: Option<RuleAbsence> = None;
+        for strand in strands {
+            let a = self.why_not_strand(rule, strand, pattern);
+            if best.as_ref().is_none_or(|b| a.reached > b.reached) {
+                best = Some(a);
+            }
+        }
+        best.expect("a rule has a strand")
+    }
+
+    fn why_not_strand(
+        &self,
+        rule: &RulePlan,
+        strand: &trellis_plan::Strand,
+        pattern: &[Option<Value>],
+    ) -> RuleAbsence {
+        let absence = |blocked, bindings, reached| RuleAbsence {
             rule: rule.id,
             node: self.address.clone(),
             blocked,
             bindings,
+            reached,
         };
         // The head's fields bind its variables; a fixed field must agree.
         let mut bound = vec![false; rule.var_names.len()];
@@ -203,9 +267,11 @@ impl Node {
                     regs[*v as usize] = want.clone();
                 }
                 Expr::Var(v) if regs[*v as usize] != *want => {
-                    return absence(Blocked::OtherTuples, Vec::new());
+                    return absence(Blocked::OtherTuples, Vec::new(), 0);
                 }
-                Expr::Const(c) if c != want => return absence(Blocked::OtherTuples, Vec::new()),
+                Expr::Const(c) if c != want => {
+                    return absence(Blocked::OtherTuples, Vec::new(), 0);
+                }
                 _ => {}
             }
         }
@@ -289,7 +355,7 @@ impl Node {
             }
             Some(Step::MarkGroup) => Blocked::OtherTuples,
         };
-        absence(blocked, bindings)
+        absence(blocked, bindings, k)
     }
 
     /// Run `steps` (a strand of `rule`, its head bound) over every row of

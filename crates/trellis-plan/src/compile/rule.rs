@@ -141,7 +141,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 .or_else(|| (0..ir.atoms.len()).find(|&i| !ir.atoms[i].negated))
                 .expect("a positive atom exists");
             let mark = is_event(&rel_kinds[drive]).then_some(&group_vars);
-            strands.push(self.strand(&uses, None, drive, |_| Rows::All, mark)?);
+            strands.push(self.strand(&uses, None, drive, |_| Rows::All, mark, None)?);
         } else {
             for t in 0..ir.atoms.len() {
                 let a = &ir.atoms[t];
@@ -157,7 +157,19 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                         Rows::All
                     }
                 };
-                strands.push(self.strand(&uses, Some(t), t, rows, None)?);
+                strands.push(self.strand(&uses, Some(t), t, rows, None, None)?);
+            }
+        }
+
+        // Why-not reads a node between ticks, when there are no events: a
+        // rule with events is evaluated from each of its tables, the events
+        // joined (and found missing) after them.
+        let mut why_not = Vec::new();
+        if has_event && head.aggregate.is_none() {
+            let events: Vec<bool> = rel_kinds.iter().map(is_event).collect();
+            for first in (0..ir.atoms.len()).filter(|&i| !ir.atoms[i].negated && !events[i]) {
+                let strand = self.strand(&uses, None, first, |_| Rows::All, None, Some(&events))?;
+                why_not.push(strand);
             }
         }
 
@@ -177,6 +189,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
             var_names: self.vars.clone(),
             body,
             strands,
+            why_not,
             head,
             span: ir.span,
             retract: ir.retract,
@@ -349,6 +362,7 @@ impl<'c, 's> RuleBuilder<'c, 's> {
         first: usize,
         rows: impl Fn(usize) -> Rows,
         mark_group: Option<&BTreeSet<VarId>>,
+        events_last: Option<&[bool]>,
     ) -> Result<Strand, PlanError> {
         let ir = self.ir;
         let mut steps = Vec::new();
@@ -459,8 +473,15 @@ impl<'c, 's> RuleBuilder<'c, 's> {
                 }
                 notins.retain(|i| !checked.contains(i));
             }
-            // The next positive atom: the one with the most bound columns.
-            let Some(i) = bound.best_next() else { break };
+            // The next positive atom: the one with the most bound columns
+            // (a table before any event, when `events_last` says which).
+            let next = match events_last {
+                Some(is_event) => bound.best_next_where(|i| !is_event[i]),
+                None => None,
+            };
+            let Some(i) = next.or_else(|| bound.best_next()) else {
+                break;
+            };
             // The empty-group rule is about groups the triggering event
             // binds by itself: once another atom is joined, it is too late.
             marked = true;
@@ -598,6 +619,14 @@ impl<'u> Bound<'u> {
 
     fn best_next(&self) -> Option<usize> {
         self.waiting.last().map(|(_, Reverse(i))| *i)
+    }
+
+    fn best_next_where(&self, take: impl Fn(usize) -> bool) -> Option<usize> {
+        self.waiting
+            .iter()
+            .rev()
+            .map(|(_, Reverse(i))| *i)
+            .find(|&i| take(i))
     }
 }
 

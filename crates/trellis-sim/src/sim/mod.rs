@@ -361,6 +361,11 @@ impl Simulation {
         self.nodes[self.slot[index]].node.as_ref()
     }
 
+    /// The engines of the live nodes, by scenario index.
+    pub fn live_nodes(&self) -> Vec<&Node> {
+        (0..self.slot.len()).filter_map(|i| self.node(i)).collect()
+    }
+
     /// The engine of the live node at `address`, if there is one.
     pub fn node_at(&self, address: &str) -> Option<&Node> {
         (0..self.slot.len())

@@ -2,6 +2,7 @@
 //! tuples a pattern picks in a simulation's provenance log
 //! (docs/provenance.md).
 
+mod absent;
 mod load;
 mod render;
 mod tree;
@@ -10,26 +11,33 @@ use std::process::ExitCode;
 
 use trellis_syntax::{ParseOptions, Pattern, SourceMap, parse_pattern};
 
-use crate::cli::{WhyArgs, WhyFormat};
+use crate::cli::{WhyArgs, WhyFormat, WhyNotArgs};
 use crate::common::style;
 use crate::output;
 use load::Log;
 
-pub fn why(args: &WhyArgs) -> ExitCode {
+/// A pattern from the command line, or its diagnostics rendered.
+fn pattern(text: &str) -> Result<Pattern, ExitCode> {
     let mut sources = SourceMap::new();
-    let pattern = match parse_pattern(
-        "pattern",
-        &args.pattern,
-        &ParseOptions::default(),
-        &mut sources,
-    ) {
-        Ok(p) => p,
-        Err(errors) => {
-            for e in &errors {
-                eprint!("{}", trellis_render::render(&sources, e, style()));
-            }
-            return ExitCode::from(2);
+    parse_pattern("pattern", text, &ParseOptions::default(), &mut sources).map_err(|errors| {
+        for e in &errors {
+            eprint!("{}", trellis_render::render(&sources, e, style()));
         }
+        ExitCode::from(2)
+    })
+}
+
+pub fn why_not(args: &WhyNotArgs) -> ExitCode {
+    match pattern(&args.pattern) {
+        Ok(p) => absent::why_not(args, &p),
+        Err(code) => code,
+    }
+}
+
+pub fn why(args: &WhyArgs) -> ExitCode {
+    let pattern = match pattern(&args.pattern) {
+        Ok(p) => p,
+        Err(code) => return code,
     };
     let log = match Log::load(&args.dir) {
         Ok(log) => log,
