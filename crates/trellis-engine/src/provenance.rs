@@ -292,11 +292,60 @@ pub fn id_value(id: u64) -> Value {
     Value::Int(id as i64)
 }
 
+/// A `ruleExec` row (docs/language.md §8): `rule` on `node` derived the
+/// tuple `output` (located at `output_node`) from `inputs` at `time`
+/// (seconds) by the derivation `exec`.
+pub fn rule_exec_row(
+    node: &Value,
+    rule: &str,
+    inputs: &[TupleId],
+    output: TupleId,
+    output_node: Value,
+    time: &Value,
+    exec: ExecId,
+) -> Vec<Value> {
+    vec![
+        node.clone(),
+        Value::str(rule),
+        Value::List(inputs.iter().map(|&i| id_value(i)).collect()),
+        id_value(output),
+        output_node,
+        time.clone(),
+        id_value(exec),
+    ]
+}
+
+/// A `tupleTable` row: the tuple `id`, `relation(fields)`, came to be on
+/// `node` at `time` as `how` says, from `source` and its derivation
+/// `exec` (0 for none).
+#[allow(clippy::too_many_arguments)] // one per column
+pub fn tuple_table_row(
+    node: &Value,
+    id: TupleId,
+    relation: &str,
+    fields: &[Value],
+    source: Value,
+    exec: ExecId,
+    how: &str,
+    time: &Value,
+) -> Vec<Value> {
+    let tuple = std::iter::once(Value::str(relation)).chain(fields.iter().cloned());
+    vec![
+        node.clone(),
+        id_value(id),
+        Value::List(tuple.collect()),
+        source,
+        id_value(id),
+        id_value(exec),
+        Value::str(how),
+        time.clone(),
+    ]
+}
+
 /// The rows `d` makes on `node`: `emit(true, row)` for `ruleExec`,
-/// `emit(false, row)` for `tupleTable` (docs/language.md §8). A rule's
-/// derivation is a `ruleExec` row, and a `tupleTable` row too unless it
-/// was sent away (the receiver records its arrival); every other cause is
-/// a `tupleTable` row.
+/// `emit(false, row)` for `tupleTable`. A rule's derivation is a
+/// `ruleExec` row, and a `tupleTable` row too unless it was sent away (the
+/// receiver records its arrival); every other cause is a `tupleTable` row.
 pub(crate) fn rows(
     plan: &Plan,
     node: &Arc<str>,
@@ -305,15 +354,7 @@ pub(crate) fn rows(
     mut emit: impl FnMut(bool, Vec<Value>),
 ) {
     let here = Value::Str(node.clone());
-    let tuple = || {
-        let name = Value::str(&plan.relation(d.relation).name);
-        Value::List(
-            std::iter::once(name)
-                .chain(d.tuple.iter().cloned())
-                .collect(),
-        )
-    };
-    let how = Value::str(d.cause.how());
+    let relation = &plan.relation(d.relation).name;
     let (source, exec) = match &d.cause {
         Cause::Rule {
             rule,
@@ -321,17 +362,11 @@ pub(crate) fn rows(
             inputs,
             sent,
         } => {
+            let to = d.tuple.first().cloned().unwrap_or(Value::Null);
+            let name = &plan.rule(*rule).name;
             emit(
                 true,
-                vec![
-                    here.clone(),
-                    Value::str(&plan.rule(*rule).name),
-                    Value::List(inputs.iter().map(|&i| id_value(i)).collect()),
-                    id_value(d.id),
-                    d.tuple.first().cloned().unwrap_or(Value::Null),
-                    time.clone(),
-                    id_value(*exec),
-                ],
+                rule_exec_row(&here, name, inputs, d.id, to, time, *exec),
             );
             if *sent {
                 return;
@@ -344,17 +379,7 @@ pub(crate) fn rows(
         ),
         Cause::Fact | Cause::Injected | Cause::Timer => (here.clone(), 0),
     };
-    emit(
-        false,
-        vec![
-            here,
-            id_value(d.id),
-            tuple(),
-            source,
-            id_value(d.id),
-            id_value(exec),
-            how,
-            time.clone(),
-        ],
-    );
+    let how = d.cause.how();
+    let row = tuple_table_row(&here, d.id, relation, &d.tuple, source, exec, how, time);
+    emit(false, row);
 }

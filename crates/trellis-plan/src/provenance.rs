@@ -136,6 +136,27 @@ impl Plan {
         }
     }
 
+    /// Keep every row given to `ruleExec` and `tupleTable`, unbounded and
+    /// keyed on all their fields (a run's history, read back from its log:
+    /// the same tuple derived at two times is two rows), unless the
+    /// program materialized them itself.
+    pub fn provenance_history(&mut self) {
+        for name in [RULE_EXEC, TUPLE_TABLE] {
+            let Some(id) = self.lookup(name) else {
+                continue;
+            };
+            let r = &mut self.relations[id.0 as usize];
+            if r.span.is_none() {
+                r.kind = RelationKind::Table(TableSpec {
+                    lifetime_nanos: None,
+                    max_size: None,
+                    key: (0..r.arity).collect(),
+                    lattices: Vec::new(),
+                });
+            }
+        }
+    }
+
     /// Per relation: is it the provenance tables, or derived from them?
     fn derived_from_provenance(&self) -> Vec<bool> {
         let mut tainted = vec![false; self.relations.len()];

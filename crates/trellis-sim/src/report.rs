@@ -151,6 +151,8 @@ impl Report {
                     "started": m.started,
                     "completed": m.samples.len(),
                     "incomplete": m.incomplete(),
+                    // Which: the measure's key (a request ID) of each.
+                    "incomplete_keys": m.incomplete_keys().map(key_json).collect::<Vec<_>>(),
                     "checked": checked,
                     "correct": correct,
                     "correct_fraction": if checked > 0 { json!(correct as f64 / checked as f64) } else { serde_json::Value::Null },
@@ -797,5 +799,14 @@ mod tests {
         // Bytes sent at the end instant itself have no rate.
         let rates = traffic_per_node(&[(0, 200), (0, 200), (0, 50)], 2.0, 2.0);
         assert_eq!(rates, vec![Some(100.0), Some(100.0), None]);
+    }
+}
+
+/// A measure's key in JSON: integers as numbers, anything else as its
+/// literal.
+fn key_json(v: &trellis_value::Value) -> serde_json::Value {
+    match v {
+        trellis_value::Value::Int(i) => json!(i),
+        v => json!(v.literal()),
     }
 }

@@ -791,7 +791,14 @@ pub struct WhyArgs {
     /// The `--out` directory of `trellis sim ... --provenance`.
     pub dir: PathBuf,
     /// The tuples to explain, e.g. `'lookupResults(@"node3:9000", K, _, _, _)'`.
-    pub pattern: String,
+    #[arg(required_unless_present = "program")]
+    pub pattern: Option<String>,
+    /// Instead of a pattern: run this OverLog program over the run's
+    /// provenance (its `ruleExec` and `tupleTable`, every derivation a
+    /// row) and print the tables it declares (`--format json`: a line
+    /// per row).
+    #[arg(long, value_name = "QUERY.olg", conflicts_with = "pattern")]
+    pub program: Option<PathBuf>,
     /// Explain the tuples as they were at this virtual time, in seconds
     /// (default: the end of the run).
     #[arg(long, value_name = "SECONDS", value_parser = time_seconds)]

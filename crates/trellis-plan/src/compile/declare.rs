@@ -107,8 +107,8 @@ impl Compiler<'_> {
         Some(id)
     }
 
-    /// `ruleExec` and `tupleTable`, when the program reads or writes them
-    /// and did not materialize them itself. (A live node asked why keeps
+    /// `ruleExec` and `tupleTable`, when the program reads or writes
+    /// either, but for what it materialized itself. (A live node asked why keeps
     /// them too: `Plan::keep_provenance_tables`.)
     pub(super) fn declare_provenance(&mut self, program: &ast::Program) {
         let mentions = |name: &str| {
@@ -124,8 +124,12 @@ impl Compiler<'_> {
                 _ => false,
             })
         };
+        if !mentions(RULE_EXEC) && !mentions(TUPLE_TABLE) {
+            return;
+        }
+        // Both, when either is named: the engine writes them together.
         for name in [RULE_EXEC, TUPLE_TABLE] {
-            if self.plan.lookup(name).is_some() || !mentions(name) {
+            if self.plan.lookup(name).is_some() {
                 continue;
             }
             let spec = provenance_spec(name, ProvenanceLimits::default()).expect("one");

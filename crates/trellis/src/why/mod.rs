@@ -3,6 +3,7 @@
 //! (docs/provenance.md).
 
 mod absent;
+mod history;
 mod load;
 mod render;
 mod tree;
@@ -35,7 +36,14 @@ pub fn why_not(args: &WhyNotArgs) -> ExitCode {
 }
 
 pub fn why(args: &WhyArgs) -> ExitCode {
-    let pattern = match pattern(&args.pattern) {
+    if let Some(program) = &args.program {
+        return history::query(&args.dir, program, args.format == WhyFormat::Json);
+    }
+    let text = args
+        .pattern
+        .as_deref()
+        .expect("clap requires a pattern without --program");
+    let pattern = match pattern(text) {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -79,7 +87,7 @@ pub fn why(args: &WhyArgs) -> ExitCode {
         }
     }
     let s = if roots.len() == 1 { "" } else { "s" };
-    eprintln!("{} tuple{s} matched `{}`", roots.len(), args.pattern.trim());
+    eprintln!("{} tuple{s} matched `{}`", roots.len(), pattern_text(args));
     ExitCode::SUCCESS
 }
 
@@ -90,7 +98,7 @@ fn nothing_matched(log: &Log, pattern: &Pattern, args: &WhyArgs) -> String {
         .map_or(String::new(), |t| format!(" at or before {t}s"));
     let head = format!(
         "no tuple matches `{}` in {}{at}",
-        args.pattern.trim(),
+        pattern_text(args),
         log.path.display()
     );
     let arities: std::collections::BTreeSet<usize> = log
@@ -126,4 +134,8 @@ fn nothing_matched(log: &Log, pattern: &Pattern, args: &WhyArgs) -> String {
         );
     }
     head
+}
+
+fn pattern_text(args: &WhyArgs) -> &str {
+    args.pattern.as_deref().unwrap_or_default().trim()
 }
