@@ -285,7 +285,7 @@ pub struct ProvenanceArgs {
     pub provenance: bool,
     /// Keep a `ruleExec` or `tupleTable` row this many seconds after its
     /// derivation was last seen.
-    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds,
+    #[arg(long, value_name = "SECONDS", value_parser = lifetime_seconds,
           default_value_t = default_limits().0)]
     pub provenance_lifetime: f64,
     /// Keep at most this many rows in each of `ruleExec` and `tupleTable`,
@@ -293,6 +293,16 @@ pub struct ProvenanceArgs {
     #[arg(long, value_name = "N", value_parser = at_least_one::<usize>,
           default_value_t = default_limits().1)]
     pub provenance_rows: usize,
+}
+
+/// A row's lifetime: above 0, finite (at most 10^9 seconds, about 31
+/// years, so that it fits the engine's nanoseconds).
+fn lifetime_seconds(s: &str) -> Result<f64, String> {
+    let x: f64 = s.parse().map_err(|e| format!("{e}"))?;
+    if !(x > 0.0 && x <= 1e9) {
+        return Err("expected a number of seconds above 0, at most 1000000000".into());
+    }
+    Ok(x)
 }
 
 /// The engine's bounds, in the flags' units.
@@ -803,14 +813,19 @@ pub struct WhyArgs {
     /// (default: the end of the run).
     #[arg(long, value_name = "SECONDS", value_parser = time_seconds)]
     pub at: Option<f64>,
-    /// Follow derivations at most this many steps back; deeper inputs are
-    /// cut and marked.
-    #[arg(long, value_name = "N", default_value_t = 32)]
-    pub depth: usize,
+    /// Follow derivations at most this many steps back, at most 1000;
+    /// deeper inputs are cut and marked.
+    #[arg(long, value_name = "N", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(..=MAX_DEPTH as i64))]
+    pub depth: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t = WhyFormat::Text)]
     pub format: WhyFormat,
 }
+
+/// The deepest `--depth`: the walk and its printers recurse once a step,
+/// and a thousand steps stay far inside a thread's stack.
+pub const MAX_DEPTH: u16 = 1000;
 
 #[derive(Debug, Args)]
 pub struct WhyNotArgs {
@@ -821,9 +836,10 @@ pub struct WhyNotArgs {
     /// As the run was at this virtual time, in seconds (default: its end).
     #[arg(long, value_name = "SECONDS", value_parser = time_seconds)]
     pub at: Option<f64>,
-    /// Ask about missing body tuples this many levels down.
-    #[arg(long, value_name = "N", default_value_t = 3)]
-    pub depth: usize,
+    /// Ask about missing body tuples this many levels down (at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 3,
+          value_parser = clap::value_parser!(u16).range(..=MAX_DEPTH as i64))]
+    pub depth: u16,
     /// Output format.
     #[arg(long, value_enum, default_value_t = WhyNotFormat::Text)]
     pub format: WhyNotFormat,

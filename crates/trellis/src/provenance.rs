@@ -92,10 +92,32 @@ fn object(fields: &[(&str, String)]) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot write {path}: {source}")]
-pub struct LogError {
-    path: String,
-    source: std::io::Error,
+pub enum LogError {
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot remove {path}: {source}")]
+    Remove {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+/// Remove DIR/provenance.jsonl, left by an earlier run, when this run
+/// writes none: `trellis why DIR` must not explain another run. Whether
+/// there was one.
+pub fn remove_stale_log(dir: &Path) -> Result<bool, LogError> {
+    let path = dir.join(LOG_FILE);
+    match std::fs::remove_file(&path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(LogError::Remove {
+            path: path.display().to_string(),
+            source,
+        }),
+    }
 }
 
 /// DIR/provenance.jsonl, being written.
@@ -111,7 +133,7 @@ pub struct LogWriter {
 impl LogWriter {
     pub fn create(dir: &Path) -> Result<LogWriter, LogError> {
         let path = dir.join(LOG_FILE);
-        let error = |source| LogError {
+        let error = |source| LogError::Write {
             path: path.display().to_string(),
             source,
         };
@@ -140,7 +162,7 @@ impl LogWriter {
         let flushed = self.out.flush();
         match self.failed.take().map_or(flushed, Err) {
             Ok(()) => Ok(self.written),
-            Err(source) => Err(LogError {
+            Err(source) => Err(LogError::Write {
                 path: self.path.display().to_string(),
                 source,
             }),

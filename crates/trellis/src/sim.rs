@@ -311,9 +311,8 @@ pub fn sim(args: &SimArgs) -> ExitCode {
 }
 
 /// DIR/provenance.jsonl, when the run traces anything and has a `--out`
-/// directory. An older log there is removed when this run writes none, so
-/// `trellis why` never reads a log of another run.
-fn open_log(plan: &Plan, args: &SimArgs) -> Result<Option<LogWriter>, String> {
+/// directory. An older log there is removed when this run writes none.
+fn open_log(plan: &Plan, args: &SimArgs) -> Result<Option<LogWriter>, provenance::LogError> {
     let Some(dir) = &args.out else {
         if args.provenance.provenance {
             eprintln!(
@@ -324,16 +323,13 @@ fn open_log(plan: &Plan, args: &SimArgs) -> Result<Option<LogWriter>, String> {
         return Ok(None);
     };
     if plan.traces_anything() {
-        return LogWriter::create(dir).map(Some).map_err(|e| e.to_string());
+        return LogWriter::create(dir).map(Some);
     }
-    let stale = dir.join(provenance::LOG_FILE);
-    match std::fs::remove_file(&stale) {
-        Ok(()) => eprintln!(
+    if provenance::remove_stale_log(dir)? {
+        eprintln!(
             "note: removed {} of an earlier run (this run traces nothing)",
-            stale.display()
-        ),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("cannot remove {}: {e}", stale.display())),
+            dir.join(provenance::LOG_FILE).display()
+        );
     }
     Ok(None)
 }

@@ -665,3 +665,18 @@ fn the_guide_and_the_help_show_what_the_commands_print() {
     assert_eq!(code, 0, "{err}");
     assert_eq!(guide_output(shown), out);
 }
+
+#[test]
+fn the_json_summary_counts_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = relay(dir.path(), &["--provenance", "--json"]);
+    let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let p = &last["provenance"];
+    assert_eq!(p["derivations"], log(dir.path()).len());
+    assert_eq!(
+        p["file"],
+        dir.path().join("provenance.jsonl").display().to_string()
+    );
+    // relay.olg does not keep provenance tables of its own.
+    assert_eq!(p["tables"], serde_json::json!({}));
+}

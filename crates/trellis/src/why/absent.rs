@@ -130,7 +130,7 @@ pub fn why_not(args: &WhyNotArgs, pattern: &Pattern) -> ExitCode {
         })
         .collect();
     let nodes = sim.live_nodes();
-    let answer = trellis_engine::why_not(&nodes, at_node, relation, &fields, args.depth);
+    let answer = trellis_engine::why_not(&nodes, at_node, relation, &fields, args.depth.into());
     let lost = match lost_sends(&args.dir, pattern, at) {
         Ok(lost) => lost,
         Err(e) => {

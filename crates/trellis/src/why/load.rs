@@ -92,8 +92,19 @@ pub enum LoadError {
     Bad {
         path: PathBuf,
         line: usize,
-        problem: String,
+        problem: LineError,
     },
+}
+
+/// What is wrong with a line that is JSON of the right shape.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("`{0}` is not an ID (16 hex digits)")]
+    NotAnId(String),
+    #[error("{0} is out of range for a 64-bit integer")]
+    OutOfRange(serde_json::Number),
+    #[error("an object where a value was expected")]
+    Object,
 }
 
 /// A line as written.
@@ -181,7 +192,7 @@ impl Log {
         &self.names[ix as usize]
     }
 
-    fn entry(&mut self, line: Line) -> Result<Entry, String> {
+    fn entry(&mut self, line: Line) -> Result<Entry, LineError> {
         let id = parse_hex(&line.id)?;
         let cause = match line.cause {
             LineCause::Rule {
@@ -282,11 +293,12 @@ fn latest_before(entries: &[u32], before: usize) -> Option<usize> {
     n.checked_sub(1).map(|i| entries[i] as usize)
 }
 
-fn parse_hex(text: &str) -> Result<u64, String> {
+fn parse_hex(text: &str) -> Result<u64, LineError> {
+    let not_an_id = || LineError::NotAnId(text.to_string());
     if text.len() != 16 {
-        return Err(format!("`{text}` is not an ID (16 hex digits)"));
+        return Err(not_an_id());
     }
-    u64::from_str_radix(text, 16).map_err(|_| format!("`{text}` is not an ID (16 hex digits)"))
+    u64::from_str_radix(text, 16).map_err(|_| not_an_id())
 }
 
 /// The values of a tuple as `--json` prints them. JSON has no IDs or
@@ -294,7 +306,7 @@ fn parse_hex(text: &str) -> Result<u64, String> {
 /// either; the reading whose content hash is the line's `id` is the one
 /// the engine derived. (When none is, say a NaN whose bits JSON lost, the
 /// likely reading stands: the walk goes by IDs, not values.)
-fn decode_tuple(relation: &str, fields: &[J], id: u64) -> Result<Vec<Value>, String> {
+fn decode_tuple(relation: &str, fields: &[J], id: u64) -> Result<Vec<Value>, LineError> {
     let mut ambiguous = 0;
     for f in fields {
         count_ambiguous(f, &mut ambiguous);
@@ -343,14 +355,14 @@ fn count_ambiguous(f: &J, n: &mut usize) {
 /// `readings` has a bit per ambiguous string, in order: 0 reads it as
 /// the ID or float it looks like (what it nearly always is), 1 as the
 /// string.
-fn decode(f: &J, readings: u32, bit: &mut usize) -> Result<Value, String> {
+fn decode(f: &J, readings: u32, bit: &mut usize) -> Result<Value, LineError> {
     Ok(match f {
         J::Null => Value::Null,
         J::Bool(b) => Value::Bool(*b),
         J::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Value::Int(i),
             (None, Some(x)) if n.is_f64() => Value::Float(x),
-            _ => return Err(format!("{n} is out of range for a 64-bit integer")),
+            _ => return Err(LineError::OutOfRange(n.clone())),
         },
         J::String(s) => match other_reading(s) {
             Some(other) => {
@@ -367,7 +379,7 @@ fn decode(f: &J, readings: u32, bit: &mut usize) -> Result<Value, String> {
                 .collect::<Result<Vec<_>, _>>()?
                 .into(),
         ),
-        J::Object(_) => return Err("an object where a value was expected".into()),
+        J::Object(_) => return Err(LineError::Object),
     })
 }
 
@@ -389,7 +401,7 @@ mod tests {
         ];
         let json: Vec<J> = tuple.iter().map(crate::output::value_json).collect();
         let id = tuple_id("r", &tuple);
-        assert_eq!(decode_tuple("r", &json, id), Ok(tuple));
+        assert_eq!(decode_tuple("r", &json, id).expect("values"), tuple);
         let likely = decode_tuple("r", &json, id ^ 1).expect("values");
         assert_eq!(
             likely[2],

@@ -61,7 +61,7 @@ pub fn why(args: &WhyArgs) -> ExitCode {
     }
     let trees: Vec<tree::Vertex> = roots
         .iter()
-        .map(|&r| tree::tree(&log, r, args.depth))
+        .map(|&r| tree::tree(&log, r, usize::from(args.depth)))
         .collect();
     match args.format {
         WhyFormat::Text => {
