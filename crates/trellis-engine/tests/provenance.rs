@@ -207,8 +207,8 @@ fn the_why_walk_in_overlog_finds_the_whole_tree_across_nodes() {
     let requester = r#"
         materialize(steps, infinity, infinity, keys(1, 2, 3, 4, 5)).
         materialize(firings, infinity, infinity, keys(1, 2, 3)).
-        k1 steps(@R, N, T, How, Src) :- whyTuple(@R, Q, N, T, Tuple, How, Src).
-        k2 firings(@R, N, Rule) :- whyRule(@R, Q, N, Rule, Inputs).
+        k1 steps(@R, N, T, How, Src) :- whyTuple(@R, Q, N, T, Tuple, How, Src, X, Time).
+        k2 firings(@R, N, Rule) :- whyRule(@R, Q, N, X, Rule, Inputs, Time).
     "#;
     let plan = plan(&format!("{TWO_HOPS}trace(twohop).\n{why}{requester}"));
     // The walk itself is not traced: it is derived from provenance.

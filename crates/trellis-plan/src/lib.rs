@@ -18,7 +18,7 @@ pub use allow::{ALL_WARNINGS, UnknownWarningKind, WARNING_KINDS, warning_kind};
 pub use compile::{CompileFailure, Compiled, LOCAL_ADDRESS, PERIODIC, compile};
 pub use error::PlanError;
 pub use explain::{GraphFormat, explain, expr_to_string, graph};
-pub use load::{Diagnostics, Loaded, load_file, load_str};
+pub use load::{Diagnostics, Loaded, load_file, load_file_with, load_str};
 pub use plan::*;
 pub use provenance::{
     ProvenanceLimits, RULE_EXEC, RULE_EXEC_ARITY, TUPLE_TABLE, TUPLE_TABLE_ARITY, provenance_arity,

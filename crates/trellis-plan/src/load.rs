@@ -65,6 +65,35 @@ pub fn load_file(path: &Path, options: &ParseOptions) -> Result<Loaded, Diagnost
     finish(parsed, sources)
 }
 
+/// [`load_file`], with `library` (name, text) programs appended to it, as
+/// if included at its end (`trellis run --provenance` adds the why rules).
+pub fn load_file_with(
+    path: &Path,
+    options: &ParseOptions,
+    library: &[(&str, &str)],
+) -> Result<Loaded, Diagnostics> {
+    let mut sources = SourceMap::new();
+    let mut parsed = trellis_syntax::parse_file(path, options, &mut sources);
+    for (name, text) in library {
+        parsed = match (
+            parsed,
+            trellis_syntax::parse_str(name, text, options, &mut sources),
+        ) {
+            (Ok(mut p), Ok(lib)) => {
+                p.program.statements.extend(lib.program.statements);
+                p.warnings.extend(lib.warnings);
+                Ok(p)
+            }
+            (Err(mut e), Err(lib)) => {
+                e.extend(lib);
+                Err(e)
+            }
+            (Err(e), Ok(_)) | (Ok(_), Err(e)) => Err(e),
+        };
+    }
+    finish(parsed, sources)
+}
+
 /// The same for a program held in memory (`name` is shown in diagnostics).
 pub fn load_str(name: &str, text: &str, options: &ParseOptions) -> Result<Loaded, Diagnostics> {
     let mut sources = SourceMap::new();

@@ -798,7 +798,8 @@ pub struct InjectArgs {
 
 #[derive(Debug, Args)]
 pub struct WhyArgs {
-    /// The `--out` directory of `trellis sim ... --provenance`.
+    /// The `--out` directory of `trellis sim ... --provenance`, or the
+    /// address of a running node (`trellis run --provenance`) to ask.
     pub dir: PathBuf,
     /// The tuples to explain, e.g. `'lookupResults(@"node3:9000", K, _, _, _)'`.
     #[arg(required_unless_present = "program")]
@@ -821,6 +822,25 @@ pub struct WhyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = WhyFormat::Text)]
     pub format: WhyFormat,
+    #[command(flatten)]
+    pub live: LiveWhyArgs,
+}
+
+/// How `trellis why ADDR` reaches a running node.
+#[derive(Debug, Args)]
+pub struct LiveWhyArgs {
+    /// The transport the node runs on.
+    #[arg(long, value_enum, default_value_t = NetTransportArg::Udp)]
+    pub transport: NetTransportArg,
+    /// The cluster's key file, when the node has one.
+    #[arg(long, value_name = "FILE")]
+    pub cluster_key: Option<PathBuf>,
+    /// How long to wait for answers after the last one, in seconds.
+    #[arg(long, value_name = "SECONDS", default_value_t = 1.0, value_parser = time_seconds)]
+    pub quiet: f64,
+    /// The most seconds to wait in all.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10.0, value_parser = time_seconds)]
+    pub timeout: f64,
 }
 
 /// The deepest `--depth`: the walk and its printers recurse once a step,

@@ -48,6 +48,16 @@ pub fn load_program(
     args: &ProgramArgs,
     options: &ParseOptions,
 ) -> Result<trellis_plan::Loaded, ExitCode> {
+    load_program_with(args, options, &[])
+}
+
+/// [`load_program`], with `library` programs appended (see
+/// [`trellis_plan::load_file_with`]).
+pub fn load_program_with(
+    args: &ProgramArgs,
+    options: &ParseOptions,
+    library: &[(&str, &str)],
+) -> Result<trellis_plan::Loaded, ExitCode> {
     if let Err(e) = std::fs::read(&args.file) {
         eprintln!(
             "error: cannot read {}: {}",
@@ -56,7 +66,7 @@ pub fn load_program(
         );
         return Err(ExitCode::from(2));
     }
-    match trellis_plan::load_file(&args.file, options) {
+    match trellis_plan::load_file_with(&args.file, options, library) {
         Ok(mut loaded) => {
             loaded.warnings.allow(&args.allow);
             eprint!("{}", render_all(&loaded.warnings, style()));

@@ -16,7 +16,7 @@ use serde_json::Value as J;
 use trellis_engine::{Cause, Derivation, NANOS_PER_SECOND, Stats};
 use trellis_plan::Plan;
 
-use crate::cli::ProvenanceArgs;
+use crate::cli::{ProgramArgs, ProvenanceArgs};
 use crate::output;
 
 /// The log's name in a simulation's `--out` directory.
@@ -33,6 +33,38 @@ pub fn apply(args: &ProvenanceArgs, plan: &mut Plan, keep_tables: bool) {
         plan.keep_provenance_tables(args.limits());
     }
     plan.limit_provenance(args.limits());
+}
+
+/// The rules a live node that traces anything answers `trellis why ADDR`
+/// with (examples/provenance/why.olg).
+pub const WHY_RULES: &str = include_str!("../../../examples/provenance/why.olg");
+
+/// The program of a live node: with the why rules when it traces
+/// anything (`--provenance`, or a `trace` statement).
+pub fn load_live(
+    program: &ProgramArgs,
+    options: &trellis_syntax::ParseOptions,
+    args: &ProvenanceArgs,
+) -> Result<Plan, std::process::ExitCode> {
+    let library = [("<why rules>", WHY_RULES)];
+    if args.provenance {
+        return crate::common::load_program_with(program, options, &library).map(|l| l.plan);
+    }
+    let plan = crate::common::load(program, options)?;
+    if !plan.traces_anything() {
+        return Ok(plan);
+    }
+    // It traces: again with the why rules (its warnings are shown above).
+    match trellis_plan::load_file_with(&program.file, options, &library) {
+        Ok(mut loaded) => {
+            loaded.plan.semantics = plan.semantics;
+            Ok(loaded.plan)
+        }
+        Err(d) => {
+            eprint!("{}", trellis_render::render_all(&d, crate::common::style()));
+            Err(std::process::ExitCode::FAILURE)
+        }
+    }
 }
 
 /// An ID as the log writes it: 16 hex digits.

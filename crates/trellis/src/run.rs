@@ -20,7 +20,7 @@ use trellis_plan::{Plan, RelationKind};
 use trellis_syntax::ParseOptions;
 
 use crate::cli::{Clock, RunArgs, TransportArg};
-use crate::common::{CLUSTER_PARENT, add_watches, load, parse_fact, parse_options, read_key};
+use crate::common::{CLUSTER_PARENT, add_watches, parse_fact, parse_options, read_key};
 use crate::output;
 use crate::provenance;
 use crate::signals::{StopRequest, StopSignals, stop_requests};
@@ -69,7 +69,9 @@ pub fn run(args: &RunArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let options = parse_options(&args.program);
-    let mut plan = match load(&args.program, &options) {
+    // A node that traces anything answers `trellis why ADDR` through the
+    // why rules, added to its program (docs/provenance.md).
+    let mut plan = match provenance::load_live(&args.program, &options, &args.provenance) {
         Ok(plan) => plan,
         Err(code) => return code,
     };

@@ -238,7 +238,7 @@ fn tuple_text(relation: &str, fields: &[Value]) -> String {
 
 fn atom_text(relation: &str, fields: &[String]) -> String {
     match fields.split_first() {
-        Some((at, rest)) if rest.is_empty() => format!("{relation}(@{at})"),
+        Some((at, [])) => format!("{relation}(@{at})"),
         Some((at, rest)) => format!("{relation}(@{at}, {})", rest.join(", ")),
         None => format!("{relation}()"),
     }

@@ -50,6 +50,24 @@ pub enum Cause {
     },
 }
 
+/// A [`Cause`] with names rather than indexes, for [`Log::add`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum NamedCause<'a> {
+    Rule {
+        rule: &'a str,
+        exec: u64,
+        inputs: Vec<u64>,
+        sent: bool,
+    },
+    Fact,
+    Injected,
+    Timer,
+    Received {
+        from: Option<&'a str>,
+        exec: Option<u64>,
+    },
+}
+
 /// The whole log, in the order things happened.
 #[derive(Debug, Default)]
 pub struct Log {
@@ -177,6 +195,59 @@ impl Log {
             log.push(entry);
         }
         Ok(log)
+    }
+
+    /// An empty log, to be filled with [`Log::add`] (the answers of a live
+    /// node, labelled `label`).
+    pub fn answers(label: PathBuf) -> Log {
+        Log {
+            path: label,
+            ..Log::default()
+        }
+    }
+
+    /// Add a step. A walk reads a step's causes only from steps added
+    /// before it: add a rule's inputs, and a received tuple's sending
+    /// derivation, first.
+    pub fn add(
+        &mut self,
+        node: &str,
+        time: f64,
+        relation: &str,
+        tuple: Vec<Value>,
+        id: u64,
+        cause: NamedCause<'_>,
+    ) {
+        let cause = match cause {
+            NamedCause::Rule {
+                rule,
+                exec,
+                inputs,
+                sent,
+            } => Cause::Rule {
+                rule: self.name(rule.to_string()),
+                exec,
+                inputs,
+                sent,
+            },
+            NamedCause::Fact => Cause::Fact,
+            NamedCause::Injected => Cause::Injected,
+            NamedCause::Timer => Cause::Timer,
+            NamedCause::Received { from, exec } => Cause::Received {
+                from: from.map(|f| self.node(f.to_string())),
+                exec,
+            },
+        };
+        let entry = Entry {
+            node: self.node(node.to_string()),
+            time,
+            tick: 0,
+            relation: self.name(relation.to_string()),
+            tuple,
+            id,
+            cause,
+        };
+        self.push(entry);
     }
 
     fn node(&mut self, name: String) -> NodeIx {

@@ -4,6 +4,7 @@
 
 mod absent;
 mod history;
+mod live;
 mod load;
 mod render;
 mod tree;
@@ -47,12 +48,18 @@ pub fn why(args: &WhyArgs) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    let log = match Log::load(&args.dir) {
-        Ok(log) => log,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
+    let log = match live_address(&args.dir) {
+        Some(address) => match live::ask(address, &pattern, &args.live) {
+            Ok(log) => log,
+            Err(code) => return code,
+        },
+        None => match Log::load(&args.dir) {
+            Ok(log) => log,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     let roots = tree::roots(&log, &pattern, args.at);
     if roots.is_empty() {
@@ -138,4 +145,13 @@ fn nothing_matched(log: &Log, pattern: &Pattern, args: &WhyArgs) -> String {
 
 fn pattern_text(args: &WhyArgs) -> &str {
     args.pattern.as_deref().unwrap_or_default().trim()
+}
+
+/// `host:port` of a running node, when that is what the first argument
+/// is rather than a directory.
+fn live_address(dir: &std::path::Path) -> Option<&str> {
+    let text = dir.to_str()?;
+    let (host, port) = text.rsplit_once(':')?;
+    let is_address = !host.is_empty() && !text.contains('/') && port.parse::<u16>().is_ok();
+    (is_address && !dir.exists()).then_some(text)
 }
