@@ -180,7 +180,10 @@ pub fn hand_to_node(
             }
         };
         let received = match rel {
-            Some(rel) => node.receive_from(rel, m.tuple, m.delete, sender, m.derivation),
+            Some(rel) => {
+                let derivation = m.derivation.map(std::num::NonZeroU64::get);
+                node.receive_from(rel, m.tuple, m.delete, sender, derivation)
+            }
             // The node counts and names the unknown relation.
             None => node.receive(&m.relation, m.tuple, m.delete),
         };

@@ -3,6 +3,7 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use hmac::Mac;
@@ -378,7 +379,9 @@ impl<'de> Visitor<'de> for MessageSeed<'_, 'de> {
                 .ok_or_else(|| self.cx.refuse("message cut short"))?;
             let mut id = [0; 8];
             id[..REFERENCE_BYTES].copy_from_slice(&bytes);
-            Some(u64::from_le_bytes(id))
+            let id = NonZeroU64::new(u64::from_le_bytes(id))
+                .ok_or_else(|| self.cx.refuse("a derivation reference of 0"))?;
+            Some(id)
         } else {
             None
         };

@@ -3,6 +3,7 @@
 //! transport's limit.
 
 use std::collections::HashMap;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use hmac::Mac;
@@ -273,7 +274,13 @@ pub fn encode(
     encoder.begin();
     for m in messages {
         encoder
-            .push_traced(&m.relation, &m.tuple, m.delete, m.derivation, &mut done)
+            .push_traced(
+                &m.relation,
+                &m.tuple,
+                m.delete,
+                m.derivation.map(NonZeroU64::get),
+                &mut done,
+            )
             .expect("no limit");
     }
     encoder.seal().bytes

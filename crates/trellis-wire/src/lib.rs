@@ -34,6 +34,7 @@ mod gate;
 
 use hmac::{Hmac, KeyInit};
 use sha2::Sha256;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use trellis_value::Value;
 
@@ -72,9 +73,13 @@ pub struct WireMessage {
     pub tuple: Arc<[Value]>,
     pub delete: bool,
     /// The sender's derivation of the tuple, when it traces provenance
-    /// (48 bits: [`REFERENCE_BYTES`] on the wire).
-    pub derivation: Option<u64>,
+    /// (48 bits: [`REFERENCE_BYTES`] on the wire; never 0). Not zero, so
+    /// that a message stays 48 bytes decoded: what a frame may cost a
+    /// receiver is bounded by its size on the wire (`cost.rs`).
+    pub derivation: Option<NonZeroU64>,
 }
+
+const _: () = assert!(std::mem::size_of::<WireMessage>() <= 48);
 
 /// A decoded frame.
 #[derive(Debug, Clone, PartialEq)]

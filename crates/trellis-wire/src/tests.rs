@@ -48,7 +48,7 @@ fn sample() -> Vec<WireMessage> {
 fn a_derivation_reference_takes_six_bytes_and_round_trips() {
     let plain_message = sample().remove(2);
     let mut m = WireMessage {
-        derivation: Some(0xbeef_0000_1234),
+        derivation: NonZeroU64::new(0xbeef_0000_1234),
         ..plain_message.clone()
     };
     let plain = encode("s", "d", &[plain_message], None);
@@ -56,7 +56,7 @@ fn a_derivation_reference_takes_six_bytes_and_round_trips() {
     assert_eq!(traced.len(), plain.len() + REFERENCE_BYTES);
     assert_eq!(decode(&traced, None).unwrap().messages, [m.clone()]);
     // The highest 48-bit ID, and a frame cut inside its reference.
-    m.derivation = Some((1 << 48) - 1);
+    m.derivation = NonZeroU64::new((1 << 48) - 1);
     let traced = encode("s", "d", std::slice::from_ref(&m), None);
     assert_eq!(decode(&traced, None).unwrap().messages, [m]);
     let crc = crc32c::crc32c(&traced[HEADER..traced.len() - 3]);

@@ -150,9 +150,10 @@ pub enum Command {
     ///     trellis why-not run 'arrived(@"node2:9000", 9, _)' --format json
     ///
     /// The location must be an address; other fields are constants, `_`
-    /// or variables (both match anything here). Exit 0 when the tuple is
-    /// absent (and explained), 1 when it is there after all or the node is
-    /// down, 2 for a bad pattern or directory. See docs/provenance.md.
+    /// or variables (both match anything here). A node that is down at
+    /// that time holds nothing, and says so. Exit 0 when the tuple is
+    /// absent (and explained), 1 when it is there after all, 2 for a bad
+    /// pattern or directory. See docs/provenance.md.
     #[command(verbatim_doc_comment, name = "why-not")]
     WhyNot(WhyNotArgs),
 }

@@ -117,9 +117,24 @@ pub fn why_not(args: &WhyNotArgs, pattern: &Pattern) -> ExitCode {
         }
     };
     sim.run_until((at * NANOS) as trellis_engine::Time, &mut Quiet);
+    let lost = match lost_sends(&args.dir, pattern, at) {
+        Ok(lost) => lost,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let Some(at_node) = sim.node_at(node) else {
-        eprintln!("{node} is not alive at {at:.3}s: it holds nothing");
-        return ExitCode::FAILURE;
+        // A node that is down holds nothing: what was sent to it is lost.
+        let mut text = String::new();
+        for l in &lost {
+            text.push_str(&format!("{l}\n"));
+        }
+        text.push_str(&format!(
+            "{node} is not alive at {at:.3}s: it holds nothing\n"
+        ));
+        output::stdout(format_args!("{text}"));
+        return ExitCode::SUCCESS;
     };
     let fields: Vec<Option<Value>> = pattern
         .fields
@@ -131,13 +146,6 @@ pub fn why_not(args: &WhyNotArgs, pattern: &Pattern) -> ExitCode {
         .collect();
     let nodes = sim.live_nodes();
     let answer = trellis_engine::why_not(&nodes, at_node, relation, &fields, args.depth.into());
-    let lost = match lost_sends(&args.dir, pattern, at) {
-        Ok(lost) => lost,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
-        }
-    };
     let plan = sim.plan().clone();
     match args.format {
         WhyNotFormat::Text => {
