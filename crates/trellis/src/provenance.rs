@@ -72,55 +72,55 @@ pub fn hex(id: u64) -> String {
     format!("{id:016x}")
 }
 
-/// One derivation on `node`, as a line of the log (without the newline).
-pub fn line(plan: &Plan, node: &str, d: &Derivation) -> String {
-    let text = |v: J| v.to_string();
-    let how = ("how", text(J::from(d.cause.how())));
-    let cause = match &d.cause {
+/// One derivation on `node`, as a line of the log, its fields in the
+/// order documented (written straight to `w`: a run writes millions).
+pub fn write_line(
+    w: &mut impl Write,
+    plan: &Plan,
+    node: &str,
+    d: &Derivation,
+) -> std::io::Result<()> {
+    w.write_all(b"{\"node\":")?;
+    serde_json::to_writer(&mut *w, node)?;
+    let seconds = d.time as f64 / NANOS_PER_SECOND as f64;
+    write!(w, ",\"time\":{},\"tick\":{}", J::from(seconds), d.tick)?;
+    w.write_all(b",\"relation\":")?;
+    serde_json::to_writer(&mut *w, &plan.relation(d.relation).name)?;
+    w.write_all(b",\"tuple\":")?;
+    serde_json::to_writer(&mut *w, &output::tuple_json(&d.tuple))?;
+    write!(
+        w,
+        ",\"id\":\"{}\",\"cause\":{{\"how\":\"{}\"",
+        hex(d.id),
+        d.cause.how()
+    )?;
+    match &d.cause {
         Cause::Rule {
             rule,
             exec,
             inputs,
             sent,
-        } => object(&[
-            how,
-            ("rule", text(J::from(plan.rule(*rule).name.as_str()))),
-            ("exec", text(J::from(hex(*exec)))),
-            (
-                "inputs",
-                text(inputs.iter().map(|&i| J::from(hex(i))).collect()),
-            ),
-            ("sent", text(J::from(*sent))),
-        ]),
-        Cause::Received { from, exec } => object(&[
-            how,
-            ("from", text(from.as_deref().map_or(J::Null, J::from))),
-            ("exec", text(exec.map_or(J::Null, |e| J::from(hex(e))))),
-        ]),
-        Cause::Fact | Cause::Injected | Cause::Timer => object(&[how]),
-    };
-    object(&[
-        ("node", text(J::from(node))),
-        (
-            "time",
-            text(J::from(d.time as f64 / NANOS_PER_SECOND as f64)),
-        ),
-        ("tick", d.tick.to_string()),
-        (
-            "relation",
-            text(J::from(plan.relation(d.relation).name.as_str())),
-        ),
-        ("tuple", text(output::tuple_json(&d.tuple))),
-        ("id", text(J::from(hex(d.id)))),
-        ("cause", cause),
-    ])
-}
-
-/// `{"k":v,...}` from values already in JSON, in the order given
-/// (serde_json's maps would sort them).
-fn object(fields: &[(&str, String)]) -> String {
-    let fields: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
-    format!("{{{}}}", fields.join(","))
+        } => {
+            w.write_all(b",\"rule\":")?;
+            serde_json::to_writer(&mut *w, &plan.rule(*rule).name)?;
+            write!(w, ",\"exec\":\"{}\",\"inputs\":[", hex(*exec))?;
+            for (i, input) in inputs.iter().enumerate() {
+                let comma = if i == 0 { "" } else { "," };
+                write!(w, "{comma}\"{}\"", hex(*input))?;
+            }
+            write!(w, "],\"sent\":{sent}")?;
+        }
+        Cause::Received { from, exec } => {
+            w.write_all(b",\"from\":")?;
+            serde_json::to_writer(&mut *w, &from.as_deref())?;
+            match exec {
+                Some(e) => write!(w, ",\"exec\":\"{}\"", hex(*e))?,
+                None => w.write_all(b",\"exec\":null")?,
+            }
+        }
+        Cause::Fact | Cause::Injected | Cause::Timer => {}
+    }
+    w.write_all(b"}}\n")
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +183,7 @@ impl LogWriter {
         if self.failed.is_some() {
             return;
         }
-        match writeln!(self.out, "{}", line(plan, node, d)) {
+        match write_line(&mut self.out, plan, node, d) {
             Ok(()) => self.written += 1,
             Err(e) => self.failed = Some(e),
         }

@@ -680,3 +680,77 @@ fn the_json_summary_counts_the_log() {
     // relay.olg does not keep provenance tables of its own.
     assert_eq!(p["tables"], serde_json::json!({}));
 }
+
+/// What a log can lack: an input never recorded, one recorded only later,
+/// a receipt whose sender did not trace it or whose derivation is not in
+/// the log, a receipt from an unknown sender. Each is a leaf saying so.
+/// (The simulator traces what it sends, so these logs are written by hand.)
+#[test]
+fn inputs_and_senders_with_no_record_are_leaves_that_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let line = |time: f64, relation: &str, field: i64, id: u64, cause: &str| {
+        format!(
+            r#"{{"node":"a","time":{time:?},"tick":1,"relation":"{relation}","tuple":["a",{field}],"id":"{id:016x}","cause":{cause}}}"#
+        )
+    };
+    let lines = [
+        line(
+            1.0,
+            "r",
+            1,
+            1,
+            r#"{"how":"rule","rule":"x","exec":"00000000000000e1","inputs":["0000000000000002","0000000000000003"],"sent":false}"#,
+        ),
+        line(2.0, "s", 2, 4, r#"{"how":"recv","from":"b","exec":null}"#),
+        line(
+            3.0,
+            "q",
+            3,
+            3,
+            r#"{"how":"recv","from":"b","exec":"00000000000000ff"}"#,
+        ),
+        line(4.0, "u", 4, 5, r#"{"how":"recv","from":null,"exec":null}"#),
+    ];
+    write_file(dir.path(), "provenance.jsonl", &(lines.join("\n") + "\n"));
+    let explain = |pattern: &str| {
+        let (code, out, err) = why(dir.path(), pattern, &[]);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    assert_eq!(
+        explain(r#"r(@"a", _)"#),
+        r#"r(@"a", 1)  <- rule x on a at 1.000s
+  tuple 0000000000000002  <- not traced
+  q(@"a", 3)  <- no record on a before 1.000s
+"#
+    );
+    assert_eq!(
+        explain(r#"s(@"a", _)"#),
+        "s(@\"a\", 2)  <- received on a at 2.000s from b  (the sender did not trace it)\n"
+    );
+    assert_eq!(
+        explain(r#"q(@"a", _)"#),
+        "q(@\"a\", 3)  <- received on a at 3.000s from b  (no record of the sender's derivation)\n"
+    );
+    assert_eq!(
+        explain(r#"u(@"a", _)"#),
+        "u(@\"a\", 4)  <- received on a at 4.000s  (sender unknown)\n"
+    );
+    let (_, json, _) = why(dir.path(), r#"r(@"a", _)"#, &["--format", "json"]);
+    let tree: Value = serde_json::from_str(json.trim_end()).unwrap();
+    assert_eq!(tree["inputs"][0]["missing"], "not traced");
+    assert_eq!(tree["inputs"][1]["missing"], "no record on a before 1.000s");
+    assert_eq!(tree["inputs"][1]["tuple"], serde_json::json!(["a", 3]));
+    // A line that is not a derivation: exit 2, naming the line.
+    write_file(
+        dir.path(),
+        "provenance.jsonl",
+        &format!("{}\n{{\"node\":1}}\n", lines[0]),
+    );
+    let (code, _, err) = why(dir.path(), r#"r(@"a", _)"#, &[]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("provenance.jsonl:2: not a derivation"),
+        "{err}"
+    );
+}
