@@ -994,7 +994,7 @@ impl Node {
         let time = Value::Float(now as f64 / crate::NANOS_PER_SECOND as f64);
         let mut rows = Vec::new();
         for d in &out.provenance[inputs..] {
-            crate::provenance::rows(&plan, &self.address, d, &time, |rel, row| {
+            crate::provenance::derivation_rows(&plan, &self.address, d, &time, |rel, row| {
                 rows.push((rel, row));
             });
         }

@@ -292,94 +292,115 @@ pub fn id_value(id: u64) -> Value {
     Value::Int(id as i64)
 }
 
-/// A `ruleExec` row (docs/language.md §8): `rule` on `node` derived the
-/// tuple `output` (located at `output_node`) from `inputs` at `time`
-/// (seconds) by the derivation `exec`.
-pub fn rule_exec_row(
-    node: &Value,
-    rule: &str,
-    inputs: &[TupleId],
-    output: TupleId,
-    output_node: Value,
-    time: &Value,
-    exec: ExecId,
-) -> Vec<Value> {
-    vec![
-        node.clone(),
-        Value::str(rule),
-        Value::List(inputs.iter().map(|&i| id_value(i)).collect()),
-        id_value(output),
-        output_node,
-        time.clone(),
-        id_value(exec),
-    ]
+/// What a recorded derivation was, by name: what [`rows`] needs (the
+/// engine's own [`Derivation`]s, and a simulation's log read back, are
+/// both turned into rows through it).
+#[derive(Debug, Clone, Copy)]
+pub enum RowCause<'a> {
+    Rule {
+        rule: &'a str,
+        exec: ExecId,
+        inputs: &'a [TupleId],
+        sent: bool,
+    },
+    Received {
+        from: Option<&'a str>,
+        exec: Option<ExecId>,
+    },
+    /// A fact, an injection or a timer: `tupleTable`'s `How`.
+    Base(&'static str),
 }
 
-/// A `tupleTable` row: the tuple `id`, `relation(fields)`, came to be on
-/// `node` at `time` as `how` says, from `source` and its derivation
-/// `exec` (0 for none).
-#[allow(clippy::too_many_arguments)] // one per column
-pub fn tuple_table_row(
+/// The rows a derivation makes on `node` (docs/language.md §8):
+/// `emit(true, row)` for `ruleExec`, `emit(false, row)` for `tupleTable`. A
+/// rule's derivation is a `ruleExec` row, and a `tupleTable` row too unless
+/// it was sent away (the receiver records its arrival); every other cause
+/// is a `tupleTable` row. `time` is in seconds.
+#[allow(clippy::too_many_arguments)] // a derivation's parts, by name
+pub fn rows(
     node: &Value,
-    id: TupleId,
     relation: &str,
     fields: &[Value],
-    source: Value,
-    exec: ExecId,
-    how: &str,
-    time: &Value,
-) -> Vec<Value> {
-    let tuple = std::iter::once(Value::str(relation)).chain(fields.iter().cloned());
-    vec![
-        node.clone(),
-        id_value(id),
-        Value::List(tuple.collect()),
-        source,
-        id_value(id),
-        id_value(exec),
-        Value::str(how),
-        time.clone(),
-    ]
-}
-
-/// The rows `d` makes on `node`: `emit(true, row)` for `ruleExec`,
-/// `emit(false, row)` for `tupleTable`. A rule's derivation is a
-/// `ruleExec` row, and a `tupleTable` row too unless it was sent away (the
-/// receiver records its arrival); every other cause is a `tupleTable` row.
-pub(crate) fn rows(
-    plan: &Plan,
-    node: &Arc<str>,
-    d: &Derivation,
+    id: TupleId,
+    cause: RowCause<'_>,
     time: &Value,
     mut emit: impl FnMut(bool, Vec<Value>),
 ) {
-    let here = Value::Str(node.clone());
-    let relation = &plan.relation(d.relation).name;
-    let (source, exec) = match &d.cause {
-        Cause::Rule {
+    let (source, exec, how) = match cause {
+        RowCause::Rule {
             rule,
             exec,
             inputs,
             sent,
         } => {
-            let to = d.tuple.first().cloned().unwrap_or(Value::Null);
-            let name = &plan.rule(*rule).name;
+            let to = fields.first().cloned().unwrap_or(Value::Null);
             emit(
                 true,
-                rule_exec_row(&here, name, inputs, d.id, to, time, *exec),
+                vec![
+                    node.clone(),
+                    Value::str(rule),
+                    Value::List(inputs.iter().map(|&i| id_value(i)).collect()),
+                    id_value(id),
+                    to,
+                    time.clone(),
+                    id_value(exec),
+                ],
             );
-            if *sent {
+            if sent {
                 return;
             }
-            (here.clone(), *exec)
+            (node.clone(), exec, "rule")
         }
-        Cause::Received { from, exec } => (
-            from.as_ref().map_or(Value::Null, |f| Value::Str(f.clone())),
+        RowCause::Received { from, exec } => (
+            from.map_or(Value::Null, Value::str),
             exec.unwrap_or(0),
+            "recv",
         ),
-        Cause::Fact | Cause::Injected | Cause::Timer => (here.clone(), 0),
+        RowCause::Base(how) => (node.clone(), 0, how),
     };
-    let how = d.cause.how();
-    let row = tuple_table_row(&here, d.id, relation, &d.tuple, source, exec, how, time);
-    emit(false, row);
+    let tuple = std::iter::once(Value::str(relation)).chain(fields.iter().cloned());
+    emit(
+        false,
+        vec![
+            node.clone(),
+            id_value(id),
+            Value::List(tuple.collect()),
+            source,
+            id_value(id),
+            id_value(exec),
+            Value::str(how),
+            time.clone(),
+        ],
+    );
+}
+
+/// [`rows`] of one of the engine's derivations on `node`.
+pub(crate) fn derivation_rows(
+    plan: &Plan,
+    node: &Arc<str>,
+    d: &Derivation,
+    time: &Value,
+    emit: impl FnMut(bool, Vec<Value>),
+) {
+    let cause = match &d.cause {
+        Cause::Rule {
+            rule,
+            exec,
+            inputs,
+            sent,
+        } => RowCause::Rule {
+            rule: &plan.rule(*rule).name,
+            exec: *exec,
+            inputs,
+            sent: *sent,
+        },
+        Cause::Received { from, exec } => RowCause::Received {
+            from: from.as_deref(),
+            exec: *exec,
+        },
+        other => RowCause::Base(other.how()),
+    };
+    let relation = &plan.relation(d.relation).name;
+    let here = Value::Str(node.clone());
+    rows(&here, relation, &d.tuple, d.id, cause, time, emit);
 }

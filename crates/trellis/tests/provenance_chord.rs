@@ -10,24 +10,10 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{example, run_trellis, text};
+use support::{example, run_trellis, simulate_traced, text};
 
 fn simulate(dir: &Path) {
-    let program = example("chord.olg");
-    let scenario = example("provenance/chord-churn.toml");
-    let out = dir.to_str().unwrap();
-    let args = [
-        "sim",
-        &program,
-        "--scenario",
-        &scenario,
-        "-q",
-        "--provenance",
-        "--out",
-        out,
-    ];
-    let run = run_trellis(&args);
-    assert!(run.status.success(), "{}", text(&run.stderr));
+    simulate_traced("chord.olg", "provenance/chord-churn.toml", dir);
 }
 
 /// The query's rows of `relation`, by their fields.

@@ -7,25 +7,11 @@ mod support;
 
 use std::path::Path;
 
-use support::{example, run_trellis, text};
+use support::{run_trellis, simulate_traced, text};
 
 /// Simulate gate.olg into `dir`, with provenance.
 fn gate(dir: &Path) {
-    let program = example("provenance/gate.olg");
-    let scenario = example("provenance/gate.toml");
-    let out = dir.to_str().unwrap();
-    let args = [
-        "sim",
-        &program,
-        "--scenario",
-        &scenario,
-        "-q",
-        "--provenance",
-        "--out",
-        out,
-    ];
-    let run = run_trellis(&args);
-    assert!(run.status.success(), "{}", text(&run.stderr));
+    simulate_traced("provenance/gate.olg", "provenance/gate.toml", dir);
 }
 
 /// `trellis why-not DIR PATTERN EXTRA...`: (exit code, stdout, stderr).

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use trellis_engine::harness::{Harness, Quiet};
-use trellis_engine::provenance::{rule_exec_row, tuple_table_row};
+use trellis_engine::provenance::{self, RowCause};
 use trellis_engine::{NANOS_PER_SECOND, Node, NodeConfig, NodeParams, Placement, Tuple};
 use trellis_plan::{Plan, RULE_EXEC, TUPLE_TABLE};
 use trellis_syntax::ParseOptions;
@@ -99,36 +99,41 @@ pub fn query(dir: &Path, program: &Path, json: bool) -> ExitCode {
 /// for `tupleTable`, row), as the node made them.
 fn rows(log: &Log, e: &Entry) -> Vec<(usize, Vec<Value>)> {
     let node = Value::str(&log.nodes[e.node as usize]);
-    let time = Value::Float(e.time);
-    let relation = log.name_of(e.relation);
-    let address = |n: &Option<u32>| n.map_or(Value::Null, |n| Value::str(&log.nodes[n as usize]));
-    let mut rows = Vec::new();
-    let (source, exec, how) = match &e.cause {
+    let cause = match &e.cause {
         Cause::Rule {
             rule,
             exec,
             inputs,
             sent,
-        } => {
-            let to = e.tuple.first().cloned().unwrap_or(Value::Null);
-            let rule = log.name_of(*rule);
-            rows.push((
-                0,
-                rule_exec_row(&node, rule, inputs, e.id, to, &time, *exec),
-            ));
-            if *sent {
-                return rows;
-            }
-            (node.clone(), *exec, "rule")
-        }
-        Cause::Received { from, exec } => (address(from), exec.unwrap_or(0), "recv"),
-        Cause::Fact => (node.clone(), 0, "fact"),
-        Cause::Injected => (node.clone(), 0, "inject"),
-        Cause::Timer => (node.clone(), 0, "timer"),
+        } => RowCause::Rule {
+            rule: log.name_of(*rule),
+            exec: *exec,
+            inputs,
+            sent: *sent,
+        },
+        Cause::Received { from, exec } => RowCause::Received {
+            from: from.map(|n| log.nodes[n as usize].as_str()),
+            exec: *exec,
+        },
+        Cause::Fact => RowCause::Base("fact"),
+        Cause::Injected => RowCause::Base("inject"),
+        Cause::Timer => RowCause::Base("timer"),
     };
-    let row = tuple_table_row(&node, e.id, relation, &e.tuple, source, exec, how, &time);
-    rows.push((1, row));
-    rows
+    let mut out = Vec::new();
+    let relation = log.name_of(e.relation);
+    let time = Value::Float(e.time);
+    provenance::rows(
+        &node,
+        relation,
+        &e.tuple,
+        e.id,
+        cause,
+        &time,
+        |rule_exec, row| {
+            out.push((if rule_exec { 0 } else { 1 }, row));
+        },
+    );
+    out
 }
 
 /// Every table the query declared, every node's rows, sorted.

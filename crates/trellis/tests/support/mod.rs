@@ -64,6 +64,25 @@ pub fn example(name: &str) -> String {
     root().join("examples").join(name).display().to_string()
 }
 
+/// `trellis sim examples/PROGRAM --scenario examples/SCENARIO -q
+/// --provenance --out DIR`, which must succeed.
+pub fn simulate_traced(program: &str, scenario: &str, dir: &std::path::Path) {
+    let (program, scenario) = (example(program), example(scenario));
+    let out = dir.to_str().expect("a UTF-8 path");
+    let args = [
+        "sim",
+        &program,
+        "--scenario",
+        &scenario,
+        "-q",
+        "--provenance",
+        "--out",
+        out,
+    ];
+    let run = run_trellis(&args);
+    assert!(run.status.success(), "{}", text(&run.stderr));
+}
+
 /// A running process whose stdout and stderr lines are collected.
 pub struct Proc {
     pub name: String,
