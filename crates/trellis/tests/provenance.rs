@@ -378,13 +378,17 @@ fn a_bad_pattern_is_a_diagnostic_and_exit_2() {
 /// derived from only; its `ruleExec`/`tupleTable` keep at most
 /// `--provenance-rows` rows, and the summary counts what they dropped.
 #[test]
-fn a_trace_statement_writes_the_log_and_the_tables_report_their_drops() {
+fn a_trace_statement_writes_the_log_and_a_reader_of_the_tables_keeps_them_bounded() {
     let dir = tempfile::tempdir().unwrap();
     let relay = std::fs::read_to_string(example("provenance/relay.olg")).unwrap();
     let program = write_file(
         dir.path(),
         "traced.olg",
-        &format!("{relay}\ntrace(arrived).\nr4 beat(@M, E) :- periodic(@M, E, 1, 3).\n"),
+        // A rule that reads ruleExec: the simulated nodes keep the tables.
+        &format!(
+            "{relay}\ntrace(arrived).\nr4 beat(@M, E) :- periodic(@M, E, 1, 3).\n\
+             r5 execs(@N, R) :- ruleExec(@N, R, I, O, ON, T, X).\n"
+        ),
     );
     let out = dir.path().join("out");
     let run = run_trellis(&[
