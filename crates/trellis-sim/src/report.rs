@@ -775,6 +775,15 @@ where
     Ok(())
 }
 
+/// A measure's key in JSON: integers as numbers, anything else as its
+/// literal.
+fn key_json(v: &trellis_value::Value) -> serde_json::Value {
+    match v {
+        trellis_value::Value::Int(i) => json!(i),
+        v => json!(v.literal()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{histogram, traffic_per_node};
@@ -799,14 +808,5 @@ mod tests {
         // Bytes sent at the end instant itself have no rate.
         let rates = traffic_per_node(&[(0, 200), (0, 200), (0, 50)], 2.0, 2.0);
         assert_eq!(rates, vec![Some(100.0), Some(100.0), None]);
-    }
-}
-
-/// A measure's key in JSON: integers as numbers, anything else as its
-/// literal.
-fn key_json(v: &trellis_value::Value) -> serde_json::Value {
-    match v {
-        trellis_value::Value::Int(i) => json!(i),
-        v => json!(v.literal()),
     }
 }
