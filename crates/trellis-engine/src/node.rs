@@ -715,7 +715,7 @@ impl Node {
             let hash = table.key_hash(&input.tuple);
             let stamp = self.tick;
             if self.insert_row(rel, &mut input.tuple.to_vec(), hash, now, stamp, out) {
-                return Taken::Delta(rel, input.tuple);
+                return Taken::Delta(rel, self.as_stored(rel, input.tuple));
             }
             Taken::Nothing
         } else if !self.read_by_rules[rel.0 as usize]
@@ -1172,6 +1172,17 @@ impl Node {
             self.retract(rel, &old, Some(&new), out);
         }
         delta
+    }
+
+    /// A row just written, as its table holds it: with lattice fields, the
+    /// merge of what was written and what was there.
+    pub(crate) fn as_stored(&self, rel: RelId, written: Tuple) -> Tuple {
+        let table = self.tables[rel.0 as usize].as_ref().expect("a table");
+        if table.spec.lattices.is_empty() {
+            return written;
+        }
+        let row = table.get_key(&written).expect("the row was just written");
+        Tuple::from(row)
     }
 
     fn delete_row(&mut self, rel: RelId, tuple: &[Value], out: &mut Output) {

@@ -14,12 +14,21 @@ const ADDRESS: &str = "127.0.0.1:11000";
 const PROGRAM: &str = r#"
 materialize(votes, infinity, infinity, keys(1, 2)).
 lattice(votes, 3, set).
+materialize(size, infinity, infinity, keys(1, 2)).
+lattice(size, 3, max).
 external(votes).
+s1 size(@N, K, f_size(S)) :- votes(@N, K, S).
 "#;
 
 fn node() -> Node {
+    node_in("")
+}
+
+/// The program, with `extra` statements (a `semantics(...)`).
+fn node_in(extra: &str) -> Node {
+    let program = format!("{PROGRAM}{extra}");
     let plan = Arc::new(
-        trellis_plan::load_str("t.olg", PROGRAM, &ParseOptions::default())
+        trellis_plan::load_str("t.olg", &program, &ParseOptions::default())
             .expect("compiles")
             .plan,
     );
@@ -60,6 +69,26 @@ fn received_sets_merge_in_any_order_and_repetition() {
         }
         run(&mut node);
         assert_eq!(stored(&node), vec![votes(&["a", "b", "c"])], "{order:?}");
+    }
+}
+
+/// A rule triggered by a received row sees the row as merged, in both
+/// semantics (in P2's, the row starts a pass of its own).
+#[test]
+fn rules_see_the_merged_row() {
+    for semantics in ["", "semantics(p2)."] {
+        let mut node = node_in(semantics);
+        node.receive("votes", votes(&["b", "a"]), false)
+            .expect("taken");
+        run(&mut node);
+        node.receive("votes", votes(&["c"]), false).expect("taken");
+        run(&mut node);
+        let size = Tuple::from(vec![Value::str(ADDRESS), Value::str("k"), Value::Int(3)]);
+        assert_eq!(
+            node.table("size").expect("a table"),
+            vec![size],
+            "{semantics:?}"
+        );
     }
 }
 

@@ -42,7 +42,7 @@ fn run_example(name: &str, seed: u64) -> Simulation {
     sim
 }
 
-/// The points of order of a rule, by rule name.
+/// The rules with a point of order, by name.
 fn flagged_rules(program: &str) -> Vec<String> {
     let parse = trellis_sim::parse_options(&Scenario::default(), &[]);
     let plan = trellis_plan::load_str("calm.olg", program, &parse)

@@ -249,6 +249,12 @@ fn the_lattice_examples_run_and_check() {
         let out = trellis(&["check", "--calm", &program]);
         assert!(out.status.success(), "{name}: {}", text(&out.stderr));
     }
+    // The plan shows which fields merge.
+    let plan = text(&trellis(&["explain", "examples/calm/quorum.olg"]).stdout);
+    assert!(
+        plan.contains("voters (3 fields): table, key (1, 2), lifetime infinity, max size infinity; field 3 merges by set"),
+        "{plan}"
+    );
 }
 
 #[test]

@@ -274,6 +274,7 @@ impl Node {
             if self.insert_row(w.relation, row, w.hash, now, next, out)
                 && let Some(tuple) = tuple
             {
+                let tuple = self.as_stored(w.relation, tuple);
                 self.p2
                     .queue
                     .push_back(External::Insertion(w.relation, tuple));
