@@ -289,3 +289,26 @@ fn two_runs_of_the_same_seeds_record_the_same_provenance() {
     assert!(runs[0].len() > 40, "{}", runs[0].len());
     assert_eq!(runs[0], runs[1]);
 }
+
+#[test]
+fn p2_semantics_records_the_same_tree() {
+    let plan = plan(&format!("semantics(p2).\n{TWO_HOPS}trace(twohop).\n"));
+    let seen = run(&plan, &["a", "b", "c"], 1);
+    let hop = tuple_id("hop", &[s("b"), s("a")]);
+    let edge_bc = tuple_id("edge", &[s("b"), s("c")]);
+    let twohop = tuple_id("twohop", &[s("c"), s("a")]);
+    let e2 = exec_id("e2", "b", twohop, &[hop, edge_bc]);
+    let at_c = seen.of(&plan, "c", "twohop", &[s("c"), s("a")]);
+    assert_eq!(
+        at_c[0].cause,
+        Cause::Received {
+            from: Some(Arc::from("b")),
+            exec: Some(e2)
+        }
+    );
+    let at_b = seen.of(&plan, "b", "twohop", &[s("c"), s("a")]);
+    assert!(
+        matches!(&at_b[0].cause, Cause::Rule { inputs, sent: true, .. } if inputs == &vec![hop, edge_bc]),
+        "{at_b:?}"
+    );
+}
