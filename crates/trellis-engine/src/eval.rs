@@ -482,11 +482,8 @@ pub(crate) fn exec<'t>(
     regs: &mut [Value],
     fresh: bool,
 ) {
-    if let Some(probe) = &mut sink.probe
-        && probe.left.is_none_or(|left| steps.len() < left)
-    {
-        probe.left = Some(steps.len());
-        probe.registers = regs.to_vec();
+    if sink.probe.is_some() {
+        note_progress(sink, steps.len(), regs);
     }
     let Some((step, rest)) = steps.split_first() else {
         finish(ctx, sink, rule, regs, fresh);
@@ -628,6 +625,19 @@ pub(crate) fn exec<'t>(
     }
 }
 
+/// A why-not probe's note of how far a match got (off the hot path: only
+/// why-not questions carry a probe).
+#[cold]
+#[inline(never)]
+fn note_progress(sink: &mut Sink, left: usize, regs: &[Value]) {
+    if let Some(probe) = &mut sink.probe
+        && probe.left.is_none_or(|l| left < l)
+    {
+        probe.left = Some(left);
+        probe.registers = regs.to_vec();
+    }
+}
+
 /// Does evaluating `e` call a built-in function?
 fn calls(e: &Expr) -> bool {
     match e {
@@ -660,6 +670,7 @@ fn group_key(
 }
 
 /// The end of a strand: fold into the aggregate, or derive the head.
+#[inline]
 fn finish(ctx: &Ctx, sink: &mut Sink, rule: &RulePlan, regs: &[Value], fresh: bool) {
     if sink.budget == 0 {
         sink.exhausted = true;
