@@ -11,6 +11,10 @@ use std::time::Instant;
 
 use trellis_sim::{Options, Quiet, Scenario, Simulation};
 
+#[path = "support/chord_scenario.rs"]
+mod chord_scenario;
+use chord_scenario::scenario;
+
 const CHORD: &str = include_str!("../../../examples/chord.olg");
 
 /// Each node pings its successor by address every second: the same timers,
@@ -21,32 +25,6 @@ node(LOCALADDRESS, NODEID).
 p1 ping(@L, N) :- periodic(@N, E, 1), L := LANDMARK, N != L.
 p2 pong(@N, L) :- ping(@L, N).
 "#;
-
-fn scenario(nodes: usize, seconds: f64) -> Scenario {
-    let toml = format!(
-        r#"
-[simulation]
-nodes = {nodes}
-duration = {seconds}
-seed = 1
-start_interval = {interval}
-[network]
-latency = {{ kind = "uniform", min_ms = 20, max_ms = 80 }}
-[[workload]]
-tuple = 'lookup(@ADDR, RANDID, ADDR, SEQ)'
-rate = 10
-start = {start}
-[[measure]]
-name = "lookup"
-start = {{ relation = "lookup", key = 4, on = "inject" }}
-end = {{ relation = "lookupResults", key = 5, on = "recv" }}
-hops = {{ relation = "lookup", key = 4, on = "send" }}
-"#,
-        interval = (seconds / 2.0) / nodes as f64,
-        start = seconds / 2.0,
-    );
-    toml::from_str(&toml).expect("a valid scenario")
-}
 
 struct Run {
     wall: f64,

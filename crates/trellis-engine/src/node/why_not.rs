@@ -122,44 +122,29 @@ pub fn why_not<'n>(
         .collect();
     let mut rules = Vec::new();
     for rule in deriving.iter().filter(|_| !exists) {
-        let (absence, at, tied) = match rule.head.route {
-            Route::LocalTable | Route::LocalEvent => (node.why_not_rule(rule, pattern), node, 1),
+        let found = match rule.head.route {
+            Route::LocalTable | Route::LocalEvent => {
+                Some((node.why_not_rule(rule, pattern), node, 1))
+            }
             Route::Send => match Node::body_location(rule, pattern) {
                 Some(Value::Str(address)) => match nodes.iter().find(|n| *n.address == *address) {
-                    Some(at) => (at.why_not_rule(rule, pattern), *at, 1),
+                    Some(at) => Some((at.why_not_rule(rule, pattern), *at, 1)),
                     None => {
-                        rules.push(RuleWhyNot {
-                            absence: RuleAbsence {
-                                rule: rule.id,
-                                node: Arc::from(&*address),
-                                blocked: Blocked::Elsewhere,
-                                bindings: Vec::new(),
-                                reached: 0,
-                            },
-                            tied: 0,
-                            below: None,
-                        });
-                        continue;
+                        rules.push(elsewhere(rule, &address));
+                        None
                     }
                 },
-                _ => match closest(nodes, rule, pattern) {
-                    Some(found) => found,
-                    None => {
-                        rules.push(RuleWhyNot {
-                            absence: RuleAbsence {
-                                rule: rule.id,
-                                node: Arc::from(""),
-                                blocked: Blocked::Elsewhere,
-                                bindings: Vec::new(),
-                                reached: 0,
-                            },
-                            tied: 0,
-                            below: None,
-                        });
-                        continue;
+                _ => {
+                    let found = closest(nodes, rule, pattern);
+                    if found.is_none() {
+                        rules.push(elsewhere(rule, ""));
                     }
-                },
+                    found
+                }
             },
+        };
+        let Some((absence, at, tied)) = found else {
+            continue;
         };
         let below = match &absence.blocked {
             Blocked::NoMatch {
@@ -182,6 +167,21 @@ pub fn why_not<'n>(
         exists,
         arrives_only: deriving.is_empty(),
         rules,
+    }
+}
+
+/// `rule` runs on `node` ("": none), which was not given: it is down.
+fn elsewhere(rule: &RulePlan, node: &str) -> RuleWhyNot {
+    RuleWhyNot {
+        absence: RuleAbsence {
+            rule: rule.id,
+            node: Arc::from(node),
+            blocked: Blocked::Elsewhere,
+            bindings: Vec::new(),
+            reached: 0,
+        },
+        tied: 0,
+        below: None,
     }
 }
 
