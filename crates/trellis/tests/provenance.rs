@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde_json::Value;
-use support::{example, run_trellis, text, write_file};
+use support::{example, run_trellis, simulate_traced, text, write_file};
 
 /// `trellis sim examples/provenance/relay.olg` with its scenario into
 /// `dir`, with `extra` flags; its stdout.
@@ -510,17 +510,7 @@ fn run_keeps_provenance_in_bounded_tables() {
 #[test]
 fn a_chord_lookup_is_explained_down_to_facts_timers_and_its_injection() {
     let dir = tempfile::tempdir().unwrap();
-    let run = run_trellis(&[
-        "sim",
-        &example("chord.olg"),
-        "--scenario",
-        &example("provenance/chord.toml"),
-        "-q",
-        "--provenance",
-        "--out",
-        dir.path().to_str().unwrap(),
-    ]);
-    assert!(run.status.success(), "{}", text(&run.stderr));
+    simulate_traced("chord.olg", "provenance/chord.toml", dir.path());
     // The workload numbers its lookups from 0; node9 asks first, at 40 s.
     let pattern = r#"lookupResults(@"node9:9000", _, _, _, 0)"#;
     // Deep enough for the whole tree: every leaf is a fact, a timer, the
@@ -649,17 +639,7 @@ fn the_guide_and_the_help_show_what_the_commands_print() {
     );
     // The Chord sample.
     let chord = tempfile::tempdir().unwrap();
-    let sim = run_trellis(&[
-        "sim",
-        &example("chord.olg"),
-        "--scenario",
-        &example("provenance/chord.toml"),
-        "-q",
-        "--provenance",
-        "--out",
-        chord.path().to_str().unwrap(),
-    ]);
-    assert!(sim.status.success());
+    simulate_traced("chord.olg", "provenance/chord.toml", chord.path());
     let shown = "trellis why chord-run 'lookupResults(@\"node9:9000\", _, _, _, 0)' --depth 4";
     let (code, out, err) = why(
         chord.path(),

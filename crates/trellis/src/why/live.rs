@@ -296,32 +296,14 @@ fn add(log: &mut Log, answers: &Answers, node: &str, id: u64, done: &mut HashSet
         match step.how.as_str() {
             "rule" => {
                 let Some(r) = rule_at(node) else { continue };
-                for &input in &r.inputs {
-                    add(log, answers, node, input, done);
-                }
-                let cause = NamedCause::Rule {
-                    rule: &r.rule,
-                    exec: step.exec,
-                    inputs: r.inputs.clone(),
-                    sent: false,
-                };
-                log.add(node, r.time, relation, fields, id, cause);
+                add_firing(log, answers, node, step, r, id, false, done);
             }
             "recv" => {
                 let source = step.source.as_deref();
                 if let Some(from) = source
                     && let Some(r) = rule_at(from)
                 {
-                    for &input in &r.inputs {
-                        add(log, answers, from, input, done);
-                    }
-                    let cause = NamedCause::Rule {
-                        rule: &r.rule,
-                        exec: step.exec,
-                        inputs: r.inputs.clone(),
-                        sent: true,
-                    };
-                    log.add(from, r.time, relation, fields.clone(), id, cause);
+                    add_firing(log, answers, from, step, r, id, true, done);
                 }
                 let exec = (step.exec != 0).then_some(step.exec);
                 let cause = NamedCause::Received { from: source, exec };
@@ -337,4 +319,29 @@ fn add(log: &mut Log, answers: &Answers, node: &str, id: u64, done: &mut HashSet
             }
         }
     }
+}
+
+/// The rule firing `r` on `node` that made `step`'s tuple, after its
+/// inputs (so that a walk finds them before it).
+#[allow(clippy::too_many_arguments)] // the walk's state, passed down
+fn add_firing(
+    log: &mut Log,
+    answers: &Answers,
+    node: &str,
+    step: &TupleStep,
+    r: &RuleStep,
+    id: u64,
+    sent: bool,
+    done: &mut HashSet<(String, u64)>,
+) {
+    for &input in &r.inputs {
+        add(log, answers, node, input, done);
+    }
+    let cause = NamedCause::Rule {
+        rule: &r.rule,
+        exec: step.exec,
+        inputs: r.inputs.clone(),
+        sent,
+    };
+    log.add(node, r.time, &step.relation, step.fields.clone(), id, cause);
 }
